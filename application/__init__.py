@@ -1,0 +1,1 @@
+"""Use cases over the event store: load -> command -> save, conflicts, idempotency."""

@@ -1,0 +1,162 @@
+"""The one eventsourcing Application for every case type, and its use cases.
+
+A use case loads a case, runs one command on it and saves the new events in one
+transaction. Nothing is saved when the command raises. Conflicts are told apart:
+a stale If-Match is caught before the command runs (StaleVersion, 412); a writer
+that lost the race for the next version is caught by the store's uniqueness of
+(case, version) (ConcurrentUpdate, 409). No update is ever lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.utils import Environment, EnvType
+
+from application.idempotency import IdempotencyRecord, IdempotencyStore
+from domain.actors import Actor
+from domain.cases import Case, CommandContext
+from domain.clock import Clock
+from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
+
+C = TypeVar("C", bound=Case)
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key as the API received it."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    case_id: UUID
+    version: int
+    status_code: int
+    replayed: bool = False
+
+
+class CaseApplication(Application[UUID]):
+    name = "casetrail"
+
+    def __init__(
+        self,
+        *,
+        env: EnvType,
+        clock: Clock,
+        transcodings: Callable[[JSONTranscoder], None],
+    ) -> None:
+        self.clock = clock
+        self._transcodings = transcodings
+        super().__init__(env=env)
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # Only what the composition root passes: the process environment must not
+        # reconfigure the store behind the settings' back.
+        return Environment(name, dict(env or {}))
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        self._transcodings(transcoder)
+
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self.recorder  # type: ignore[return-value]
+
+    def context(self, actor: Actor, correlation_id: str) -> CommandContext:
+        return CommandContext(actor=actor, at=self.clock.now(), correlation_id=correlation_id)
+
+    # --- queries -------------------------------------------------------------
+
+    def get_case(self, case_type: type[C], case_id: UUID, version: int | None = None) -> C:
+        try:
+            case = self.repository.get(case_id, version=version)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
+        if not isinstance(case, case_type):
+            raise CaseNotFound(f"no {case_type.case_type} {case_id}")
+        if version is not None and case.version != version:
+            raise CaseNotFound(f"{case_type.case_type} {case_id} has no version {version}; "
+                               f"it is at version {case.version}")
+        return case
+
+    def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
+        self.get_case(case_type, case_id)
+        return list(self.events.get(case_id))
+
+    def is_ready(self) -> bool:
+        """The store answers and its schema exists."""
+        self.recorder.max_notification_id()
+        return True
+
+    # --- commands ------------------------------------------------------------
+
+    def open(
+        self,
+        create: Callable[[], C],
+        *,
+        idempotency: Idempotency | None = None,
+        status_code: int = 201,
+    ) -> CommandResult:
+        if replay := self._replay(idempotency):
+            return replay
+        case = create()
+        return self._save(case, idempotency, status_code)
+
+    def execute(
+        self,
+        case_type: type[C],
+        case_id: UUID,
+        command: Callable[[C], Any],
+        *,
+        expected_version: int | None = None,
+        idempotency: Idempotency | None = None,
+        status_code: int = 200,
+    ) -> CommandResult:
+        if replay := self._replay(idempotency):
+            return replay
+        case = self.get_case(case_type, case_id)
+        if expected_version is not None and expected_version != case.version:
+            raise StaleVersion(expected_version, case.version)
+        command(case)
+        return self._save(case, idempotency, status_code)
+
+    def _replay(self, idempotency: Idempotency | None) -> CommandResult | None:
+        if idempotency is None:
+            return None
+        record = self.idempotency.find_idempotency(idempotency.scope, idempotency.key)
+        if record is None:
+            return None
+        if record.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used with a different request")
+        return CommandResult(record.case_id, record.case_version, record.status_code,
+                             replayed=True)
+
+    def _save(self, case: Case, idempotency: Idempotency | None, status_code: int) -> CommandResult:
+        record = None
+        if idempotency is not None:
+            record = IdempotencyRecord(
+                scope=idempotency.scope, key=idempotency.key,
+                fingerprint=idempotency.fingerprint, status_code=status_code,
+                case_id=case.id, case_version=case.version, created_at=self.clock.now())
+        try:
+            self.save(case, idempotency=record)
+        except IntegrityError:
+            # Either another writer took this version, or a concurrent request with
+            # the same Idempotency-Key committed first: both rolled back ours whole.
+            if replay := self._replay(idempotency):
+                return replay
+            raise ConcurrentUpdate(
+                f"another change to {case.case_type} {case.id} was recorded first; "
+                "reload it and try again") from None
+        return CommandResult(case.id, case.version, status_code)

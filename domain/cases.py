@@ -1,0 +1,53 @@
+"""What every case type shares: the command context and the base aggregate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from eventsourcing.domain import Aggregate
+
+from domain.actors import Actor, EventMeta, Role
+from domain.calendar import require_aware
+from domain.errors import InvalidInput, NotPermitted
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who asks, when (from the injected clock, CAL-6), under which correlation id."""
+
+    actor: Actor
+    at: datetime
+    correlation_id: str
+
+    def __post_init__(self) -> None:
+        require_aware(self.at, "at")
+
+    def meta(self, command: str) -> EventMeta:
+        return EventMeta(actor=self.actor, correlation_id=self.correlation_id, command=command)
+
+
+def authorise(ctx: CommandContext, command: str, allowed: frozenset[Role]) -> None:
+    """EX-ROLE-1 / SEC-AUTH-1: the actor needs one of the allowed roles."""
+    if not ctx.actor.has_any(*allowed):
+        names = ", ".join(sorted(role.value for role in allowed))
+        raise NotPermitted(f"'{command}' needs one of the roles: {names}")
+
+
+def business_instant(ctx: CommandContext, field: str, value: datetime) -> datetime:
+    """A business time given by the caller: aware, and not in the future (EX-REC-1)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(field, f"{field} must carry a timezone offset")
+    if value > ctx.at:
+        raise InvalidInput(field, f"{field} {value.isoformat()} is in the future")
+    return value
+
+
+class Case(Aggregate):
+    """Base of the three case types. Every event method takes `timestamp` (server
+    time from the clock) and `meta` (actor, correlation id, command) so that each
+    recorded event answers AUD-1 on its own."""
+
+    case_type: ClassVar[str] = "case"
+    department: str  # set by each case type's creation event

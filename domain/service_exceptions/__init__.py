@@ -1,0 +1,1 @@
+"""The ServiceException aggregate (DOMAIN.md section 2, source 002)."""

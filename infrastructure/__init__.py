@@ -1,0 +1,1 @@
+"""Adapters: settings, clock, holiday calendar, persistence, auth tokens, logging."""

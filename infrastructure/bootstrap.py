@@ -1,0 +1,39 @@
+"""Composition root: settings -> clock, calendar, application. Nothing is wired at
+import time, so tests build their own with their own settings and clock."""
+
+from __future__ import annotations
+
+from application.app import CaseApplication
+from domain.clock import Clock
+from infrastructure.clock import SystemClock
+from infrastructure.holiday_calendar import HolidayCalendar
+from infrastructure.persistence import persistence_env
+from infrastructure.settings import Settings
+from infrastructure.transcodings import register_all
+
+
+def build_application(
+    settings: Settings, clock: Clock | None = None, *, create_tables: bool = False
+) -> CaseApplication:
+    return CaseApplication(
+        env=persistence_env(settings, create_tables=create_tables),
+        clock=clock or SystemClock(),
+        transcodings=register_all,
+    )
+
+
+def build_calendar(settings: Settings) -> HolidayCalendar:
+    cal = settings.calendar
+    return HolidayCalendar(
+        zone=cal.timezone,
+        country=cal.country,
+        close_of_business=cal.close_of_business,
+        closures=cal.closures,
+        extra_working_days=cal.extra_working_days,
+    )
+
+
+def init_schema(settings: Settings) -> None:
+    """`casetrail db init`: create every table (idempotent: IF NOT EXISTS)."""
+    app = build_application(settings, create_tables=True)
+    app.close()

@@ -1,0 +1,115 @@
+"""Settings (pydantic-settings): `CASETRAIL_*` environment variables, then an optional
+TOML file named by `CASETRAIL_CONFIG_FILE`, then the defaults below.
+
+Nested values use `__`: `CASETRAIL_POLICY__EXCEPTIONS__REPORT_UP_MAJOR=PT3H`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, time
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from domain.policy import Policy
+
+CONFIG_FILE_ENV = "CASETRAIL_CONFIG_FILE"
+
+
+class CalendarSettings(BaseModel):
+    """CAL-1..CAL-3."""
+
+    timezone: str = "Asia/Shanghai"
+    country: str = "CN"
+    close_of_business: time | None = Field(
+        default=time(18, 0), description="CAL-3 close of business; null means 24:00"
+    )
+    closures: list[date] = Field(default_factory=list, description="extra company closures")
+    extra_working_days: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            msg = f"unknown time zone {value!r}"
+            raise ValueError(msg) from e
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CASETRAIL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL DSN (postgresql://user:pass@host:5432/db); unset means SQLite",
+    )
+    postgres_schema: str = "public"
+    postgres_lock_timeout: int = Field(default=5, ge=1, description="seconds")
+    postgres_pool_size: int = Field(default=5, ge=1)
+    postgres_max_overflow: int = Field(default=10, ge=0)
+    postgres_connect_timeout: int = Field(default=5, ge=1, description="seconds")
+    sqlite_path: Path = Path("var/casetrail.sqlite3")
+    sqlite_lock_timeout: int = Field(default=5, ge=1, description="seconds")
+
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="HS256 key for API tokens; unset means one generated in var/secret.key",
+    )
+    secret_key_file: Path = Path("var/secret.key")
+    token_issuer: str = "casetrail"
+
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    policy: Policy = Field(default_factory=Policy)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def store(self) -> Literal["postgres", "sqlite"]:
+        return "postgres" if self.database_url else "sqlite"
+
+    @model_validator(mode="after")
+    def _secret_long_enough(self) -> Settings:
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            msg = "secret_key must be at least 32 characters (HS256 needs 256 bits)"
+            raise ValueError(msg)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                msg = f"{CONFIG_FILE_ENV}={config_file} does not name a file"
+                raise FileNotFoundError(msg)
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
