@@ -51,3 +51,8 @@ class Case(Aggregate):
 
     case_type: ClassVar[str] = "case"
     department: str  # set by each case type's creation event
+
+    @staticmethod
+    def occurred_at(event: object) -> datetime | None:
+        """The business time an event reports, where its command gave one (AUD-1)."""
+        return None

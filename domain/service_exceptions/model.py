@@ -161,3 +161,12 @@ class ServiceException(Case):
     def report_up_complete(self) -> bool:
         reached = {role for report in self.reports for role in report.reported_to}
         return self.required_recipients <= reached
+
+    @staticmethod
+    def occurred_at(event: object) -> datetime | None:
+        """The business time an event reports, where its command gave one (AUD-1)."""
+        if isinstance(event, ServiceException.Recorded):
+            return event.discovered_at
+        if isinstance(event, ServiceException.ReportedUp):
+            return event.report.reported_at
+        return None

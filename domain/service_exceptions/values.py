@@ -74,3 +74,9 @@ class Report:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reported_to", tuple(self.reported_to))
+
+
+# SEC-PII: the roles that deal with the customer and so may read contact details.
+CONTACT_VIEWERS: frozenset[Role] = frozenset({
+    Role.FRONTLINE, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER, Role.PRINCIPAL,
+})

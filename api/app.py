@@ -1,0 +1,54 @@
+"""`create_app(settings)`: the FastAPI application, wired explicitly (no import-time state)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import problems
+from api.observability import Metrics, ObservabilityMiddleware
+from api.routers import exceptions, health
+from application.app import CaseApplication
+from domain.clock import Clock
+from infrastructure.bootstrap import build_application
+from infrastructure.clock import SystemClock
+from infrastructure.settings import Settings
+from infrastructure.tokens import TokenService, resolve_secret
+
+DESCRIPTION = """Event-sourced case management for customer-service regulations.
+
+Authenticate with `Authorization: Bearer <token>` (see `casetrail token`). Errors
+are RFC 9457 problem details. Case responses carry `ETag: "<version>"`; send it
+back as `If-Match` to refuse stale writes (412). `POST` accepts `Idempotency-Key`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    clock: Clock | None = None,
+    cases: CaseApplication | None = None,
+) -> FastAPI:
+    clock = clock or SystemClock()
+    owns_cases = cases is None
+    cases = cases or build_application(settings, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_cases:
+            app.state.cases.close()
+
+    app = FastAPI(title="casetrail", version="0.1.0", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.store = settings.store
+    app.state.cases = cases
+    app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer)
+    app.state.metrics = Metrics()
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(exceptions.router)
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,93 @@
+"""The `casetrail` command line."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from domain.actors import Role
+from infrastructure.settings import Settings
+
+cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_help=True)
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+cli.add_typer(db, name="db")
+err = Console(stderr=True)
+
+_TTL = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_ttl(text: str) -> timedelta:
+    found = _TTL.match(text.strip())
+    if not found or int(found.group(1)) == 0:
+        msg = f"expected a positive duration such as 30m, 8h or 7d, not {text!r}"
+        raise typer.BadParameter(msg)
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as e:  # the settings error names the variable; show it plainly
+        err.print(f"[red]invalid configuration:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+@db.command("init")
+def db_init() -> None:
+    """Create the event store's tables (safe to repeat)."""
+    from infrastructure.bootstrap import init_schema
+
+    settings = _settings()
+    init_schema(settings)
+    where = "PostgreSQL" if settings.store == "postgres" else f"SQLite {settings.sqlite_path}"
+    err.print(f"schema ready on {where}")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+) -> None:
+    """Serve the HTTP API (embedded SQLite unless CASETRAIL_DATABASE_URL is set)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.observability import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    try:
+        app.state.cases.is_ready()
+    except Exception as e:
+        err.print(f"[red]the store is not ready ({type(e).__name__}: {e}).[/red] "
+                  "Run `casetrail db init` first, and check CASETRAIL_DATABASE_URL.")
+        raise typer.Exit(1) from None
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
+                log_config=None, access_log=False)
+
+
+@cli.command()
+def token(
+    user: Annotated[str, typer.Option(help="user id (the token's sub)")],
+    role: Annotated[list[Role], typer.Option(help="a role; repeat for several")],
+    department: Annotated[str | None, typer.Option(help="the user's department")] = None,
+    ttl: Annotated[str, typer.Option(help="lifetime: 30m, 8h, 7d")] = "8h",
+) -> None:
+    """Print an API token signed with the configured secret."""
+    from infrastructure.clock import SystemClock
+    from infrastructure.tokens import TokenService, resolve_secret
+
+    settings = _settings()
+    service = TokenService(resolve_secret(settings), SystemClock(), settings.token_issuer)
+    sys.stdout.write(service.issue(user, role, department, parse_ttl(ttl)) + "\n")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,53 @@
+"""Running a command from a route: idempotency, metrics, and the response headers
+every case response carries (ETag = version, Location on creation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request, Response
+
+from api.deps import AppMetrics
+from application.app import CommandResult, Idempotency
+from application.idempotency import fingerprint
+from domain.actors import Actor
+from domain.errors import ConcurrentUpdate, DomainError, StaleVersion
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def idempotency_for(request: Request, actor: Actor, key: str | None,
+                    body: Any) -> Idempotency | None:
+    if key is None:
+        return None
+    return Idempotency(scope=f"{actor.user} {request.method} {request.url.path}", key=key,
+                       fingerprint=fingerprint(body))
+
+
+def run_command(metrics: AppMetrics, case_type: str, command: str,
+                run: Callable[[], CommandResult]) -> CommandResult:
+    try:
+        result = run()
+    except (StaleVersion, ConcurrentUpdate) as e:
+        kind = "stale_version" if isinstance(e, StaleVersion) else "concurrent_update"
+        metrics.conflicts.labels(kind).inc()
+        metrics.commands.labels(case_type, command, "conflict").inc()
+        raise
+    except DomainError:
+        metrics.commands.labels(case_type, command, "rejected").inc()
+        raise
+    outcome = "replayed" if result.replayed else "recorded"
+    metrics.commands.labels(case_type, command, outcome).inc()
+    return result
+
+
+def case_headers(response: Response, result: CommandResult, location: str | None = None) -> None:
+    response.status_code = result.status_code
+    response.headers["ETag"] = etag(result.version)
+    if location:
+        response.headers["Location"] = location
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"

@@ -1,0 +1,90 @@
+"""Request dependencies, as `Annotated` aliases: the application, the acting user
+(from the bearer token only, SEC-AUTH-1), role requirements, If-Match and
+Idempotency-Key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.observability import Metrics
+from api.problems import ApiProblem, invalid_header, unauthorized
+from application.app import CaseApplication
+from domain.actors import Actor, Role
+from infrastructure.tokens import InvalidToken, TokenService
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `casetrail token`")
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+
+
+def _cases(request: Request) -> CaseApplication:
+    return request.app.state.cases  # type: ignore[no-any-return]
+
+
+def _metrics(request: Request) -> Metrics:
+    return request.app.state.metrics  # type: ignore[no-any-return]
+
+
+def _actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None:
+        raise unauthorized("send 'Authorization: Bearer <token>'")
+    tokens: TokenService = request.app.state.tokens
+    try:
+        actor = tokens.verify(credentials.credentials)
+    except InvalidToken as e:
+        raise unauthorized(f"invalid token: {e}") from None
+    request.state.user = actor.user
+    return actor
+
+
+def _correlation_id(request: Request) -> str:
+    return str(request.state.request_id)
+
+
+def _if_match(if_match: Annotated[str | None, Header(
+        description='The case version the command expects, as its ETag: "3"')] = None,
+) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    found = _ETAG.match(if_match.strip())
+    if not found:
+        raise invalid_header("If-Match", 'expected an ETag such as "3"')
+    return int(found.group(1))
+
+
+def _idempotency_key(idempotency_key: Annotated[str | None, Header(
+        description="Repeat a POST safely: same key and body -> the first response")] = None,
+) -> str | None:
+    if idempotency_key is None:
+        return None
+    if not 1 <= len(idempotency_key) <= 200:
+        raise invalid_header("Idempotency-Key", "must be 1 to 200 characters")
+    return idempotency_key
+
+
+CasesApp = Annotated[CaseApplication, Depends(_cases)]
+AppMetrics = Annotated[Metrics, Depends(_metrics)]
+CurrentActor = Annotated[Actor, Depends(_actor)]
+CorrelationId = Annotated[str, Depends(_correlation_id)]
+IfMatch = Annotated[int | None, Depends(_if_match)]
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
+
+
+def require(roles: Iterable[Role]) -> Callable[[Actor], Actor]:
+    """Route dependency: 403 unless the actor holds one of `roles` (EX-ROLE-1)."""
+    allowed = frozenset(roles)
+    names = ", ".join(sorted(r.value for r in allowed))
+
+    def check(actor: CurrentActor) -> Actor:
+        if not actor.has_any(*allowed):
+            raise ApiProblem(403, "forbidden", "Forbidden", f"this call needs one of the roles: {names}")
+        return actor
+
+    return check

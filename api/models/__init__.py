@@ -1,0 +1,1 @@
+"""Request and response models, separate from the aggregates."""

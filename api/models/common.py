@@ -1,0 +1,79 @@
+"""Shapes shared by every case type."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime, time, timedelta
+from enum import Enum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, PlainSerializer
+
+from domain.actors import Actor
+from domain.service_exceptions.values import Contact
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
+"""Instants go out in UTC with a `Z` (API.md conventions)."""
+
+REDACTED = "[redacted]"
+
+
+class RequestModel(BaseModel):
+    """Unknown fields are errors, so an `actor` smuggled into a body is refused."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ActorView(BaseModel):
+    user: str
+    roles: list[str]
+
+    @classmethod
+    def of(cls, actor: Actor) -> ActorView:
+        return cls(user=actor.user, roles=[r.value for r in actor.roles])
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    type: str
+    recorded_at: UtcDatetime
+    occurred_at: UtcDatetime | None
+    actor: ActorView
+    correlation_id: str
+    data: dict[str, Any]
+
+
+class History(BaseModel):
+    case_id: UUID
+    items: list[HistoryEntry]
+
+
+def jsonable(value: Any, *, reveal_contact: bool) -> Any:
+    """Event data as JSON values; customer contacts redacted unless the reader may
+    see them (SEC-PII)."""
+    if isinstance(value, Contact) and not reveal_contact:
+        return REDACTED
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name), reveal_contact=reveal_contact)
+                for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, reveal_contact=reveal_contact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, reveal_contact=reveal_contact) for v in value]
+    return value

@@ -1,0 +1,38 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import AppMetrics, CasesApp
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger("casetrail.health")
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "the store is not reachable"}})
+def readyz(request: Request, cases: CasesApp) -> JSONResponse:
+    """The event store answers and its schema exists."""
+    try:
+        cases.is_ready()
+    except Exception as e:  # any failure means "not ready"; the reason is logged
+        log.warning("not ready", extra={"error": f"{type(e).__name__}: {e}"})
+        return JSONResponse({"status": "unavailable", "store": request.app.state.store},
+                            status_code=503)
+    return JSONResponse({"status": "ok", "store": request.app.state.store})
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(app_metrics: AppMetrics) -> Response:
+    """Prometheus metrics: requests, latency, commands, conflicts."""
+    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)

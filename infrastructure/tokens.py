@@ -1,0 +1,93 @@
+"""API tokens: HS256 JWTs with the claims of API.md (`sub`, `roles`, `department`).
+
+Expiry is checked against the injected clock (CAL-6), not the system time, so a
+frozen-clock test and a running service agree on what has expired.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import jwt
+
+from domain.actors import Actor, Role
+from domain.clock import Clock
+from infrastructure.settings import Settings
+
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    """The credential is missing, malformed, badly signed, expired or names unknown roles."""
+
+
+def resolve_secret(settings: Settings) -> str:
+    """The configured secret, or one generated once into `secret_key_file` so that
+    `casetrail token` and `casetrail serve` agree on the embedded default."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path: Path = settings.secret_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+class TokenService:
+    def __init__(self, secret: str, clock: Clock, issuer: str = "casetrail") -> None:
+        self._secret = secret
+        self._clock = clock
+        self._issuer = issuer
+
+    def issue(
+        self,
+        user: str,
+        roles: list[Role],
+        department: str | None = None,
+        ttl: timedelta = timedelta(hours=8),
+    ) -> str:
+        if not user:
+            msg = "user must not be empty"
+            raise ValueError(msg)
+        if not roles:
+            msg = "at least one role is needed"
+            raise ValueError(msg)
+        now = self._clock.now()
+        claims = {
+            "sub": user,
+            "roles": [role.value for role in roles],
+            "iss": self._issuer,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+        }
+        if department:
+            claims["department"] = department
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Actor:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                options={"require": ["sub", "exp", "iat", "iss"], "verify_exp": False,
+                         "verify_iat": False},
+            )
+        except jwt.PyJWTError as e:
+            raise InvalidToken(str(e)) from None
+        if claims["exp"] <= self._clock.now().timestamp():
+            raise InvalidToken("the token has expired")
+        raw_roles = claims.get("roles")
+        if not isinstance(raw_roles, list) or not raw_roles:
+            raise InvalidToken("the token names no roles")
+        try:
+            roles = tuple(Role(r) for r in raw_roles)
+        except ValueError as e:
+            raise InvalidToken(f"the token names an unknown role: {e}") from None
+        department = claims.get("department")
+        return Actor(user=str(claims["sub"]), roles=roles,
+                     department=str(department) if department else None)
