@@ -84,7 +84,8 @@ def require(roles: Iterable[Role]) -> Callable[[Actor], Actor]:
 
     def check(actor: CurrentActor) -> Actor:
         if not actor.has_any(*allowed):
-            raise ApiProblem(403, "forbidden", "Forbidden", f"this call needs one of the roles: {names}")
+            raise ApiProblem(403, "forbidden", "Forbidden",
+                             f"this call needs one of the roles: {names}")
         return actor
 
     return check

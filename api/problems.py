@@ -110,9 +110,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        for cls, status, slug, title in DOMAIN_PROBLEMS:
-            if isinstance(exc, cls):
-                break
+        status, slug, title = next((status, slug, title) for cls, status, slug, title
+                                   in DOMAIN_PROBLEMS if isinstance(exc, cls))
         extra: dict[str, Any] = {}
         errors = None
         if isinstance(exc, InvalidInput):
@@ -148,4 +147,5 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return problem_response(request, 500, "internal", "Internal error",
-                                "an unexpected error occurred; quote the X-Request-ID header when reporting it")
+                                "an unexpected error occurred; quote the X-Request-ID "
+                                "response header when reporting it")

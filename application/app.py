@@ -79,7 +79,7 @@ class CaseApplication(Application[UUID]):
 
     def get_case(self, case_type: type[C], case_id: UUID, version: int | None = None) -> C:
         try:
-            case = self.repository.get(case_id, version=version)
+            case: object = self.repository.get(case_id, version=version)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
         if not isinstance(case, case_type):

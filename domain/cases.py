@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
@@ -53,6 +53,6 @@ class Case(Aggregate):
     department: str  # set by each case type's creation event
 
     @staticmethod
-    def occurred_at(event: object) -> datetime | None:
+    def occurred_at(event: Any) -> datetime | None:
         """The business time an event reports, where its command gave one (AUD-1)."""
         return None

@@ -29,9 +29,13 @@ def rule_of(policy: object, name: str) -> str:
 def _positive(policy: object) -> None:
     for f in fields(policy):  # type: ignore[arg-type]
         value = getattr(policy, f.name)
-        if isinstance(value, bool):
+        if isinstance(value, timedelta):
+            bad = value <= timedelta(0)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            bad = value <= 0
+        else:
             continue
-        if isinstance(value, (int, float, timedelta)) and value <= type(value)():
+        if bad:
             msg = f"{f.name} ({f.metadata['rule']}) must be positive, got {value}"
             raise ValueError(msg)
 

@@ -31,10 +31,15 @@ class CalendarSettings(BaseModel):
     timezone: str = "Asia/Shanghai"
     country: str = "CN"
     close_of_business: time | None = Field(
-        default=time(18, 0), description="CAL-3 close of business; null means 24:00"
-    )
+        default=time(18, 0), description='CAL-3 close of business; "24:00" for none')
     closures: list[date] = Field(default_factory=list, description="extra company closures")
     extra_working_days: list[date] = Field(default_factory=list)
+
+    @field_validator("close_of_business", mode="before")
+    @classmethod
+    def _midnight(cls, value: object) -> object:
+        """"24:00" (no business hours) ends a working day at midnight (CAL-3)."""
+        return None if value in ("24:00", "24:00:00") else value
 
     @field_validator("timezone")
     @classmethod

@@ -15,11 +15,12 @@ from domain.service_exceptions.values import Category, Contact, Customer, Level,
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
 OptionalText = Annotated[str, Field(max_length=20_000)]
+Phone = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$")]
 
 
 class ContactIn(RequestModel):
     name: Text
-    phone: Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$")] | None = None
+    phone: Phone | None = None
     email: EmailStr | None = None
 
 
@@ -43,7 +44,8 @@ class OpenException(RequestModel):
     title: Text
     description: LongText
     service_step: Text
-    discovered_at: AwareDatetime = Field(description="when the problem was found; not in the future")
+    discovered_at: AwareDatetime = Field(
+        description="when the problem was found or the customer's feedback came; not future")
     department: Text
     contract_ref: Text | None = None
     impact_scope: OptionalText | None = None

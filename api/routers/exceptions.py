@@ -59,9 +59,11 @@ def open_exception(body: OpenException, request: Request, response: Response,
 
 
 @router.get("/{case_id}", response_model=ExceptionView)
-def get_exception(case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
-                  version: Annotated[int | None, Query(ge=1, description="the state as of this version (AUD-2)")] = None,
-                  ) -> ExceptionView:
+def get_exception(
+    case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
+    version: Annotated[int | None, Query(ge=1, description="the state at this version (AUD-2)")]
+    = None,
+) -> ExceptionView:
     case = cases.get_case(ServiceException, case_id, version=version)
     response.headers["ETag"] = etag(case.version)
     return ExceptionView.of(case, reveal_contact=actor.has_any(*CONTACT_VIEWERS))

@@ -1,0 +1,60 @@
+"""Health, readiness, metrics, OpenAPI and the problem shape of every error."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from infrastructure.clock import FrozenClock
+from infrastructure.settings import Settings
+from tests.api.conftest import bearer
+from tests.factories import open_body
+
+
+def test_healthz_and_readyz(client: TestClient, store_settings: Settings) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "store": store_settings.store}
+
+
+def test_readyz_is_503_when_the_schema_is_missing(store_settings: Settings,
+                                                  clock: FrozenClock) -> None:
+    with TestClient(create_app(store_settings, clock)) as uninitialised:
+        assert uninitialised.get("/healthz").status_code == 200
+        assert uninitialised.get("/readyz").status_code == 503
+
+
+def test_metrics_count_requests_and_commands(client: TestClient, make_token) -> None:
+    client.post("/v1/exceptions", json=open_body(), headers=bearer(make_token()))
+    text = client.get("/metrics").text
+    assert ('casetrail_http_requests_total{method="POST",route="/v1/exceptions",status="201"} 1.0'
+            in text)
+    assert ('casetrail_commands_total{case_type="exception",command="record",outcome="recorded"}'
+            ' 1.0' in text)
+    assert "casetrail_http_request_duration_seconds_bucket" in text
+
+
+def test_openapi_and_docs(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/v1/exceptions" in spec["paths"]
+    assert "/v1/exceptions/{case_id}/reports" in spec["paths"]
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert "Problem" in spec["components"]["schemas"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
+    missing = client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    wrong = client.delete("/healthz")
+    assert wrong.status_code == 405
+    assert wrong.json()["status"] == 405
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers[
+        "x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
+    assert len(made.headers["x-request-id"]) == 32

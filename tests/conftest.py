@@ -1,0 +1,103 @@
+"""Fixtures shared by every tier.
+
+`store_settings` runs a test once on a fresh SQLite file and once on a fresh
+PostgreSQL schema. Under CI=true PostgreSQL must be reachable: the run fails
+loudly instead of skipping. Elsewhere the PostgreSQL half skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from application.app import CaseApplication
+from domain.actors import Role
+from infrastructure.bootstrap import build_application, init_schema
+from infrastructure.clock import FrozenClock
+from infrastructure.settings import Settings
+
+PG_URL = os.environ.get("CASETRAIL_TEST_DATABASE_URL",
+                        "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+SECRET = "test-secret-" + "x" * 40
+T0 = datetime(2026, 9, 30, 7, 0, tzinfo=UTC)
+"""Wed 2026-09-30 15:00 CST: the DOMAIN.md CAL-3 example's start."""
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from each test, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("CASETRAIL_") and name != "CASETRAIL_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    try:
+        with psycopg.connect(PG_URL, connect_timeout=3):
+            pass
+    except psycopg.Error as e:
+        reason = f"PostgreSQL at {PG_URL} is not reachable: {e}"
+        if IN_CI:
+            pytest.fail(f"CI=true requires PostgreSQL. {reason}", pytrace=False)
+        pytest.skip(reason)
+    return PG_URL
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+def _sqlite_settings(tmp_path: Path) -> Settings:
+    return Settings(sqlite_path=tmp_path / "store.sqlite3", secret_key=SECRET,
+                    secret_key_file=tmp_path / "secret.key")
+
+
+@pytest.fixture
+def postgres_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    url = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield Settings(database_url=url, postgres_schema=schema, secret_key=SECRET,
+                       secret_key_file=tmp_path / "secret.key", postgres_pool_size=2)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    if request.param == "sqlite":
+        return _sqlite_settings(tmp_path)
+    return request.getfixturevalue("postgres_settings")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def cases(store_settings: Settings, clock: FrozenClock) -> Iterator[CaseApplication]:
+    init_schema(store_settings)
+    app = build_application(store_settings, clock)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def make_token(clock: FrozenClock) -> Callable[..., str]:
+    from infrastructure.tokens import TokenService
+
+    service = TokenService(SECRET, clock)
+
+    def make(user: str = "li.wei", *roles: Role, department: str | None = "after_sales",
+             ttl: timedelta = timedelta(hours=8)) -> str:
+        return service.issue(user, list(roles or (Role.FRONTLINE,)), department, ttl)
+
+    return make

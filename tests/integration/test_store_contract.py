@@ -1,0 +1,153 @@
+"""The persistence contract, run on SQLite and on PostgreSQL through one fixture:
+save, load, load at a version, conflicts, idempotent repeats, schema creation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import OperationalError, PersistenceError
+
+from application.app import CaseApplication, Idempotency
+from domain.actors import Role
+from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
+from domain.service_exceptions.model import ServiceException
+from domain.service_exceptions.values import Category, Level, Status
+from infrastructure.bootstrap import build_application, init_schema
+from infrastructure.clock import FrozenClock
+from infrastructure.settings import Settings
+from tests.factories import ctx, record, report_up
+
+
+def open_case(cases: CaseApplication, idem: Idempotency | None = None, **kw: object):
+    context = ctx(cases.clock.now())
+    return cases.open(lambda: record(context, **kw), idempotency=idem)
+
+
+def report(cases: CaseApplication, case_id, *to: Role, expected_version=None, idem=None):
+    context = ctx(cases.clock.now())
+    return cases.execute(ServiceException, case_id, lambda c: report_up(c, context, *to),
+                         expected_version=expected_version, idempotency=idem)
+
+
+def stored_event_count(cases: CaseApplication) -> int:
+    return cases.recorder.max_notification_id() or 0
+
+
+def test_save_and_load_round_trip_every_type(cases: CaseApplication) -> None:
+    opened = open_case(cases, level=Level.CRITICAL)
+    assert (opened.version, opened.status_code, opened.replayed) == (1, 201, False)
+    loaded = cases.get_case(ServiceException, opened.case_id)
+    assert loaded.level is Level.CRITICAL
+    assert loaded.category is Category.AFTER_SALES
+    assert loaded.status is Status.RECORDED
+    assert loaded.customer.contact.name == "Wang Fang"
+    assert loaded.discovered_at == cases.clock.now() - timedelta(minutes=10)
+    assert loaded.discovered_at.tzinfo is not None
+
+
+def test_load_at_a_version_gives_the_state_then(cases: CaseApplication) -> None:
+    opened = open_case(cases, level=Level.CRITICAL)
+    report(cases, opened.case_id, Role.GROUP_LEADER)
+    report(cases, opened.case_id, Role.PRINCIPAL)
+    assert cases.get_case(ServiceException, opened.case_id).status is Status.REPORTED
+    first = cases.get_case(ServiceException, opened.case_id, version=1)
+    second = cases.get_case(ServiceException, opened.case_id, version=2)
+    assert (first.version, first.reports, first.status) == (1, [], Status.RECORDED)
+    assert (second.version, len(second.reports), second.status) == (2, 1, Status.RECORDED)
+    with pytest.raises(CaseNotFound, match="no version 9"):
+        cases.get_case(ServiceException, opened.case_id, version=9)
+
+
+def test_unknown_case_is_not_found(cases: CaseApplication) -> None:
+    with pytest.raises(CaseNotFound):
+        cases.get_case(ServiceException, uuid4())
+
+
+def test_sec_in_1_stale_expected_version_is_refused_before_anything_runs(
+        cases: CaseApplication) -> None:
+    opened = open_case(cases)
+    report(cases, opened.case_id, Role.DEPARTMENT_HEAD, expected_version=1)
+    before = stored_event_count(cases)
+    with pytest.raises(StaleVersion) as caught:
+        report(cases, opened.case_id, Role.DEPARTMENT_HEAD, expected_version=1)
+    assert caught.value.actual == 2
+    assert stored_event_count(cases) == before
+
+
+def test_sec_in_1_a_writer_that_loses_the_race_gets_a_conflict_and_records_nothing(
+        cases: CaseApplication) -> None:
+    opened = open_case(cases)
+    context = ctx(cases.clock.now())
+
+    def meanwhile_another_writer_wins(case: ServiceException) -> None:
+        report(cases, opened.case_id, Role.CS_HEAD)  # commits version 2 first
+        report_up(case, context, Role.DEPARTMENT_HEAD)  # ours is also version 2
+
+    with pytest.raises(ConcurrentUpdate):
+        cases.execute(ServiceException, opened.case_id, meanwhile_another_writer_wins)
+    final = cases.get_case(ServiceException, opened.case_id)
+    assert final.version == 2
+    assert [r.reported_to for r in final.reports] == [(Role.CS_HEAD,)]
+
+
+def test_idempotent_repeat_returns_the_first_result_and_records_nothing(
+        cases: CaseApplication) -> None:
+    idem = Idempotency(scope="li.wei POST /v1/exceptions", key="k-1", fingerprint="f1")
+    first = open_case(cases, idem)
+    count = stored_event_count(cases)
+    cases.clock.advance(timedelta(minutes=5))
+    again = open_case(cases, idem)
+    assert (again.case_id, again.version, again.status_code) == (
+        first.case_id, first.version, first.status_code)
+    assert again.replayed
+    assert stored_event_count(cases) == count
+
+
+def test_same_key_with_another_request_is_refused(cases: CaseApplication) -> None:
+    open_case(cases, Idempotency("li.wei POST /v1/exceptions", "k-1", "f1"))
+    count = stored_event_count(cases)
+    with pytest.raises(IdempotencyKeyReused):
+        open_case(cases, Idempotency("li.wei POST /v1/exceptions", "k-1", "f2"))
+    assert stored_event_count(cases) == count
+
+
+def test_keys_are_scoped_per_caller(cases: CaseApplication) -> None:
+    a = open_case(cases, Idempotency("li.wei POST /v1/exceptions", "k-1", "f1"))
+    b = open_case(cases, Idempotency("zhao POST /v1/exceptions", "k-1", "f1"))
+    assert a.case_id != b.case_id
+
+
+def test_a_key_is_stored_only_with_the_events_it_produced(cases: CaseApplication) -> None:
+    """A command that lost a race leaves its key unused, so a retry runs for real."""
+    opened = open_case(cases)
+    idem = Idempotency("li.wei POST /reports", "k-race", "f")
+    context = ctx(cases.clock.now())
+
+    def lose_the_race(case: ServiceException) -> None:
+        report(cases, opened.case_id, Role.CS_HEAD)
+        report_up(case, context, Role.DEPARTMENT_HEAD)
+
+    with pytest.raises(ConcurrentUpdate):
+        cases.execute(ServiceException, opened.case_id, lose_the_race, idempotency=idem)
+    assert cases.idempotency.find_idempotency(idem.scope, idem.key) is None
+    retried = report(cases, opened.case_id, Role.DEPARTMENT_HEAD, idem=idem)
+    assert (retried.version, retried.replayed) == (3, False)
+    assert report(cases, opened.case_id, Role.DEPARTMENT_HEAD, idem=idem).replayed
+
+
+def test_db_init_is_idempotent_and_nothing_is_created_by_accident(
+        store_settings: Settings, clock: FrozenClock) -> None:
+    uninitialised = build_application(store_settings, clock)
+    with pytest.raises((OperationalError, PersistenceError)):
+        uninitialised.is_ready()
+    uninitialised.close()
+    init_schema(store_settings)
+    init_schema(store_settings)
+    cases = build_application(store_settings, clock)
+    assert cases.is_ready()
+    opened = open_case(cases)
+    init_schema(store_settings)
+    assert cases.get_case(ServiceException, opened.case_id).version == 1
+    cases.close()

@@ -1,0 +1,97 @@
+"""The README promise, as a process: `casetrail db init` then `casetrail serve` in an
+empty directory serves /healthz on the embedded SQLite default, and a token from
+`casetrail token` is accepted by that server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.factories import open_body
+
+CASETRAIL = shutil.which("casetrail", path=str(Path(sys.executable).parent)) or "casetrail"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("CASETRAIL_")}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    env = clean_env()
+    subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=env, check=True, timeout=60)
+    port = free_port()
+    server = subprocess.Popen([CASETRAIL, "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    output = server.stdout.read().decode() if server.stdout else ""
+                    pytest.fail(f"casetrail serve did not come up:\n{output}")
+                time.sleep(0.2)
+        yield base, tmp_path
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_serve_on_the_embedded_default_from_an_empty_directory(served: tuple[str, Path]) -> None:
+    base, workdir = served
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
+        assert json.load(response) == {"status": "ok"}
+    with urllib.request.urlopen(f"{base}/readyz", timeout=5) as response:
+        assert json.load(response)["store"] == "sqlite"
+    assert (workdir / "var" / "casetrail.sqlite3").is_file()
+
+
+def test_a_cli_token_is_accepted_by_the_server(served: tuple[str, Path]) -> None:
+    base, workdir = served
+    token = subprocess.run(
+        [CASETRAIL, "token", "--user", "li.wei", "--role", "frontline", "--role", "cs_head",
+         "--department", "after_sales", "--ttl", "30m"],
+        cwd=workdir, env=clean_env(), check=True, capture_output=True, text=True,
+        timeout=60).stdout.strip()
+    request = urllib.request.Request(
+        f"{base}/v1/exceptions", data=json.dumps(open_body(
+            discovered_at="2026-01-05T09:00:00+08:00")).encode(), method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+        assert json.load(response)["reporter"] == "li.wei"
+
+
+def test_serve_refuses_to_start_without_db_init(tmp_path: Path) -> None:
+    result = subprocess.run([CASETRAIL, "serve", "--port", str(free_port())], cwd=tmp_path,
+                            env=clean_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "casetrail db init" in result.stderr
+
+
+def test_token_ttl_must_be_a_duration(tmp_path: Path) -> None:
+    result = subprocess.run([CASETRAIL, "token", "--user", "u", "--role", "frontline",
+                             "--ttl", "forever"], cwd=tmp_path, env=clean_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "30m, 8h or 7d" in result.stderr

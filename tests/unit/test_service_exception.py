@@ -1,0 +1,96 @@
+"""EX-REC-1, EX-ESC-1, EX-ROLE-1, AUD-1 on the ServiceException aggregate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from domain.actors import Role
+from domain.errors import InvalidInput, NotPermitted
+from domain.service_exceptions.model import ServiceException
+from domain.service_exceptions.values import Level, Status
+from tests.conftest import T0
+from tests.factories import ctx, record, report_up
+
+
+def test_ex_rec_1_recording_keeps_discovery_time_and_server_time_apart() -> None:
+    case = record(ctx(T0), discovered_at=T0 - timedelta(hours=3))
+    assert case.discovered_at == T0 - timedelta(hours=3)
+    assert case.recorded_at == T0
+    assert case.reporter == "li.wei"
+    assert case.status is Status.RECORDED
+
+
+def test_ex_rec_1_discovered_at_in_the_future_is_rejected() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        record(ctx(T0), discovered_at=T0 + timedelta(seconds=1))
+    assert caught.value.field == "discovered_at"
+
+
+@pytest.mark.parametrize("field", ["title", "description", "service_step", "department"])
+def test_ex_rec_1_required_text_must_not_be_blank(field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        record(ctx(T0), **{field: "   "})
+    assert caught.value.field == field
+
+
+def test_ex_role_1_an_auditor_cannot_record() -> None:
+    with pytest.raises(NotPermitted):
+        record(ctx(T0, Role.AUDITOR))
+
+
+def test_aud_1_every_event_carries_actor_correlation_and_server_time() -> None:
+    case = record(ctx(T0))
+    report_up(case, ctx(T0 + timedelta(minutes=5), Role.DEPARTMENT_HEAD, user="zhao"),
+              Role.DEPARTMENT_HEAD)
+    recorded, reported = case.collect_events()
+    assert recorded.timestamp == T0
+    assert reported.timestamp == T0 + timedelta(minutes=5)
+    assert reported.meta.actor.user == "zhao"
+    assert reported.meta.actor.roles == (Role.DEPARTMENT_HEAD,)
+    assert reported.meta.correlation_id == "corr-1"
+    assert reported.meta.command == "report_up"
+    assert ServiceException.occurred_at(recorded) == case.discovered_at
+    assert ServiceException.occurred_at(reported) == T0 + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(("level", "needed"), [
+    (Level.GENERAL, {Role.DEPARTMENT_HEAD}),
+    (Level.MAJOR, {Role.CS_HEAD}),
+    (Level.CRITICAL, {Role.GROUP_LEADER, Role.PRINCIPAL}),
+])
+def test_ex_esc_1_each_level_reports_to_its_recipients(level: Level, needed: set[Role]) -> None:
+    case = record(ctx(T0), level=level)
+    assert case.required_recipients == needed
+
+
+def test_ex_esc_1_critical_needs_leader_and_principal() -> None:
+    case = record(ctx(T0), level=Level.CRITICAL)
+    report_up(case, ctx(T0 + timedelta(minutes=10)), Role.GROUP_LEADER)
+    assert not case.report_up_complete
+    assert case.status is Status.RECORDED
+    report_up(case, ctx(T0 + timedelta(minutes=20)), Role.PRINCIPAL)
+    assert case.report_up_complete
+    assert case.status is Status.REPORTED
+    assert [r.reported_to for r in case.reports] == [(Role.GROUP_LEADER,), (Role.PRINCIPAL,)]
+
+
+def test_ex_esc_1_a_report_to_the_wrong_recipient_does_not_complete_the_report_up() -> None:
+    case = record(ctx(T0), level=Level.MAJOR)
+    report_up(case, ctx(T0), Role.DEPARTMENT_HEAD)
+    assert not case.report_up_complete
+
+
+def test_ex_esc_1_report_time_cannot_precede_discovery_or_lie_in_the_future() -> None:
+    case = record(ctx(T0), discovered_at=T0 - timedelta(minutes=10))
+    with pytest.raises(InvalidInput) as early:
+        report_up(case, ctx(T0), Role.DEPARTMENT_HEAD, at=T0 - timedelta(minutes=11))
+    assert early.value.field == "reported_at"
+    with pytest.raises(InvalidInput) as future:
+        report_up(case, ctx(T0), Role.DEPARTMENT_HEAD, at=T0 + timedelta(minutes=1))
+    assert future.value.field == "reported_at"
+    with pytest.raises(InvalidInput) as nobody:
+        report_up(case, ctx(T0))
+    assert nobody.value.field == "reported_to"
+    assert case.version == 1  # nothing applied by the rejected commands
