@@ -26,6 +26,7 @@ access_log = logging.getLogger("casetrail.access")
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
         return True
 
 
