@@ -19,11 +19,17 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import Environment, EnvType
 
+from application.case_index import CaseIndex, Cursor, Page, SearchFilters, summarise
 from application.idempotency import IdempotencyRecord, IdempotencyStore
 from domain.actors import Actor
+from domain.calendar import BusinessCalendar
 from domain.cases import Case, CommandContext
 from domain.clock import Clock
 from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
+from domain.obligations import Obligation
+from domain.policy import Policy
+from domain.service_exceptions import obligations as exception_obligations
+from domain.service_exceptions.model import ServiceException
 
 C = TypeVar("C", bound=Case)
 
@@ -53,9 +59,13 @@ class CaseApplication(Application[UUID]):
         *,
         env: EnvType,
         clock: Clock,
+        calendar: BusinessCalendar,
+        policy: Policy,
         transcodings: Callable[[JSONTranscoder], None],
     ) -> None:
         self.clock = clock
+        self.calendar = calendar
+        self.policy = policy
         self._transcodings = transcodings
         super().__init__(env=env)
 
@@ -70,6 +80,10 @@ class CaseApplication(Application[UUID]):
 
     @property
     def idempotency(self) -> IdempotencyStore:
+        return self.recorder  # type: ignore[return-value]
+
+    @property
+    def index(self) -> CaseIndex:
         return self.recorder  # type: ignore[return-value]
 
     def context(self, actor: Actor, correlation_id: str) -> CommandContext:
@@ -92,6 +106,21 @@ class CaseApplication(Application[UUID]):
     def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         self.get_case(case_type, case_id)
         return list(self.events.get(case_id))
+
+    def obligations(self, case: Case) -> list[Obligation]:
+        """What the case owes under the policy in force, as of now (SLA-1)."""
+        if isinstance(case, ServiceException):
+            return exception_obligations.obligations(
+                case, self.policy.exceptions, self.calendar, self.clock.now())
+        return []
+
+    def search(self, filters: SearchFilters, limit: int, cursor: str | None) -> Page:
+        after = Cursor.decode(cursor) if cursor else None
+        rows = self.index.search_cases(filters, limit + 1, after)
+        more = len(rows) > limit
+        items = rows[:limit]
+        next_cursor = Cursor(items[-1].opened_at, items[-1].case_id).encode() if more else None
+        return Page(items=items, next_cursor=next_cursor)
 
     def is_ready(self) -> bool:
         """The store answers and its schema exists."""
@@ -150,7 +179,7 @@ class CaseApplication(Application[UUID]):
                 fingerprint=idempotency.fingerprint, status_code=status_code,
                 case_id=case.id, case_version=case.version, created_at=self.clock.now())
         try:
-            self.save(case, idempotency=record)
+            self.save(case, idempotency=record, case_summary=summarise(case))
         except IntegrityError:
             # Either another writer took this version, or a concurrent request with
             # the same Idempotency-Key committed first: both rolled back ours whole.

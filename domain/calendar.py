@@ -19,6 +19,12 @@ def require_aware(instant: datetime, name: str = "instant") -> None:
         raise ValueError(msg)
 
 
+def utc(instant: datetime, name: str = "instant") -> datetime:
+    """CAL-1: every stored instant is aware and in UTC."""
+    require_aware(instant, name)
+    return instant.astimezone(UTC)
+
+
 class BusinessCalendar(ABC):
     """Working days in a zone, with a close of business.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate
 
 from domain.actors import Actor, EventMeta, Role
-from domain.calendar import require_aware
+from domain.calendar import utc
 from domain.errors import InvalidInput, NotPermitted
 
 
@@ -22,7 +22,7 @@ class CommandContext:
     correlation_id: str
 
     def __post_init__(self) -> None:
-        require_aware(self.at, "at")
+        object.__setattr__(self, "at", utc(self.at, "at"))
 
     def meta(self, command: str) -> EventMeta:
         return EventMeta(actor=self.actor, correlation_id=self.correlation_id, command=command)
@@ -41,7 +41,7 @@ def business_instant(ctx: CommandContext, field: str, value: datetime) -> dateti
         raise InvalidInput(field, f"{field} must carry a timezone offset")
     if value > ctx.at:
         raise InvalidInput(field, f"{field} {value.isoformat()} is in the future")
-    return value
+    return value.astimezone(UTC)
 
 
 class Case(Aggregate):

@@ -51,3 +51,16 @@ class ConcurrentUpdate(DomainError):
 
 class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key came with a different request (422)."""
+
+
+class WrongState(DomainError):
+    """The case is past the point where this command applies (EX-FLOW-1)."""
+
+    def __init__(self, command: str, state: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"'{command}' does not apply to a case that is {state}")
+        self.command = command
+        self.state = state
+
+
+class CaseClosed(WrongState):
+    """Archived and cancelled cases are read-only (EX-ARC-1)."""

@@ -18,6 +18,8 @@ def build_application(
     return CaseApplication(
         env=persistence_env(settings, create_tables=create_tables),
         clock=clock or SystemClock(),
+        calendar=build_calendar(settings),
+        policy=settings.policy,
         transcodings=register_all,
     )
 

@@ -8,7 +8,19 @@ from typing import Any
 from domain.actors import Actor, Role
 from domain.cases import CommandContext
 from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import Category, Contact, Customer, Level
+from domain.service_exceptions.values import (
+    REPORT_UP_RECIPIENTS,
+    Category,
+    Contact,
+    Customer,
+    Improvement,
+    Investigation,
+    Level,
+    Measure,
+    Meeting,
+    Milestone,
+    QualityFinding,
+)
 
 
 def ctx(at: datetime, *roles: Role, user: str = "li.wei") -> CommandContext:
@@ -58,3 +70,72 @@ def report_body(**overrides: Any) -> dict[str, Any]:
     return {"reported_to": ["cs_head"], "reported_at": "2026-09-30T14:55:00+08:00",
             "details": "cell down", "first_judgement": "firmware", "customer_demands": "today",
             "measures_taken": "engineer sent"} | overrides
+
+
+# --- walking a case through its lifecycle (domain level) ---------------------------
+
+LEAD_FOR = {Level.GENERAL: Role.DEPARTMENT_HEAD, Level.MAJOR: Role.CS_HEAD,
+            Level.CRITICAL: Role.GROUP_LEADER}
+
+
+def report_fully(case: ServiceException, at: datetime) -> None:
+    for role in sorted(REPORT_UP_RECIPIENTS[case.level], key=lambda r: r.value):
+        report_up(case, ctx(at), role, at=at)
+
+
+def start_response(case: ServiceException, at: datetime) -> None:
+    lead = ctx(at, LEAD_FOR[case.level], user="lead")
+    if case.level is Level.GENERAL:
+        case.start_response(lead, handler="zhang.san")
+    elif case.level is Level.MAJOR:
+        case.start_response(lead, team_owner="zhang.san", team_members=("li.si", "wang.wu"),
+                            milestones=(Milestone("site visit", at + timedelta(hours=8)),))
+    else:
+        case.start_response(lead, meeting=Meeting(at, ("leader", "cs head"), "emergency plan"))
+
+
+def investigate(case: ServiceException, at: datetime, *,
+                participants: tuple[Role, ...] = (Role.IMPLEMENTATION,),
+                finding: QualityFinding | None = None) -> None:
+    case.record_investigation(ctx(at, Role.CS_HEAD), Investigation(
+        contract_clauses="clause 7.2", service_records="3 visits", interviews="operator",
+        site_visit="cell 3", root_cause="firmware regression", participants=participants,
+        finding=finding))
+
+
+def propose(case: ServiceException, at: datetime, *, compensation: str | None = None,
+            final_due: datetime | None = None) -> int:
+    milestones = (Milestone("patch", at + timedelta(days=1)),
+                  Milestone("verified", final_due or at + timedelta(days=5)))
+    return case.propose_plan(ctx(at), measures=(Measure(
+        "roll back firmware", "after_sales", "zhang.san", at + timedelta(days=1)),),
+        resources="two engineers", milestones=milestones, compensation=compensation)
+
+
+def approve(case: ServiceException, number: int, at: datetime) -> None:
+    case.decide_plan(ctx(at, LEAD_FOR[case.level], user="approver"), number=number,
+                     approved=True)
+
+
+def to_executing(case: ServiceException, at: datetime) -> None:
+    report_fully(case, at)
+    start_response(case, at)
+    investigate(case, at)
+    approve(case, propose(case, at), at)
+
+
+def resolve(case: ServiceException, at: datetime) -> None:
+    case.resolve(ctx(at), summary="firmware rolled back, cell running")
+
+
+def feedback(case: ServiceException, at: datetime, satisfaction: int = 4) -> None:
+    case.record_feedback(ctx(at), satisfaction=satisfaction, comment="ok", informed_at=at)
+
+
+def review(case: ServiceException, at: datetime) -> None:
+    case.record_review(
+        ctx(at, Role.GROUP_LEADER if case.level is not Level.GENERAL else Role.DEPARTMENT_HEAD),
+        root_cause="untested firmware", lessons="stage rollouts",
+        improvements=(Improvement("staged rollout procedure", corrective_action=True),),
+        retrospective=Meeting(at, ("leader",), "retrospective")
+        if case.level is Level.CRITICAL else None)

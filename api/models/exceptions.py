@@ -1,22 +1,56 @@
-"""Service-exception requests and views (API.md "Cases")."""
+"""Service-exception requests and views (API.md "Cases").
+
+Requests are API models (unknown fields refused). Views are built from the
+aggregate; nested records reuse the domain's value objects, which carry no
+personal data. The customer contact is the one exception, shown only to the
+roles that deal with the customer (SEC-PII).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
 from api.models.common import RequestModel, UtcDatetime
 from domain.actors import Role
-from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import Category, Contact, Customer, Level, Report, Status
+from domain.obligations import Obligation, ObligationState
+from domain.service_exceptions.model import PlanRecord, ServiceException
+from domain.service_exceptions.values import (
+    CancelReason,
+    Category,
+    Contact,
+    Customer,
+    DocumentRef,
+    Improvement,
+    Investigation,
+    Level,
+    LossAssessment,
+    Measure,
+    Meeting,
+    Milestone,
+    Plan,
+    Progress,
+    ProgressKind,
+    QualityFinding,
+    Report,
+    Response,
+    Review,
+    SpecialType,
+    Status,
+)
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
 OptionalText = Annotated[str, Field(max_length=20_000)]
 Phone = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$")]
+Names = Annotated[list[Text], Field(max_length=100)]
 
+
+# --- requests ------------------------------------------------------------------------
 
 class ContactIn(RequestModel):
     name: Text
@@ -50,6 +84,7 @@ class OpenException(RequestModel):
     contract_ref: Text | None = None
     impact_scope: OptionalText | None = None
     customer_demands: OptionalText | None = None
+    special: list[SpecialType] = Field(default_factory=list, description="EX-SPEC-1 flags")
 
 
 class ReportUpIn(RequestModel):
@@ -62,6 +97,171 @@ class ReportUpIn(RequestModel):
     customer_demands: OptionalText = ""
     measures_taken: OptionalText = ""
 
+
+class ReclassificationIn(RequestModel):
+    """EX-LVL-2."""
+
+    level: Level
+    reason: LongText
+
+
+class FlagsIn(RequestModel):
+    """EX-SPEC-1: the full set of special types (replaces the current set)."""
+
+    special: list[SpecialType]
+    reason: LongText
+
+
+class MilestoneIn(RequestModel):
+    name: Text
+    due_at: AwareDatetime
+
+    def to_domain(self) -> Milestone:
+        return Milestone(self.name, self.due_at)
+
+
+class MeetingIn(RequestModel):
+    held_at: AwareDatetime
+    attendees: Annotated[list[Text], Field(min_length=1, max_length=100)]
+    minutes: LongText
+
+    def to_domain(self) -> Meeting:
+        return Meeting(self.held_at, tuple(self.attendees), self.minutes)
+
+
+class ResponseIn(RequestModel):
+    """EX-RESP-1: `handler` (general), `team_owner` + `team_members` + `milestones`
+    (major), `meeting` (critical)."""
+
+    handler: Text | None = None
+    team_owner: Text | None = None
+    team_members: Names = Field(default_factory=list)
+    milestones: list[MilestoneIn] = Field(default_factory=list, max_length=100)
+    meeting: MeetingIn | None = None
+
+
+class InvestigationIn(RequestModel):
+    """EX-INV-1; `finding` and R&D + supply chain are needed for product quality."""
+
+    contract_clauses: OptionalText = ""
+    service_records: OptionalText = ""
+    interviews: OptionalText = ""
+    site_visit: OptionalText = ""
+    root_cause: LongText
+    participants: list[Role] = Field(default_factory=list)
+    finding: QualityFinding | None = None
+
+    def to_domain(self) -> Investigation:
+        return Investigation(
+            contract_clauses=self.contract_clauses, service_records=self.service_records,
+            interviews=self.interviews, site_visit=self.site_visit, root_cause=self.root_cause,
+            participants=tuple(self.participants), finding=self.finding)
+
+
+class LegalOpinionIn(RequestModel):
+    opinion: LongText
+
+
+class LossAssessmentIn(RequestModel):
+    """EX-SPEC-1 major loss: finance and legal each send theirs."""
+
+    assessed_as: Literal[Role.FINANCE, Role.LEGAL]
+    amount: Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    basis: LongText
+
+
+class MeasureIn(RequestModel):
+    description: LongText
+    responsible_department: Text
+    responsible_person: Text
+    due_at: AwareDatetime
+
+    def to_domain(self) -> Measure:
+        return Measure(self.description, self.responsible_department,
+                       self.responsible_person, self.due_at)
+
+
+class PlanIn(RequestModel):
+    """EX-PLAN-1. Critical plans need staged milestones (EX-PLAN-2); a major-loss
+    case's plan carries the compensation plan (EX-SPEC-1)."""
+
+    measures: Annotated[list[MeasureIn], Field(min_length=1, max_length=200)]
+    resources: OptionalText = ""
+    milestones: list[MilestoneIn] = Field(default_factory=list, max_length=100)
+    compensation: OptionalText | None = None
+
+
+class PlanDecisionIn(RequestModel):
+    approved: bool
+    reason: OptionalText | None = Field(default=None, description="required to reject")
+
+
+class ProgressIn(RequestModel):
+    """EX-PROG-1: a report (major) or the daily meeting's minutes (critical)."""
+
+    kind: ProgressKind
+    summary: LongText
+    day: date | None = Field(default=None, description="the working day covered; default today")
+    meeting: MeetingIn | None = None
+
+
+class ResolutionIn(RequestModel):
+    summary: LongText
+    resolved_at: AwareDatetime | None = Field(default=None, description="default: now")
+
+
+class FeedbackIn(RequestModel):
+    """EX-FB-1: the customer was told the result; satisfaction 1-5."""
+
+    satisfaction: Annotated[int, Field(ge=1, le=5)]
+    comment: OptionalText = ""
+    informed_at: AwareDatetime
+
+
+class AcceptanceIn(RequestModel):
+    """EX-FB-1: major and critical; a rejection (with a note) reopens execution."""
+
+    accepted: bool
+    note: OptionalText = ""
+
+
+class ImprovementIn(RequestModel):
+    description: LongText
+    corrective_action: bool = Field(default=False,
+                                    description="ask for a tracked corrective action")
+
+
+class ReviewIn(RequestModel):
+    """EX-REV-1; critical reviews are a retrospective meeting."""
+
+    root_cause: LongText
+    lessons: LongText
+    improvements: list[ImprovementIn] = Field(default_factory=list, max_length=200)
+    retrospective: MeetingIn | None = None
+
+    def improvements_domain(self) -> tuple[Improvement, ...]:
+        return tuple(Improvement(i.description, i.corrective_action) for i in self.improvements)
+
+
+class DocumentRefIn(RequestModel):
+    name: Text
+    uri: Annotated[str, Field(min_length=1, max_length=2000)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ArchiveIn(RequestModel):
+    """EX-ARC-1: the file's documents by reference and content hash."""
+
+    documents: list[DocumentRefIn] = Field(default_factory=list, max_length=500)
+
+
+class CancellationIn(RequestModel):
+    reason: CancelReason
+    detail: LongText
+
+
+# --- views ---------------------------------------------------------------------------
 
 class ContactView(BaseModel):
     name: str
@@ -77,22 +277,83 @@ class CustomerView(BaseModel):
         description="only for roles that handle the case (SEC-PII); null otherwise")
 
 
-class ReportView(BaseModel):
-    reported_by: str
-    reported_to: list[Role]
-    reported_at: UtcDatetime
-    details: str
-    first_judgement: str
-    customer_demands: str
-    measures_taken: str
+class ObligationView(BaseModel):
+    key: str
+    rule: str
+    description: str
+    state: ObligationState
+    started_at: UtcDatetime
+    due_at: UtcDatetime
+    met_at: UtcDatetime | None
+    met_by_version: int | None
+    void_by_version: int | None
 
     @classmethod
-    def of(cls, report: Report) -> ReportView:
-        return cls(reported_by=report.reported_by, reported_to=list(report.reported_to),
-                   reported_at=report.reported_at, details=report.details,
-                   first_judgement=report.first_judgement,
-                   customer_demands=report.customer_demands,
-                   measures_taken=report.measures_taken)
+    def of(cls, obligation: Obligation, now: datetime) -> ObligationView:
+        return cls(key=obligation.key, rule=obligation.rule,
+                   description=obligation.description,
+                   state=obligation.state_at(now),
+                   started_at=obligation.started_at, due_at=obligation.due_at,
+                   met_at=obligation.met_at, met_by_version=obligation.met_by_version,
+                   void_by_version=obligation.void_by_version)
+
+
+class ReportView(BaseModel):
+    version: int
+    report: Report
+
+
+class PlanView(BaseModel):
+    number: int
+    status: str
+    proposed_by: str
+    decided_by: str | None
+    decided_at: UtcDatetime | None
+    reason: str | None
+    plan: Plan
+
+    @classmethod
+    def of(cls, record: PlanRecord) -> PlanView:
+        return cls(number=record.plan.number, status=record.status,
+                   proposed_by=record.proposed_by, decided_by=record.decided_by,
+                   decided_at=record.decided_at, reason=record.reason, plan=record.plan)
+
+
+class ProgressView(BaseModel):
+    version: int
+    recorded_at: UtcDatetime
+    progress: Progress
+
+
+class ResolutionView(BaseModel):
+    resolved_at: UtcDatetime
+    summary: str
+    version: int
+    reopened: bool
+
+
+class FeedbackView(BaseModel):
+    satisfaction: int
+    comment: str
+    informed_at: UtcDatetime
+
+
+class AcceptanceView(BaseModel):
+    accepted: bool
+    note: str
+
+
+class CancellationView(BaseModel):
+    reason: CancelReason
+    detail: str
+
+
+class Links(BaseModel):
+    self: str
+    history: str
+    document: str
+    corrective_actions: list[str] = Field(
+        default_factory=list, description="corrective actions opened from the review")
 
 
 class ExceptionView(BaseModel):
@@ -101,6 +362,7 @@ class ExceptionView(BaseModel):
     status: Status
     category: Category
     level: Level
+    special: list[SpecialType]
     title: str
     description: str
     service_step: str
@@ -115,15 +377,35 @@ class ExceptionView(BaseModel):
     required_report_recipients: list[Role]
     report_up_complete: bool
     reports: list[ReportView]
+    response: Response | None
+    investigation: Investigation | None
+    legal_opinions: list[str]
+    loss_assessments: list[LossAssessment]
+    plans: list[PlanView]
+    plan_in_force: int | None
+    progress: list[ProgressView]
+    resolutions: list[ResolutionView]
+    feedback: FeedbackView | None
+    acceptance: AcceptanceView | None
+    review: Review | None
+    documents: list[DocumentRef]
+    archived_at: UtcDatetime | None
+    cancellation: CancellationView | None
+    obligations: list[ObligationView]
+    links: Links
     modified_at: UtcDatetime
 
     @classmethod
-    def of(cls, case: ServiceException, *, reveal_contact: bool) -> ExceptionView:
+    def of(cls, case: ServiceException, *, reveal_contact: bool,
+           obligations: list[ObligationView]) -> ExceptionView:
         contact = case.customer.contact
+        href = f"/v1/exceptions/{case.id}"
+        in_force = case.plan_in_force
         return cls(
             id=case.id, version=case.version, status=case.status, category=case.category,
-            level=case.level, title=case.title, description=case.description,
-            service_step=case.service_step, department=case.department,
+            level=case.level, special=sorted(case.special, key=lambda s: s.value),
+            title=case.title, description=case.description, service_step=case.service_step,
+            department=case.department,
             customer=CustomerView(
                 id=case.customer.id, name=case.customer.name,
                 key_account=case.customer.key_account,
@@ -134,6 +416,47 @@ class ExceptionView(BaseModel):
             recorded_at=case.recorded_at, reporter=case.reporter,
             required_report_recipients=sorted(case.required_recipients, key=lambda r: r.value),
             report_up_complete=case.report_up_complete,
-            reports=[ReportView.of(r) for r in case.reports],
+            reports=[ReportView(version=v, report=r) for r, v in case.reports],
+            response=case.response, investigation=case.investigation,
+            legal_opinions=[opinion for _, opinion in case.legal_opinions],
+            loss_assessments=list(case.loss_assessments.values()),
+            plans=[PlanView.of(r) for r in case.plans],
+            plan_in_force=in_force.number if in_force else None,
+            progress=[ProgressView(version=v, recorded_at=at, progress=p)
+                      for p, at, v in case.progress],
+            resolutions=[ResolutionView(resolved_at=r.resolved_at, summary=r.summary,
+                                        version=r.version, reopened=r.reopened)
+                         for r in case.resolutions],
+            feedback=FeedbackView(satisfaction=case.feedback[0], comment=case.feedback[1],
+                                  informed_at=case.feedback[2]) if case.feedback else None,
+            acceptance=AcceptanceView(accepted=case.acceptance[0], note=case.acceptance[1])
+            if case.acceptance else None,
+            review=case.review[0] if case.review else None,
+            documents=list(case.documents), archived_at=case.archived_at,
+            cancellation=CancellationView(reason=case.cancellation[0],
+                                          detail=case.cancellation[1])
+            if case.cancellation else None,
+            obligations=obligations,
+            links=Links(self=href, history=f"{href}/history", document=f"{href}/document"),
             modified_at=case.modified_on,
         )
+
+
+class ExceptionSummary(BaseModel):
+    id: UUID
+    version: int
+    status: Status
+    level: Level
+    category: Category
+    title: str
+    customer_id: str
+    customer_name: str
+    department: str
+    opened_at: UtcDatetime
+    updated_at: UtcDatetime
+    href: str
+
+
+class ExceptionPage(BaseModel):
+    items: list[ExceptionSummary]
+    next_cursor: str | None

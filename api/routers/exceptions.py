@@ -1,11 +1,20 @@
-"""`/v1/exceptions`: service exceptions (DOMAIN.md section 2)."""
+"""`/v1/exceptions`: service exceptions (DOMAIN.md section 2, API.md "Cases").
 
-from __future__ import annotations
+Every command endpoint has one shape (load -> command -> save, If-Match,
+Idempotency-Key, the new view), so they are declared as a table below. This
+module deliberately has no `from __future__ import annotations`: FastAPI reads
+the body type of each generated endpoint from its real annotation.
+"""
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from markdown_it import MarkdownIt
+from pydantic import AwareDatetime, BaseModel
 
 from api.commands import case_headers, etag, idempotency_for, run_command
 from api.deps import (
@@ -17,31 +26,70 @@ from api.deps import (
     IfMatch,
     require,
 )
+from api.models import exceptions as m
 from api.models.common import ActorView, History, HistoryEntry, jsonable
-from api.models.exceptions import ExceptionView, OpenException, ReportUpIn
-from api.problems import Problem
+from api.problems import ApiProblem, Problem
 from application.app import CaseApplication, CommandResult
-from domain.actors import Actor
-from domain.service_exceptions.model import HANDLERS, ServiceException
-from domain.service_exceptions.values import CONTACT_VIEWERS
+from application.case_index import SearchFilters
+from application.documents import render_markdown
+from domain.actors import Actor, Role
+from domain.cases import CommandContext
+from domain.service_exceptions.model import (
+    CUSTOMER_FACING,
+    HANDLERS,
+    LEADS,
+    ServiceException,
+)
+from domain.service_exceptions.values import (
+    CONTACT_VIEWERS,
+    PLAN_APPROVERS,
+    RESPONDERS,
+    REVIEWERS,
+    Category,
+    DocumentRef,
+    Level,
+    LossAssessment,
+    Status,
+)
 
-PROBLEMS = {status: {"model": Problem, "content": {"application/problem+json": {}}}
-            for status in (401, 403, 404, 409, 412, 422, 503)}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}}
+    for status in (401, 403, 404, 409, 412, 422, 503)}
 router = APIRouter(prefix="/v1/exceptions", tags=["exceptions"], responses=PROBLEMS)
 CASE = "exception"
+_html = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def _view(cases: CaseApplication, actor: Actor, result: CommandResult) -> ExceptionView:
-    case = cases.get_case(ServiceException, result.case_id, version=result.version)
-    return ExceptionView.of(case, reveal_contact=actor.has_any(*CONTACT_VIEWERS))
+def any_level(table: dict[Level, frozenset[Role]]) -> frozenset[Role]:
+    """Route-level check: the roles of any level; the aggregate checks the case's own."""
+    return frozenset().union(*table.values())
 
 
-@router.post("", status_code=201, response_model=ExceptionView,
+def _reveal(actor: Actor) -> bool:
+    return actor.has_any(*CONTACT_VIEWERS)
+
+
+def _view(cases: CaseApplication, actor: Actor, case: ServiceException) -> m.ExceptionView:
+    now = cases.clock.now()
+    return m.ExceptionView.of(
+        case, reveal_contact=_reveal(actor),
+        obligations=[m.ObligationView.of(o, now) for o in cases.obligations(case)])
+
+
+def _result_view(cases: CaseApplication, actor: Actor, result: CommandResult) -> m.ExceptionView:
+    """The case exactly at the version the command produced: a repeated request
+    with the same Idempotency-Key gets the same body."""
+    return _view(cases, actor, cases.get_case(ServiceException, result.case_id, result.version))
+
+
+# --- open, read, search ---------------------------------------------------------------
+
+@router.post("", status_code=201, response_model=m.ExceptionView,
              dependencies=[Depends(require(HANDLERS))])
-def open_exception(body: OpenException, request: Request, response: Response,
+def open_exception(body: m.OpenException, request: Request, response: Response,
                    cases: CasesApp, actor: CurrentActor, correlation_id: CorrelationId,
-                   metrics: AppMetrics, idempotency_key: IdempotencyKey) -> ExceptionView:
-    """Record a service exception (EX-REC-1)."""
+                   metrics: AppMetrics, idempotency_key: IdempotencyKey) -> m.ExceptionView:
+    """Record a service exception (EX-REC-1). Its deadlines run from `discovered_at`."""
     ctx = cases.context(actor, correlation_id)
 
     def create() -> ServiceException:
@@ -50,29 +98,63 @@ def open_exception(body: OpenException, request: Request, response: Response,
             level=body.level, title=body.title, description=body.description,
             service_step=body.service_step, discovered_at=body.discovered_at,
             department=body.department, contract_ref=body.contract_ref,
-            impact_scope=body.impact_scope, customer_demands=body.customer_demands)
+            impact_scope=body.impact_scope, customer_demands=body.customer_demands,
+            special=tuple(body.special))
 
     idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
     result = run_command(metrics, CASE, "record", lambda: cases.open(create, idempotency=idem))
     case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
-    return _view(cases, actor, result)
+    return _result_view(cases, actor, result)
 
 
-@router.get("/{case_id}", response_model=ExceptionView)
+@router.get("", response_model=m.ExceptionPage)
+def search_exceptions(
+    cases: CasesApp, actor: CurrentActor,
+    status: Status | None = None, level: Level | None = None,
+    category: Category | None = None, customer_id: str | None = None,
+    department: str | None = None,
+    opened_from: Annotated[AwareDatetime | None, Query(
+        description="recorded at or after")] = None,
+    opened_to: Annotated[AwareDatetime | None, Query(description="recorded before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> m.ExceptionPage:
+    """Search, newest first, with cursor paging."""
+    page = cases.search(SearchFilters(
+        case_type=CASE, status=status.value if status else None,
+        level=level.value if level else None, category=category.value if category else None,
+        customer_id=customer_id, department=department, opened_from=opened_from,
+        opened_to=opened_to), limit, cursor)
+    return m.ExceptionPage(next_cursor=page.next_cursor, items=[m.ExceptionSummary(
+        id=s.case_id, version=s.version, status=Status(s.status), level=Level(s.level),
+        category=Category(s.category), title=s.title, customer_id=s.customer_id or "",
+        customer_name=s.customer_name or "", department=s.department,
+        opened_at=s.opened_at, updated_at=s.updated_at,
+        href=f"{router.prefix}/{s.case_id}") for s in page.items])
+
+
+@router.get("/{case_id}", response_model=m.ExceptionView)
 def get_exception(
     case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
     version: Annotated[int | None, Query(ge=1, description="the state at this version (AUD-2)")]
     = None,
-) -> ExceptionView:
+) -> m.ExceptionView:
+    """The current state, with obligations and links; `?version=N` for an earlier one."""
     case = cases.get_case(ServiceException, case_id, version=version)
     response.headers["ETag"] = etag(case.version)
-    return ExceptionView.of(case, reveal_contact=actor.has_any(*CONTACT_VIEWERS))
+    return _view(cases, actor, case)
+
+
+@router.get("/{case_id}/plans/{number}", response_model=m.PlanView)
+def get_plan(case_id: UUID, number: int, cases: CasesApp, actor: CurrentActor) -> m.PlanView:
+    """One plan revision (EX-PLAN-1)."""
+    return m.PlanView.of(cases.get_case(ServiceException, case_id).plan(number))
 
 
 @router.get("/{case_id}/history", response_model=History)
 def exception_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> History:
     """Every recorded event of the case, oldest first, straight from the store."""
-    reveal = actor.has_any(*CONTACT_VIEWERS)
+    reveal = _reveal(actor)
     items = []
     for event in cases.history(ServiceException, case_id):
         data = {k: v for k, v in vars(event).items()
@@ -87,22 +169,158 @@ def exception_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> Hi
     return History(case_id=case_id, items=items)
 
 
-@router.post("/{case_id}/reports", response_model=ExceptionView,
-             dependencies=[Depends(require(HANDLERS))])
-def report_up(case_id: UUID, body: ReportUpIn, request: Request, response: Response,
-              cases: CasesApp, actor: CurrentActor, correlation_id: CorrelationId,
-              metrics: AppMetrics, expected_version: IfMatch,
-              idempotency_key: IdempotencyKey) -> ExceptionView:
-    """Report the exception up the line (EX-ESC-1)."""
+@router.get("/{case_id}/document", response_class=PlainTextResponse, responses={
+    200: {"content": {"text/markdown": {}, "text/html": {}},
+          "description": "the level's closing document (EX-FORM-1)"},
+    406: {"model": Problem}})
+def exception_document(case_id: UUID, request: Request, cases: CasesApp,
+                       actor: CurrentActor) -> Response:
+    """The closing document of the case's level, as Markdown or HTML by `Accept`."""
+    accept = request.headers.get("accept", "*/*")
+    wants_html = "text/html" in accept
+    if not wants_html and not any(t in accept for t in ("text/markdown", "text/*", "*/*")):
+        raise ApiProblem(406, "not-acceptable", "Not acceptable",
+                         "the document is available as text/markdown or text/html")
+    case = cases.get_case(ServiceException, case_id)
+    text = render_markdown(case, cases.obligations(case), now=cases.clock.now(),
+                           zone=cases.calendar.zone, reveal_contact=_reveal(actor))
+    if wants_html:
+        page = ("<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">"
+                f"<title>{case.title[:80].replace('<', '&lt;')}</title></head>"
+                f"<body>{_html.render(text)}</body></html>")
+        return HTMLResponse(page, headers={"ETag": etag(case.version)})
+    return Response(text, media_type="text/markdown; charset=utf-8",
+                    headers={"ETag": etag(case.version)})
+
+
+# --- commands -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Command:
+    path: str
+    name: str
+    body: type[BaseModel]
+    roles: frozenset[Role]
+    apply: Callable[[ServiceException, CommandContext, Any, CaseApplication], object]
+    summary: str
+    status_code: int = 200
+
+
+COMMANDS = [
+    Command("reports", "report_up", m.ReportUpIn, HANDLERS, lambda c, ctx, b, _: c.report_up(
+        ctx, reported_to=tuple(b.reported_to), reported_at=b.reported_at, details=b.details,
+        first_judgement=b.first_judgement, customer_demands=b.customer_demands,
+        measures_taken=b.measures_taken), "Report up the line (EX-ESC-1)"),
+    Command("reclassification", "reclassification", m.ReclassificationIn, LEADS,
+            lambda c, ctx, b, _: c.reclassify(ctx, level=b.level, reason=b.reason),
+            "Raise or lower the level with a reason (EX-LVL-2)"),
+    Command("flags", "flags", m.FlagsIn, LEADS,
+            lambda c, ctx, b, _: c.set_special_types(ctx, special=tuple(b.special),
+                                                     reason=b.reason),
+            "Set the special types (EX-SPEC-1)"),
+    Command("responses", "response", m.ResponseIn, any_level(RESPONDERS),
+            lambda c, ctx, b, _: c.start_response(
+                ctx, handler=b.handler, team_owner=b.team_owner,
+                team_members=tuple(b.team_members),
+                milestones=tuple(x.to_domain() for x in b.milestones),
+                meeting=b.meeting.to_domain() if b.meeting else None),
+            "Start the response (EX-RESP-1)"),
+    Command("investigations", "investigation", m.InvestigationIn, HANDLERS,
+            lambda c, ctx, b, _: c.record_investigation(ctx, b.to_domain()),
+            "Record the investigation (EX-INV-1)"),
+    Command("legal-opinion", "legal_opinion", m.LegalOpinionIn, frozenset({Role.LEGAL}),
+            lambda c, ctx, b, _: c.give_legal_opinion(ctx, opinion=b.opinion),
+            "Legal's opinion on a contract dispute (EX-SPEC-1)"),
+    Command("loss-assessment", "loss_assessment", m.LossAssessmentIn,
+            frozenset({Role.FINANCE, Role.LEGAL}),
+            lambda c, ctx, b, _: c.assess_loss(ctx, LossAssessment(
+                b.assessed_as, str(b.amount), b.currency, b.basis)),
+            "Finance's or legal's loss assessment (EX-SPEC-1)"),
+    Command("plans", "plans", m.PlanIn, HANDLERS, lambda c, ctx, b, _: c.propose_plan(
+        ctx, measures=tuple(x.to_domain() for x in b.measures), resources=b.resources,
+        milestones=tuple(x.to_domain() for x in b.milestones), compensation=b.compensation),
+        "Propose a plan revision (EX-PLAN-1)", status_code=201),
+    Command("progress", "progress", m.ProgressIn, HANDLERS,
+            lambda c, ctx, b, app: c.report_progress(
+                ctx, app.calendar, kind=b.kind, summary=b.summary, day=b.day,
+                meeting=b.meeting.to_domain() if b.meeting else None),
+            "Daily progress report or meeting minutes (EX-PROG-1)"),
+    Command("resolution", "resolution", m.ResolutionIn, CUSTOMER_FACING,
+            lambda c, ctx, b, _: c.resolve(ctx, summary=b.summary, resolved_at=b.resolved_at),
+            "Resolve (EX-RES-1)"),
+    Command("feedback", "feedback", m.FeedbackIn, CUSTOMER_FACING,
+            lambda c, ctx, b, _: c.record_feedback(
+                ctx, satisfaction=b.satisfaction, comment=b.comment,
+                informed_at=b.informed_at), "The customer's feedback (EX-FB-1)"),
+    Command("acceptance", "acceptance", m.AcceptanceIn, CUSTOMER_FACING,
+            lambda c, ctx, b, _: c.record_acceptance(ctx, accepted=b.accepted, note=b.note),
+            "The customer's acceptance; a rejection reopens execution (EX-FB-1)"),
+    Command("review", "review", m.ReviewIn, any_level(REVIEWERS),
+            lambda c, ctx, b, _: c.record_review(
+                ctx, root_cause=b.root_cause, lessons=b.lessons,
+                improvements=b.improvements_domain(),
+                retrospective=b.retrospective.to_domain() if b.retrospective else None),
+            "Review, with the retrospective for critical (EX-REV-1)"),
+    Command("archive", "archive", m.ArchiveIn, LEADS, lambda c, ctx, b, _: c.archive(
+        ctx, documents=tuple(DocumentRef(d.name, d.uri, d.sha256) for d in b.documents)),
+        "Archive; read-only afterwards (EX-ARC-1)"),
+    Command("cancellation", "cancellation", m.CancellationIn, LEADS,
+            lambda c, ctx, b, _: c.cancel(ctx, reason=b.reason, detail=b.detail),
+            "Cancel before resolution (EX-FLOW-1)"),
+]
+
+
+def _execute(name: str, status_code: int, case_id: UUID, body: BaseModel, request: Request,
+             response: Response, cases: CaseApplication, actor: Actor, correlation_id: str,
+             metrics: Any, expected_version: int | None, idempotency_key: str | None,
+             apply: Callable[[ServiceException, CommandContext], object]) -> m.ExceptionView:
     ctx = cases.context(actor, correlation_id)
     idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
-    result = run_command(metrics, CASE, "report_up", lambda: cases.execute(
-        ServiceException, case_id,
-        lambda case: case.report_up(ctx, reported_to=tuple(body.reported_to),
-                                    reported_at=body.reported_at, details=body.details,
-                                    first_judgement=body.first_judgement,
-                                    customer_demands=body.customer_demands,
-                                    measures_taken=body.measures_taken),
-        expected_version=expected_version, idempotency=idem))
-    case_headers(response, result)
-    return _view(cases, actor, result)
+    result = run_command(metrics, CASE, name, lambda: cases.execute(
+        ServiceException, case_id, lambda case: apply(case, ctx),
+        expected_version=expected_version, idempotency=idem, status_code=status_code))
+    location = None
+    if name == "plans":
+        number = len(cases.get_case(ServiceException, case_id, result.version).plans)
+        location = f"{router.prefix}/{case_id}/plans/{number}"
+    case_headers(response, result, location=location)
+    return _result_view(cases, actor, result)
+
+
+def _add(command: Command) -> None:
+    body_model = command.body
+
+    def endpoint(case_id: UUID, body: body_model, request: Request,  # type: ignore[valid-type]
+                 response: Response, cases: CasesApp, actor: CurrentActor,
+                 correlation_id: CorrelationId, metrics: AppMetrics,
+                 expected_version: IfMatch, idempotency_key: IdempotencyKey) -> m.ExceptionView:
+        return _execute(command.name, command.status_code, case_id, body, request, response,
+                        cases, actor,
+                        correlation_id, metrics, expected_version, idempotency_key,
+                        lambda case, ctx: command.apply(case, ctx, body, cases))
+
+    endpoint.__name__ = f"exception_{command.name}"
+    router.add_api_route(
+        f"/{{case_id}}/{command.path}", endpoint, methods=["POST"],
+        response_model=m.ExceptionView, status_code=command.status_code,
+        summary=command.summary, dependencies=[Depends(require(command.roles))])
+
+
+for _command in COMMANDS:
+    _add(_command)
+
+
+@router.post("/{case_id}/plans/{number}/approval", response_model=m.ExceptionView,
+             summary="Approve or reject a plan revision (EX-PLAN-1)",
+             dependencies=[Depends(require(any_level(PLAN_APPROVERS)))])
+def plan_approval(case_id: UUID, number: int, body: m.PlanDecisionIn, request: Request,
+                  response: Response, cases: CasesApp, actor: CurrentActor,
+                  correlation_id: CorrelationId, metrics: AppMetrics, expected_version: IfMatch,
+                  idempotency_key: IdempotencyKey) -> m.ExceptionView:
+    return _execute("plan_approval", 200, case_id, body, request, response, cases, actor,
+                    correlation_id,
+                    metrics, expected_version, idempotency_key,
+                    lambda case, ctx: case.decide_plan(ctx, number=number,
+                                                       approved=body.approved,
+                                                       reason=body.reason))
+

@@ -1,12 +1,13 @@
-"""Value objects and enums of service exceptions (EX-CAT-1, EX-LVL-1, EX-REC-1)."""
+"""Value objects and enums of service exceptions (EX-CAT-1, EX-LVL-1, EX-REC-1 ...)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 
 from domain.actors import Role
+from domain.calendar import utc
 
 
 class Category(Enum):
@@ -29,10 +30,47 @@ class Level(Enum):
 
 
 class Status(Enum):
-    """EX-FLOW-1 states reached so far."""
+    """EX-FLOW-1: record -> report up -> response -> investigation -> plan approved
+    (executing) -> resolved -> feedback (and acceptance) -> reviewed -> archived."""
 
     RECORDED = "recorded"
     REPORTED = "reported"
+    RESPONDING = "responding"
+    INVESTIGATED = "investigated"
+    EXECUTING = "executing"
+    RESOLVED = "resolved"
+    FEEDBACK_RECEIVED = "feedback_received"
+    ACCEPTED = "accepted"
+    REVIEWED = "reviewed"
+    ARCHIVED = "archived"
+    CANCELLED = "cancelled"
+
+
+class SpecialType(Enum):
+    """EX-SPEC-1 (002 art. 12)."""
+
+    PRODUCT_QUALITY = "product_quality"
+    CONTRACT_DISPUTE = "contract_dispute"
+    MAJOR_LOSS = "major_loss"
+
+
+class QualityFinding(Enum):
+    """EX-SPEC-1: what a product-quality investigation found."""
+
+    PRODUCT_DEFECT = "product_defect"          # replace/repair + supply-chain trace
+    INSTALLATION_FAULT = "installation_fault"  # implementation rectifies
+
+
+class CancelReason(Enum):
+    DUPLICATE = "duplicate"
+    NOT_AN_EXCEPTION = "not_an_exception"
+
+
+class ProgressKind(Enum):
+    """EX-PROG-1: a report to cs_head (major) or a daily meeting (critical)."""
+
+    REPORT = "report"
+    MEETING = "meeting"
 
 
 # EX-ESC-1: whom each level must be reported up to.
@@ -41,6 +79,39 @@ REPORT_UP_RECIPIENTS: dict[Level, frozenset[Role]] = {
     Level.MAJOR: frozenset({Role.CS_HEAD}),
     Level.CRITICAL: frozenset({Role.GROUP_LEADER, Role.PRINCIPAL}),
 }
+
+# EX-RESP-1: who starts the response at each level.
+RESPONDERS: dict[Level, frozenset[Role]] = {
+    Level.GENERAL: frozenset({Role.DEPARTMENT_HEAD}),
+    Level.MAJOR: frozenset({Role.CS_HEAD}),
+    Level.CRITICAL: frozenset({Role.GROUP_LEADER}),
+}
+
+# EX-PLAN-1: who approves a plan at each level.
+PLAN_APPROVERS: dict[Level, frozenset[Role]] = {
+    Level.GENERAL: frozenset({Role.DEPARTMENT_HEAD}),
+    Level.MAJOR: frozenset({Role.CS_HEAD}),
+    Level.CRITICAL: frozenset({Role.GROUP_LEADER}),
+}
+
+# EX-REV-1: general reviews stay in the department; major/critical in the handling group.
+REVIEWERS: dict[Level, frozenset[Role]] = {
+    Level.GENERAL: frozenset({Role.DEPARTMENT_HEAD}),
+    Level.MAJOR: frozenset({Role.CS_HEAD, Role.GROUP_LEADER}),
+    Level.CRITICAL: frozenset({Role.CS_HEAD, Role.GROUP_LEADER}),
+}
+
+# EX-PROG-1: what each level needs every working day while executing.
+DAILY_PROGRESS: dict[Level, ProgressKind | None] = {
+    Level.GENERAL: None,
+    Level.MAJOR: ProgressKind.REPORT,
+    Level.CRITICAL: ProgressKind.MEETING,
+}
+
+# SEC-PII: the roles that deal with the customer and so may read contact details.
+CONTACT_VIEWERS: frozenset[Role] = frozenset({
+    Role.FRONTLINE, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER, Role.PRINCIPAL,
+})
 
 
 @dataclass(frozen=True)
@@ -74,9 +145,138 @@ class Report:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reported_to", tuple(self.reported_to))
+        object.__setattr__(self, "reported_at", utc(self.reported_at, "reported_at"))
 
 
-# SEC-PII: the roles that deal with the customer and so may read contact details.
-CONTACT_VIEWERS: frozenset[Role] = frozenset({
-    Role.FRONTLINE, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER, Role.PRINCIPAL,
-})
+@dataclass(frozen=True)
+class Milestone:
+    name: str
+    due_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "due_at", utc(self.due_at, "due_at"))
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """Minutes of an emergency, daily or retrospective meeting."""
+
+    held_at: datetime
+    attendees: tuple[str, ...]
+    minutes: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "attendees", tuple(self.attendees))
+        object.__setattr__(self, "held_at", utc(self.held_at, "held_at"))
+
+
+@dataclass(frozen=True)
+class Response:
+    """EX-RESP-1: a handler (general), a temporary team (major) or an emergency
+    meeting (critical)."""
+
+    started_by: str
+    handler: str | None = None
+    team_owner: str | None = None
+    team_members: tuple[str, ...] = ()
+    milestones: tuple[Milestone, ...] = ()
+    meeting: Meeting | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "team_members", tuple(self.team_members))
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+
+
+@dataclass(frozen=True)
+class Investigation:
+    """EX-INV-1, and EX-SPEC-1's participants and finding for product quality."""
+
+    contract_clauses: str
+    service_records: str
+    interviews: str
+    site_visit: str
+    root_cause: str
+    participants: tuple[Role, ...]
+    finding: QualityFinding | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "participants", tuple(self.participants))
+
+
+@dataclass(frozen=True)
+class Measure:
+    description: str
+    responsible_department: str
+    responsible_person: str
+    due_at: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "due_at", utc(self.due_at, "due_at"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """EX-PLAN-1. `number` counts revisions from 1; `compensation` is the
+    compensation plan a major-loss case needs (EX-SPEC-1)."""
+
+    number: int
+    measures: tuple[Measure, ...]
+    resources: str
+    milestones: tuple[Milestone, ...] = ()
+    compensation: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "measures", tuple(self.measures))
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+
+    @property
+    def final_milestone(self) -> Milestone | None:
+        return max(self.milestones, key=lambda m: m.due_at, default=None)
+
+
+@dataclass(frozen=True)
+class LossAssessment:
+    """EX-SPEC-1 major loss: finance and legal each assess the loss."""
+
+    assessed_as: Role
+    amount: str
+    currency: str
+    basis: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    kind: ProgressKind
+    day: date
+    """The local working day the entry covers."""
+    summary: str
+    meeting: Meeting | None = None
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """EX-REV-1: an improvement measure; `corrective_action` asks for a tracked
+    corrective action (CA-SRC-1) to be opened for it."""
+
+    description: str
+    corrective_action: bool = False
+
+
+@dataclass(frozen=True)
+class Review:
+    root_cause: str
+    lessons: str
+    improvements: tuple[Improvement, ...]
+    retrospective: Meeting | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "improvements", tuple(self.improvements))
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """EX-ARC-1: an archived document by reference and content hash."""
+
+    name: str
+    uri: str
+    sha256: str

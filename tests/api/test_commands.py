@@ -73,7 +73,7 @@ def test_ex_esc_1_report_up_through_the_api(client: TestClient, make_token) -> N
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == '"2"'
     assert response.json()["status"] == "reported"
-    assert response.json()["reports"][0]["reported_to"] == ["cs_head"]
+    assert response.json()["reports"][0]["report"]["reported_to"] == ["cs_head"]
 
 
 def test_sec_in_1_stale_if_match_is_412_and_records_nothing(

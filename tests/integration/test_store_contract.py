@@ -89,7 +89,7 @@ def test_sec_in_1_a_writer_that_loses_the_race_gets_a_conflict_and_records_nothi
         cases.execute(ServiceException, opened.case_id, meanwhile_another_writer_wins)
     final = cases.get_case(ServiceException, opened.case_id)
     assert final.version == 2
-    assert [r.reported_to for r in final.reports] == [(Role.CS_HEAD,)]
+    assert [r.reported_to for r, _ in final.reports] == [(Role.CS_HEAD,)]
 
 
 def test_idempotent_repeat_returns_the_first_result_and_records_nothing(

@@ -73,7 +73,7 @@ def test_ex_esc_1_critical_needs_leader_and_principal() -> None:
     report_up(case, ctx(T0 + timedelta(minutes=20)), Role.PRINCIPAL)
     assert case.report_up_complete
     assert case.status is Status.REPORTED
-    assert [r.reported_to for r in case.reports] == [(Role.GROUP_LEADER,), (Role.PRINCIPAL,)]
+    assert [r.reported_to for r, _ in case.reports] == [(Role.GROUP_LEADER,), (Role.PRINCIPAL,)]
 
 
 def test_ex_esc_1_a_report_to_the_wrong_recipient_does_not_complete_the_report_up() -> None:

@@ -1,0 +1,163 @@
+"""Closing documents of service exceptions (EX-FORM-1), rendered as Markdown from
+the case as its events made it. One form per level:
+
+- general  -> 一般客户服务异常处置记录表 (handling record form)
+- major    -> 较大客户服务异常处置报告 (handling report)
+- critical -> 重大客户服务异常处置总结报告 (handling summary report)
+
+Every piece of text a user typed is escaped, so the Markdown (and the HTML made
+from it) shows it literally.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+
+from domain.obligations import Obligation
+from domain.service_exceptions.model import ServiceException
+from domain.service_exceptions.values import Level
+
+FORMS = {
+    Level.GENERAL: ("一般客户服务异常处置记录表", "Handling record of a general service exception"),
+    Level.MAJOR: ("较大客户服务异常处置报告", "Handling report of a major service exception"),
+    Level.CRITICAL: ("重大客户服务异常处置总结报告",
+                     "Summary report of a critical service exception"),
+}
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+
+
+def esc(text: object) -> str:
+    """Markdown-escape user text and keep it on one line of a table or list."""
+    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _when(instant: datetime | None, zone: tzinfo) -> str:
+    return instant.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if instant else "—"
+
+
+def _table(rows: Iterable[tuple[str, str]]) -> list[str]:
+    return ["| | |", "|---|---|", *(f"| {label} | {value} |" for label, value in rows), ""]
+
+
+def render_markdown(case: ServiceException, obligations: list[Obligation], *, now: datetime,
+                    zone: tzinfo, reveal_contact: bool) -> str:
+    title_cn, title_en = FORMS[case.level]
+
+    def w(instant: datetime | None) -> str:
+        return _when(instant, zone)
+
+    contact = case.customer.contact
+    lines = [f"# {title_cn}", "", f"*{title_en}* — exception `{case.id}`, version {case.version},"
+             f" status **{case.status.value}**", ""]
+
+    lines += ["## 1. Discovery record / 异常记录", ""]
+    lines += _table([
+        ("Title", esc(case.title)),
+        ("Customer", f"{esc(case.customer.name)} ({esc(case.customer.id)})"
+                     + (", key account" if case.customer.key_account else "")),
+        ("Contact", esc(" / ".join(v for v in (contact.name, contact.phone, contact.email) if v))
+         if reveal_contact else "withheld (SEC-PII)"),
+        ("Category / level", f"{case.category.value} / {case.level.value}"),
+        ("Special types", ", ".join(sorted(s.value for s in case.special)) or "none"),
+        ("Department / service step", f"{esc(case.department)} / {esc(case.service_step)}"),
+        ("Contract", esc(case.contract_ref or "—")),
+        ("Discovered / recorded", f"{w(case.discovered_at)} / {w(case.recorded_at)}"),
+        ("Reported by", esc(case.reporter)),
+        ("What happened", esc(case.description)),
+        ("Scope of impact", esc(case.impact_scope or "—")),
+        ("Customer demands", esc(case.customer_demands or "—")),
+    ])
+
+    lines += ["## 2. Reports up / 上报", ""]
+    lines += [f"- {w(r.reported_at)}: {esc(r.reported_by)} → "
+              f"{', '.join(x.value for x in r.reported_to)}: {esc(r.details)}"
+              for r, _ in case.reports] or ["- none"]
+    lines.append("")
+
+    lines += ["## 3. Response and investigation / 响应与调查", ""]
+    if case.response:
+        resp = case.response
+        if resp.handler:
+            lines.append(f"- Handler: {esc(resp.handler)}")
+        if resp.team_owner:
+            lines.append(f"- Team: {esc(resp.team_owner)} (owner), "
+                         f"{esc(', '.join(resp.team_members))}")
+        lines += [f"- Milestone: {esc(m.name)}, due {w(m.due_at)}" for m in resp.milestones]
+        if resp.meeting:
+            lines.append(f"- Emergency meeting {w(resp.meeting.held_at)}: "
+                         f"{esc(resp.meeting.minutes)}")
+    if case.investigation:
+        inv = case.investigation
+        lines += [f"- Root cause: {esc(inv.root_cause)}",
+                  f"- Participants: {', '.join(r.value for r in inv.participants) or '—'}"]
+        if inv.finding:
+            lines.append(f"- Finding: {inv.finding.value}")
+    lines += [f"- Legal opinion ({esc(by)}): {esc(text)}" for by, text in case.legal_opinions]
+    lines += [f"- Loss assessed by {a.assessed_as.value}: {esc(a.amount)} {a.currency} — "
+              f"{esc(a.basis)}" for a in case.loss_assessments.values()]
+    lines.append("")
+
+    lines += ["## 4. Plans / 处置方案", ""]
+    for record in case.plans:
+        plan = record.plan
+        lines.append(f"### Plan {plan.number} — {record.status}"
+                     + (f" by {esc(record.decided_by)} {w(record.decided_at)}"
+                        if record.decided_by else ""))
+        lines += [f"- {esc(m.description)} — {esc(m.responsible_department)}, "
+                  f"{esc(m.responsible_person)}, due {w(m.due_at)}" for m in plan.measures]
+        lines += [f"- Milestone {esc(m.name)}: {w(m.due_at)}" for m in plan.milestones]
+        if plan.compensation:
+            lines.append(f"- Compensation: {esc(plan.compensation)}")
+        if record.reason:
+            lines.append(f"- Reason: {esc(record.reason)}")
+        lines.append("")
+    if not case.plans:
+        lines += ["- none", ""]
+
+    if case.level is not Level.GENERAL:
+        lines += ["## 5. Progress / 进展", ""]
+        lines += [f"- {p.day.isoformat()} ({p.kind.value}): {esc(p.summary)}"
+                  for p, _, _ in case.progress] or ["- none"]
+        lines.append("")
+
+    lines += ["## 6. Result and customer feedback / 处置结果与客户反馈", ""]
+    lines += [f"- Resolved {w(r.resolved_at)}: {esc(r.summary)}"
+              + (" (rejected by the customer, execution reopened)" if r.reopened else "")
+              for r in case.resolutions] or ["- not resolved"]
+    if case.feedback:
+        lines.append(f"- Customer satisfaction {case.feedback[0]}/5, informed "
+                     f"{w(case.feedback[2])}: {esc(case.feedback[1] or '—')}")
+    if case.acceptance:
+        lines.append(f"- Acceptance: {'accepted' if case.acceptance[0] else 'rejected'} "
+                     f"{esc(case.acceptance[1])}")
+    if case.cancellation:
+        lines.append(f"- Cancelled ({case.cancellation[0].value}): {esc(case.cancellation[1])}")
+    lines.append("")
+
+    lines += ["## 7. Review / 复盘", ""]
+    if case.review:
+        rev = case.review[0]
+        lines += [f"- Root cause: {esc(rev.root_cause)}", f"- Lessons: {esc(rev.lessons)}"]
+        lines += [f"- Improvement: {esc(i.description)}"
+                  + (" (corrective action)" if i.corrective_action else "")
+                  for i in rev.improvements]
+        if rev.retrospective:
+            lines.append(f"- Retrospective meeting {w(rev.retrospective.held_at)}: "
+                         f"{esc(rev.retrospective.minutes)}")
+    else:
+        lines.append("- not reviewed")
+    lines.append("")
+
+    lines += ["## 8. Deadlines / 时限", "", "| Rule | Obligation | Due | Met | State |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {o.rule} | {esc(o.description)} | {w(o.due_at)} | {w(o.met_at)} | "
+              f"{o.state_at(now).value} |" for o in obligations]
+    lines.append("")
+
+    if case.archived_at:
+        lines += ["## 9. Archive / 归档", "", f"Archived {w(case.archived_at)}.", ""]
+        lines += [f"- {esc(d.name)}: {esc(d.uri)} (sha256 `{d.sha256}`)" for d in case.documents]
+        lines.append("")
+    return "\n".join(lines)

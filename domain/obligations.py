@@ -1,0 +1,42 @@
+"""Obligations (SLA-1): what a case owes, by when, derived from its events and the
+policy in force. Each case type computes its own; the obligations projection and
+the sweep track them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+
+class ObligationState(Enum):
+    PENDING = "pending"
+    MET = "met"
+    BREACHED = "breached"
+    VOID = "void"
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """`key` is stable across recomputation, so a view can upsert by (case, key).
+
+    `started_at` is when the clock started (for SLA-2 warnings); `met_at` is the
+    business time of the meeting event and `met_by_version` its version; `void_by_version`
+    the event that made the obligation moot (reclassification, cancellation)."""
+
+    key: str
+    rule: str
+    description: str
+    started_at: datetime
+    due_at: datetime
+    met_at: datetime | None = None
+    met_by_version: int | None = None
+    void_by_version: int | None = None
+
+    def state_at(self, now: datetime) -> ObligationState:
+        """Met late counts as breached: the breach stays on the record (SLA-1)."""
+        if self.void_by_version is not None:
+            return ObligationState.VOID
+        if self.met_at is not None:
+            return ObligationState.MET if self.met_at <= self.due_at else ObligationState.BREACHED
+        return ObligationState.BREACHED if now > self.due_at else ObligationState.PENDING
