@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
+    CaseClosed,
     CaseNotFound,
     ConcurrentUpdate,
     DomainError,
@@ -22,6 +23,7 @@ from domain.errors import (
     NotPermitted,
     StaleVersion,
     StepMissing,
+    WrongState,
 )
 
 log = logging.getLogger("casetrail.api")
@@ -86,6 +88,8 @@ DOMAIN_PROBLEMS: list[tuple[type[DomainError], int, str, str]] = [
     (InvalidInput, 422, "validation", "Invalid request"),
     (IdempotencyKeyReused, 422, "idempotency-key-reused", "Idempotency-Key reused"),
     (StepMissing, 409, "step-missing", "A required step is missing"),
+    (CaseClosed, 409, "case-closed", "The case is read-only"),
+    (WrongState, 409, "wrong-state", "Not possible in the case's state"),
     (StaleVersion, 412, "stale-version", "Precondition failed"),
     (ConcurrentUpdate, 409, "concurrent-update", "Conflicting update"),
     (NotPermitted, 403, "forbidden", "Forbidden"),
@@ -118,6 +122,8 @@ def install(app: FastAPI) -> None:
             errors = [FieldError(field=exc.field, message=exc.detail)]
         if isinstance(exc, StepMissing):
             extra["missing_step"] = exc.missing_step
+        if isinstance(exc, WrongState):
+            extra["state"] = exc.state
         if isinstance(exc, StaleVersion):
             extra["current_version"] = exc.actual
         return problem_response(request, status, slug, title, exc.detail, errors=errors, **extra)

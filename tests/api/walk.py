@@ -1,0 +1,123 @@
+"""Drive exceptions through the HTTP API as the people of EX-ROLE-1 would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+
+from domain.actors import Role
+from infrastructure.clock import FrozenClock
+from tests.api.conftest import bearer
+from tests.factories import open_body
+
+CST = ZoneInfo("Asia/Shanghai")
+PEOPLE = {
+    "li.wei": Role.FRONTLINE, "zhao": Role.DEPARTMENT_HEAD, "qian": Role.CS_HEAD,
+    "sun": Role.GROUP_LEADER, "zhou": Role.PRINCIPAL, "wu": Role.LEGAL,
+    "zheng": Role.FINANCE, "rnd.1": Role.RND, "audit.1": Role.AUDITOR,
+}
+LEAD = {"general": "zhao", "major": "qian", "critical": "sun"}
+
+
+class Walker:
+    def __init__(self, client: TestClient, make_token: Callable[..., str],
+                 clock: FrozenClock) -> None:
+        self.client, self.clock = client, clock
+        # Long-lived: these tests move the clock by weeks and tokens expire by it.
+        self.tokens = {user: make_token(user, role, ttl=timedelta(days=365))
+                       for user, role in PEOPLE.items()}
+        self.location = ""
+
+    def now(self) -> str:
+        return self.clock.now().isoformat()
+
+    def at(self, local: datetime) -> None:
+        self.clock.set(local.replace(tzinfo=CST) if local.tzinfo is None else local)
+
+    def open(self, as_user: str = "li.wei", **overrides: Any) -> dict[str, Any]:
+        response = self.client.post("/v1/exceptions", json=open_body(**overrides),
+                                    headers=bearer(self.tokens[as_user]))
+        assert response.status_code == 201, response.text
+        self.location = response.headers["location"]
+        return response.json()
+
+    def post(self, path: str, body: dict[str, Any], as_user: str,
+             expect: int = 200) -> dict[str, Any]:
+        response = self.client.post(f"{self.location}/{path}", json=body,
+                                    headers=bearer(self.tokens[as_user]))
+        assert response.status_code == expect, (path, response.text)
+        return response.json()
+
+    def get(self, suffix: str = "", as_user: str = "li.wei") -> Any:
+        response = self.client.get(f"{self.location}{suffix}",
+                                   headers=bearer(self.tokens[as_user]))
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    # --- the steps ---------------------------------------------------------------------
+
+    def report(self, *to: str) -> dict[str, Any]:
+        return self.post("reports", {"reported_to": list(to), "reported_at": self.now(),
+                                     "details": "cell 3 down"}, "li.wei")
+
+    def respond(self, level: str) -> dict[str, Any]:
+        later = (self.clock.now() + timedelta(days=2)).isoformat()
+        body: dict[str, Any] = {
+            "general": {"handler": "zhang.san"},
+            "major": {"team_owner": "zhang.san", "team_members": ["li.si"],
+                      "milestones": [{"name": "site visit", "due_at": later}]},
+            "critical": {"meeting": {"held_at": self.now(), "attendees": ["sun", "qian"],
+                                     "minutes": "emergency measures agreed"}},
+        }[level]
+        return self.post("responses", body, LEAD[level])
+
+    def investigate(self, **extra: Any) -> dict[str, Any]:
+        return self.post("investigations", {"root_cause": "firmware regression",
+                                            "site_visit": "cell 3", **extra}, "li.wei")
+
+    def propose(self, final_due: datetime | None = None, **extra: Any) -> dict[str, Any]:
+        due = final_due or self.clock.now() + timedelta(days=5)
+        return self.post("plans", {
+            "measures": [{"description": "roll back firmware",
+                          "responsible_department": "after_sales",
+                          "responsible_person": "zhang.san", "due_at": due.isoformat()}],
+            "resources": "two engineers",
+            "milestones": [{"name": "patched", "due_at": due.isoformat()}], **extra},
+            "li.wei", expect=201)
+
+    def approve(self, level: str, number: int = 1) -> dict[str, Any]:
+        return self.post(f"plans/{number}/approval", {"approved": True}, LEAD[level])
+
+    def progress(self, kind: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": kind, "summary": "patch staged on cell 3"}
+        if kind == "meeting":
+            body["meeting"] = {"held_at": self.now(), "attendees": ["sun"], "minutes": "daily"}
+        return self.post("progress", body, "li.wei")
+
+    def resolve(self) -> dict[str, Any]:
+        return self.post("resolution", {"summary": "cell running again"}, "li.wei")
+
+    def feedback(self, satisfaction: int = 4) -> dict[str, Any]:
+        return self.post("feedback", {"satisfaction": satisfaction, "comment": "fine",
+                                      "informed_at": self.now()}, "li.wei")
+
+    def accept(self, accepted: bool = True, note: str = "") -> dict[str, Any]:
+        return self.post("acceptance", {"accepted": accepted, "note": note}, "li.wei")
+
+    def review(self, level: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "root_cause": "untested firmware", "lessons": "stage rollouts",
+            "improvements": [{"description": "staged rollout", "corrective_action": True}]}
+        if level == "critical":
+            body["retrospective"] = {"held_at": self.now(), "attendees": ["sun", "zhou"],
+                                     "minutes": "retrospective"}
+        return self.post("review", body, LEAD[level])
+
+    def archive(self, level: str) -> dict[str, Any]:
+        return self.post("archive", {"documents": [
+            {"name": "closing form", "uri": "dms://cases/1", "sha256": "ab" * 32}]},
+            LEAD[level])
