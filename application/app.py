@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -107,11 +108,11 @@ class CaseApplication(Application[UUID]):
         self.get_case(case_type, case_id)
         return list(self.events.get(case_id))
 
-    def obligations(self, case: Case) -> list[Obligation]:
-        """What the case owes under the policy in force, as of now (SLA-1)."""
+    def obligations(self, case: Case, now: datetime | None = None) -> list[Obligation]:
+        """What the case owes under the policy in force, as of `now` (SLA-1)."""
         if isinstance(case, ServiceException):
             return exception_obligations.obligations(
-                case, self.policy.exceptions, self.calendar, self.clock.now())
+                case, self.policy.exceptions, self.calendar, now or self.clock.now())
         return []
 
     def search(self, filters: SearchFilters, limit: int, cursor: str | None) -> Page:
@@ -158,6 +159,10 @@ class CaseApplication(Application[UUID]):
             raise StaleVersion(expected_version, case.version)
         command(case)
         return self._save(case, idempotency, status_code)
+
+    def save_case(self, case: Case) -> CommandResult:
+        """Save what a command already did to a loaded case (ConcurrentUpdate on a race)."""
+        return self._save(case, None, 200)
 
     def _replay(self, idempotency: Idempotency | None) -> CommandResult | None:
         if idempotency is None:

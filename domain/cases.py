@@ -6,11 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, event
 
 from domain.actors import Actor, EventMeta, Role
 from domain.calendar import utc
 from domain.errors import InvalidInput, NotPermitted
+from domain.obligations import Obligation, ObligationState
+
+SYSTEM = Actor(user="casetrail", roles=())
+"""The actor of what the service itself records: breaches and warnings (SLA-1, SLA-2)."""
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,47 @@ class Case(Aggregate):
     def occurred_at(event: Any) -> datetime | None:
         """The business time an event reports, where its command gave one (AUD-1)."""
         return None
+
+    def _start_sla_record(self) -> None:
+        """Called by each case type's creation event."""
+        self.breaches: dict[str, int] = {}
+        self.warnings: dict[str, int] = {}
+
+    def record_breach(self, ctx: CommandContext, obligation: Obligation) -> bool:
+        """SLA-1: put a breach on the case's record, once per obligation. Also for an
+        obligation met late (breached, then met). False when there is nothing to do."""
+        if obligation.key in self.breaches:
+            return False
+        if obligation.state_at(ctx.at) is not ObligationState.BREACHED:
+            return False
+        self._obligation_breached(
+            timestamp=ctx.at, meta=ctx.meta("sweep"), key=obligation.key, rule=obligation.rule,
+            description=obligation.description, due_at=obligation.due_at,
+            met_at=obligation.met_at, responsible=obligation.responsible)
+        return True
+
+    @event("ObligationBreached")
+    def _obligation_breached(self, *, timestamp: datetime, meta: EventMeta, key: str,
+                             rule: str, description: str, due_at: datetime,
+                             met_at: datetime | None, responsible: str) -> None:
+        self.breaches[key] = self.version + 1
+
+    def record_warning(self, ctx: CommandContext, obligation: Obligation,
+                       fraction: float) -> bool:
+        """SLA-2: warn once when `fraction` of the allowed time has passed unmet."""
+        if obligation.key in self.warnings or obligation.key in self.breaches:
+            return False
+        if obligation.state_at(ctx.at) is not ObligationState.PENDING:
+            return False
+        if ctx.at < obligation.warn_at(fraction):
+            return False
+        self._obligation_warned(
+            timestamp=ctx.at, meta=ctx.meta("sweep"), key=obligation.key, rule=obligation.rule,
+            description=obligation.description, due_at=obligation.due_at,
+            responsible=obligation.responsible)
+        return True
+
+    @event("ObligationWarned")
+    def _obligation_warned(self, *, timestamp: datetime, meta: EventMeta, key: str, rule: str,
+                           description: str, due_at: datetime, responsible: str) -> None:
+        self.warnings[key] = self.version + 1

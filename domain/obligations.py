@@ -32,6 +32,14 @@ class Obligation:
     met_at: datetime | None = None
     met_by_version: int | None = None
     void_by_version: int | None = None
+    level: str | None = None
+    """The level (or severity) the obligation was derived under."""
+    responsible: str = ""
+    """Who should act (SLA-4 evidence)."""
+
+    def warn_at(self, fraction: float) -> datetime:
+        """SLA-2: the instant `fraction` of the allowed time has passed."""
+        return self.started_at + (self.due_at - self.started_at) * fraction
 
     def state_at(self, now: datetime) -> ObligationState:
         """Met late counts as breached: the breach stays on the record (SLA-1)."""

@@ -37,5 +37,10 @@ def build_calendar(settings: Settings) -> HolidayCalendar:
 
 def init_schema(settings: Settings) -> None:
     """`casetrail db init`: create every table (idempotent: IF NOT EXISTS)."""
+    from projections.obligations import construct_view
+
     app = build_application(settings, create_tables=True)
-    app.close()
+    try:
+        construct_view(app).create_table()  # type: ignore[attr-defined]
+    finally:
+        app.close()

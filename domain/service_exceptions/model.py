@@ -184,6 +184,7 @@ class ServiceException(Case):
         self.documents: tuple[DocumentRef, ...] = ()
         self.archived_at: datetime | None = None
         self.cancellation: tuple[CancelReason, str, int] | None = None
+        self._start_sla_record()
 
     # --- guards -------------------------------------------------------------------
 
@@ -660,7 +661,7 @@ class ServiceException(Case):
     @staticmethod
     def occurred_at(event: Any) -> datetime | None:
         """The business time an event reports, where its command gave one (AUD-1)."""
-        for name in ("discovered_at", "resolved_at", "informed_at"):
+        for name in ("discovered_at", "resolved_at", "informed_at", "due_at"):
             if isinstance(value := getattr(event, name, None), datetime):
                 return value
         for name in ("report", "response", "progress", "review"):

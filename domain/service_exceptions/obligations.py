@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
+from domain.actors import Role
 from domain.calendar import BusinessCalendar
 from domain.obligations import Obligation
 from domain.policy import ExceptionPolicy
 from domain.service_exceptions.model import LevelEpoch, PlanStatus, ServiceException
 from domain.service_exceptions.values import (
     DAILY_PROGRESS,
+    PLAN_APPROVERS,
     REPORT_UP_RECIPIENTS,
+    RESPONDERS,
+    REVIEWERS,
     Level,
     ProgressKind,
 )
@@ -53,6 +57,17 @@ def _end_version(case: ServiceException, index: int) -> int | None:
     return case.cancellation[2] if case.cancellation else None
 
 
+def _roles(roles: frozenset[Role]) -> str:
+    return " or ".join(sorted(r.value for r in roles))
+
+
+def _handler(case: ServiceException, level: Level) -> str:
+    """Whoever runs the response, else the role that should have started it."""
+    response = case.response
+    person = response and (response.handler or response.team_owner or response.started_by)
+    return person or _roles(RESPONDERS[level])
+
+
 def _within(version: int, epoch: LevelEpoch, end_version: int | None) -> bool:
     return version > epoch.version and (end_version is None or version < end_version)
 
@@ -75,7 +90,8 @@ def _report_up(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoc
         key=f"EX-ESC-1@v{epoch.version}", rule="EX-ESC-1",
         description=f"report the {epoch.level.value} exception up to {names}",
         started_at=epoch.started_at, due_at=due, met_at=met_at, met_by_version=met_by,
-        void_by_version=end_version if met_by is None else None)
+        void_by_version=end_version if met_by is None else None, level=epoch.level.value,
+        responsible=f"{case.reporter} (reporter), to {names}")
 
 
 def _plan(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoch,
@@ -92,7 +108,8 @@ def _plan(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoch,
         key=f"EX-PLAN-2@v{epoch.version}", rule="EX-PLAN-2",
         description=f"approve the {epoch.level.value} exception's plan and start execution",
         started_at=base, due_at=due, met_at=met_at, met_by_version=met_by,
-        void_by_version=end_version if met_by is None else None)
+        void_by_version=end_version if met_by is None else None, level=epoch.level.value,
+        responsible=_roles(PLAN_APPROVERS[epoch.level]))
 
 
 def _resolution(case: ServiceException, policy: ExceptionPolicy, calendar: BusinessCalendar,
@@ -115,7 +132,8 @@ def _resolution(case: ServiceException, policy: ExceptionPolicy, calendar: Busin
         key=f"EX-RES-1@v{epoch.version}", rule="EX-RES-1",
         description=f"resolve the {epoch.level.value} exception",
         started_at=base, due_at=due, met_at=met_at, met_by_version=met_by,
-        void_by_version=end_version if met_by is None else None)
+        void_by_version=end_version if met_by is None else None, level=epoch.level.value,
+        responsible=_handler(case, epoch.level))
 
 
 def _daily_progress(case: ServiceException, calendar: BusinessCalendar,
@@ -134,7 +152,8 @@ def _daily_progress(case: ServiceException, calendar: BusinessCalendar,
                 break
             if period.ended_at is None and day > calendar.local_date(until):
                 break
-            kind = DAILY_PROGRESS[case.level_at(min(due, until))]
+            level = case.level_at(min(due, until))
+            kind = DAILY_PROGRESS[level]
             if kind is not None:
                 met_at, met_by = entries.get((day, kind), (None, None))
                 what = "progress report to cs_head" if kind is ProgressKind.REPORT \
@@ -143,7 +162,8 @@ def _daily_progress(case: ServiceException, calendar: BusinessCalendar,
                     key=f"EX-PROG-1@{day.isoformat()}", rule="EX-PROG-1",
                     description=f"{what} for {day.isoformat()}",
                     started_at=max(period.started_at, calendar.end_of_day(day - timedelta(1))),
-                    due_at=due, met_at=met_at, met_by_version=met_by)
+                    due_at=due, met_at=met_at, met_by_version=met_by, level=level.value,
+                    responsible=_handler(case, level))
             day = calendar.next_working_day(day)
 
 
@@ -160,4 +180,5 @@ def _retrospective(case: ServiceException, policy: ExceptionPolicy,
     return Obligation(
         key=f"EX-REV-1@v{resolution.version}", rule="EX-REV-1",
         description="hold the critical exception's retrospective meeting",
-        started_at=resolution.resolved_at, due_at=due, met_at=met_at, met_by_version=met_by)
+        started_at=resolution.resolved_at, due_at=due, met_at=met_at, met_by_version=met_by,
+        level=Level.CRITICAL.value, responsible=_roles(REVIEWERS[Level.CRITICAL]))
