@@ -9,13 +9,14 @@ from fastapi import FastAPI
 
 from api import problems
 from api.observability import Metrics, ObservabilityMiddleware
-from api.routers import exceptions, health
+from api.routers import exceptions, health, obligations
 from application.app import CaseApplication
 from domain.clock import Clock
-from infrastructure.bootstrap import build_application
+from infrastructure.bootstrap import build_application, build_workers
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService, resolve_secret
+from projections.obligations import construct_view
 
 DESCRIPTION = """Event-sourced case management for customer-service regulations.
 
@@ -29,14 +30,23 @@ def create_app(
     settings: Settings,
     clock: Clock | None = None,
     cases: CaseApplication | None = None,
+    *,
+    workers: bool = False,
 ) -> FastAPI:
+    """`workers`: also run the views and the scheduler in this process (the embedded
+    default of `casetrail serve`)."""
     clock = clock or SystemClock()
     owns_cases = cases is None
     cases = cases or build_application(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background = build_workers(settings, app.state.cases) if workers else None
+        if background:
+            background.start()
         yield
+        if background:
+            background.stop()
         if owns_cases:
             app.state.cases.close()
 
@@ -47,8 +57,10 @@ def create_app(
     app.state.cases = cases
     app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer)
     app.state.metrics = Metrics()
+    app.state.obligations = construct_view(cases)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(exceptions.router)
+    app.include_router(obligations.router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

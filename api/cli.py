@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from domain.actors import Role
 from infrastructure.settings import Settings
+
+if TYPE_CHECKING:
+    from application.app import CaseApplication
 
 cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_help=True)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -62,15 +65,85 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, workers=settings.serve_runs_workers)
+    _require_ready(app.state.cases)
+    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
+                log_config=None, access_log=False)
+
+
+def _require_ready(cases: CaseApplication) -> None:
     try:
-        app.state.cases.is_ready()
+        cases.is_ready()
     except Exception as e:
         err.print(f"[red]the store is not ready ({type(e).__name__}: {e}).[/red] "
                   "Run `casetrail db init` first, and check CASETRAIL_DATABASE_URL.")
         raise typer.Exit(1) from None
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False)
+
+
+def _open_cases() -> tuple[Settings, CaseApplication]:
+    from infrastructure.bootstrap import build_application
+
+    settings = _settings()
+    cases = build_application(settings)
+    _require_ready(cases)
+    return settings, cases
+
+
+@cli.command()
+def worker() -> None:
+    """Run the views and the scheduler (SLA sweep) until stopped (SIGTERM/Ctrl-C)."""
+    import signal
+    import threading
+
+    from api.observability import configure_logging
+    from infrastructure.bootstrap import build_workers
+
+    settings, cases = _open_cases()
+    configure_logging(settings.log_level)
+    workers = build_workers(settings, cases)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    workers.start()
+    err.print("worker running: views and scheduler")
+    stopping.wait()
+    workers.stop()
+    cases.close()
+
+
+@cli.command()
+def sweep() -> None:
+    """Bring the obligations view up to date and run one SLA sweep now."""
+    from infrastructure.bootstrap import build_workers
+
+    settings, cases = _open_cases()
+    workers = build_workers(settings, cases)
+    report = workers.sweep()
+    err.print(f"breaches recorded: {report.breaches}, warnings: {report.warnings}, "
+              f"cases looked at: {report.cases}")
+    cases.close()
+
+
+@cli.command()
+def rebuild(view: Annotated[str, typer.Argument(help="the view: obligations")] = "obligations",
+            ) -> None:
+    """Drop a view and replay the whole event log into it, with a progress bar."""
+    from rich.progress import Progress
+
+    from projections.obligations import ObligationsProjection, construct_view
+    from projections.runtime import ViewRunner
+
+    if view != "obligations":
+        err.print(f"[red]unknown view {view!r}[/red]; views: obligations")
+        raise typer.Exit(2)
+    _, cases = _open_cases()
+    runner = ViewRunner(cases, ObligationsProjection(cases, construct_view(cases)))
+    total = int(cases.recorder.max_notification_id() or 0)
+    with Progress(console=err) as progress:
+        task = progress.add_task(f"rebuilding {view}", total=total)
+        applied = runner.rebuild(lambda n: progress.advance(task, n))
+    err.print(f"{view}: {applied} events replayed")
+    cases.close()
 
 
 @cli.command()

@@ -3,6 +3,8 @@ import time, so tests build their own with their own settings and clock."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.clock import SystemClock
@@ -10,6 +12,9 @@ from infrastructure.holiday_calendar import HolidayCalendar
 from infrastructure.persistence import persistence_env
 from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
+
+if TYPE_CHECKING:
+    from infrastructure.scheduler import Workers
 
 
 def build_application(
@@ -44,3 +49,16 @@ def init_schema(settings: Settings) -> None:
         construct_view(app).create_table()  # type: ignore[attr-defined]
     finally:
         app.close()
+
+
+def build_workers(settings: Settings, cases: CaseApplication) -> Workers:
+    """The view runner and scheduler; one leader at a time on PostgreSQL."""
+    from infrastructure.scheduler import (
+        AdvisoryLockLeadership,
+        SingleProcessLeadership,
+        Workers,
+    )
+
+    leadership = (AdvisoryLockLeadership(settings.database_url.get_secret_value())
+                  if settings.database_url else SingleProcessLeadership())
+    return Workers(cases, leadership)

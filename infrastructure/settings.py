@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     policy: Policy = Field(default_factory=Policy)
 
+    embedded_workers: bool | None = Field(
+        default=None, description="run the views and scheduler inside `serve`; "
+        "default: yes on SQLite, no on PostgreSQL (run `casetrail worker` there)")
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -89,6 +93,12 @@ class Settings(BaseSettings):
     @property
     def store(self) -> Literal["postgres", "sqlite"]:
         return "postgres" if self.database_url else "sqlite"
+
+    @property
+    def serve_runs_workers(self) -> bool:
+        if self.embedded_workers is not None:
+            return self.embedded_workers
+        return self.store == "sqlite"
 
     @model_validator(mode="after")
     def _secret_long_enough(self) -> Settings:

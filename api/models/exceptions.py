@@ -287,15 +287,22 @@ class ObligationView(BaseModel):
     met_at: UtcDatetime | None
     met_by_version: int | None
     void_by_version: int | None
+    breach_version: int | None = Field(description="the breach event on record, if any")
+    warning_version: int | None = Field(description="the warning event on record, if any")
+    responsible: str
 
     @classmethod
-    def of(cls, obligation: Obligation, now: datetime) -> ObligationView:
+    def of(cls, obligation: Obligation, now: datetime,
+           case: ServiceException) -> ObligationView:
         return cls(key=obligation.key, rule=obligation.rule,
                    description=obligation.description,
                    state=obligation.state_at(now),
                    started_at=obligation.started_at, due_at=obligation.due_at,
                    met_at=obligation.met_at, met_by_version=obligation.met_by_version,
-                   void_by_version=obligation.void_by_version)
+                   void_by_version=obligation.void_by_version,
+                   breach_version=case.breaches.get(obligation.key),
+                   warning_version=case.warnings.get(obligation.key),
+                   responsible=obligation.responsible)
 
 
 class ReportView(BaseModel):

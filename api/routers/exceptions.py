@@ -73,7 +73,7 @@ def _view(cases: CaseApplication, actor: Actor, case: ServiceException) -> m.Exc
     now = cases.clock.now()
     return m.ExceptionView.of(
         case, reveal_contact=_reveal(actor),
-        obligations=[m.ObligationView.of(o, now) for o in cases.obligations(case)])
+        obligations=[m.ObligationView.of(o, now, case) for o in cases.obligations(case)])
 
 
 def _result_view(cases: CaseApplication, actor: Actor, result: CommandResult) -> m.ExceptionView:

@@ -1,0 +1,120 @@
+"""Background work for `casetrail worker` (and `casetrail serve` on the embedded
+store): the view runners and the APScheduler jobs, with one scheduler leader at a
+time on PostgreSQL through an advisory lock (SLA-5).
+
+Deadlines do not live in the scheduler: each run of the sweep asks the obligations
+view what is due, so nothing is lost across restarts, and a sweep that fell due
+while no process was running happens at start (the job's first run is "now").
+Leadership only avoids duplicate work; correctness does not depend on it, because
+a breach is recorded at most once by the event store's concurrency control.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC
+
+import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from application.app import CaseApplication
+from application.sla import SweepReport, sweep
+from projections.obligations import ObligationsProjection, construct_view
+from projections.runtime import ViewRunner
+
+log = logging.getLogger("casetrail.scheduler")
+LEADER_LOCK_KEY = 0x63617365  # "case": one key for casetrail's scheduler leader
+
+
+class AdvisoryLockLeadership:
+    """Holds `pg_try_advisory_lock` on a session of its own while it leads; a lost
+    session (database restart) loses the lock, and the next tick tries again."""
+
+    def __init__(self, conninfo: str, key: int = LEADER_LOCK_KEY) -> None:
+        self.conninfo = conninfo
+        self.key = key
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def is_leader(self) -> bool:
+        with self._lock:
+            try:
+                if self._conn is not None:
+                    self._conn.execute("SELECT 1")
+                    return True
+                conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                if row and row[0]:
+                    self._conn = conn
+                    log.info("this process leads the scheduler")
+                    return True
+                conn.close()
+                return False
+            except psycopg.Error as e:
+                log.warning("scheduler leadership unavailable: %s", e)
+                self.release()
+                return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+class SingleProcessLeadership:
+    """SQLite serves one machine and one process: it always leads."""
+
+    def is_leader(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+class Workers:
+    """The obligations view runner and the scheduled jobs, started and stopped together."""
+
+    def __init__(self, cases: CaseApplication, leadership: AdvisoryLockLeadership
+                 | SingleProcessLeadership, *, poll_interval: float = 1.0) -> None:
+        self.cases = cases
+        self.view = construct_view(cases)
+        self.runner = ViewRunner(cases, ObligationsProjection(cases, self.view),
+                                 poll_interval=poll_interval)
+        self.leadership = leadership
+        self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        self.scheduler.add_job(
+            self._leading(self.sweep), "interval", id="sla-sweep",
+            seconds=cases.policy.sla.sweep_interval.total_seconds(),
+            next_run_time=cases.clock.now())
+
+    def _leading(self, job: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            if not self.leadership.is_leader():
+                return
+            try:
+                job()
+            except Exception:
+                log.exception("scheduled job failed")
+        return run
+
+    def sweep(self) -> SweepReport:
+        self.runner.catch_up()
+        report = sweep(self.cases, self.view)
+        if report.breaches or report.warnings:
+            log.info("sweep recorded %d breaches, %d warnings", report.breaches,
+                     report.warnings)
+        return report
+
+    def start(self) -> None:
+        self.runner.start()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.runner.stop()
+        self.leadership.release()
