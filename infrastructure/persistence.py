@@ -75,7 +75,7 @@ def _summary_from_row(row: Any) -> CaseSummary:
     return CaseSummary(**values)
 
 
-def _sqlite_instant(value: datetime) -> str:
+def sqlite_instant(value: datetime) -> str:
     """Fixed-width UTC text, so that SQLite's text order is time order."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
@@ -130,8 +130,8 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             c.execute(UPSERT_CASE.format(table=CASES_TABLE, p="?"), (
                 summary.case_id.hex, summary.case_type, summary.version, summary.status,
                 summary.level, summary.category, summary.customer_id, summary.customer_name,
-                summary.department, summary.title, _sqlite_instant(summary.opened_at),
-                _sqlite_instant(summary.updated_at)))
+                summary.department, summary.title, sqlite_instant(summary.opened_at),
+                sqlite_instant(summary.updated_at)))
         return super()._insert_events(c, stored_events, **kwargs)
 
     def find_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
@@ -142,7 +142,7 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
 
     def search_cases(self, filters: SearchFilters, limit: int,
                      after: Cursor | None) -> list[CaseSummary]:
-        sql, params = search_statement(CASES_TABLE, filters, limit, after, "?", _sqlite_instant)
+        sql, params = search_statement(CASES_TABLE, filters, limit, after, "?", sqlite_instant)
         params = [p.hex if isinstance(p, UUID) else p for p in params]
         with self.datastore.transaction(commit=False) as c:
             c.execute(sql, params)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +30,7 @@ from psycopg.sql import SQL, Identifier
 from application.app import CaseApplication
 from domain.cases import Case
 from domain.obligations import Obligation
+from projections.sql import PostgresSql, SQLiteSql, SqlView
 
 TABLE = "casetrail_obligations"
 
@@ -54,10 +55,14 @@ class ObligationRow:
     warning_version: int | None
     state: str
     case_version: int
+    sweep_breach_at: datetime | None
+    """due_at while a breach is owed to the record (unmet or met late), else null."""
+    sweep_warn_at: datetime | None
+    """warn_at while a warning is owed (pending, none sent), else null."""
 
 
 COLUMNS = tuple(f.name for f in fields(ObligationRow))
-INSTANTS = {"started_at", "due_at", "warn_at", "met_at"}
+INSTANTS = {"started_at", "due_at", "warn_at", "met_at", "sweep_breach_at", "sweep_warn_at"}
 
 
 def rows_for(case: Case, obligations: Sequence[Obligation], fraction: float
@@ -65,19 +70,25 @@ def rows_for(case: Case, obligations: Sequence[Obligation], fraction: float
     rows = []
     for o in obligations:
         breach = case.breaches.get(o.key)
+        warning = case.warnings.get(o.key)
+        late = o.met_at is not None and o.met_at > o.due_at
         if o.void_by_version is not None:
             state = "void"
-        elif breach is not None or (o.met_at is not None and o.met_at > o.due_at):
+        elif breach is not None or late:
             state = "breached"
         else:
             state = "met" if o.met_at is not None else "pending"
+        owes_breach = breach is None and state in {"pending", "breached"}
         rows.append(ObligationRow(
             case_id=case.id, key=o.key, case_type=case.case_type, department=case.department,
             rule=o.rule, level=o.level, description=o.description, responsible=o.responsible,
             started_at=o.started_at, due_at=o.due_at, warn_at=o.warn_at(fraction),
             met_at=o.met_at, met_by_version=o.met_by_version, void_by_version=o.void_by_version,
-            breach_version=breach, warning_version=case.warnings.get(o.key), state=state,
-            case_version=case.version))
+            breach_version=breach, warning_version=warning, state=state,
+            case_version=case.version,
+            sweep_breach_at=o.due_at if owes_breach else None,
+            sweep_warn_at=o.warn_at(fraction) if state == "pending" and warning is None
+            else None))
     return rows
 
 
@@ -95,188 +106,151 @@ class ObligationQuery:
     """Keyset position: (due_at, case_id, key) of the last row seen."""
 
 
-def _where(query: ObligationQuery, instant: Any, case_id: Any) -> tuple[str, list[Any]]:
-    where, params = ["1 = 1"], []
-    for column in ("state", "rule", "level", "department"):
-        if (value := getattr(query, column)) is not None:
-            where.append(f"{column} = {{p}}")
-            params.append(value)
-    if query.subject is not None:
-        where.append("case_id = {p}")
-        params.append(case_id(query.subject))
-    if query.rules:
-        where.append(f"rule IN ({', '.join(['{p}'] * len(query.rules))})")
-        params += list(query.rules)
-    if query.due_from is not None:
-        where.append("due_at >= {p}")
-        params.append(instant(query.due_from))
-    if query.due_before is not None:
-        where.append("due_at < {p}")
-        params.append(instant(query.due_before))
-    if query.after is not None:
-        due, case, key = query.after
-        where.append("(due_at > {p} OR (due_at = {p} AND (case_id > {p} OR "
-                     "(case_id = {p} AND key > {p}))))")
-        params += [instant(due), instant(due), case_id(case), case_id(case), key]
-    return " AND ".join(where), params
+class ObligationsView(SqlView):
+    """The view's queries, the same SQL on both backends."""
 
-
-class ObligationsView:
-    """What both backends' views offer; SQL is shared, `{p}` is the placeholder."""
-
-    placeholder: str
     table: str
 
-    def _instant(self, value: datetime) -> Any:
-        return value
-
-    def _case_id(self, value: UUID) -> Any:
-        return value
+    def _where(self, query: ObligationQuery) -> tuple[str, list[Any]]:
+        where, params = ["1 = 1"], []
+        for column in ("state", "rule", "level", "department"):
+            if (value := getattr(query, column)) is not None:
+                where.append(f"{column} = {{p}}")
+                params.append(value)
+        if query.subject is not None:
+            where.append("case_id = {p}")
+            params.append(self._uuid(query.subject))
+        if query.rules:
+            where.append(f"rule IN ({', '.join(['{p}'] * len(query.rules))})")
+            params += list(query.rules)
+        if query.due_from is not None:
+            where.append("due_at >= {p}")
+            params.append(self._instant(query.due_from))
+        if query.due_before is not None:
+            where.append("due_at < {p}")
+            params.append(self._instant(query.due_before))
+        if query.after is not None:
+            due, case, key = query.after
+            where.append("(due_at > {p} OR (due_at = {p} AND (case_id > {p} OR "
+                         "(case_id = {p} AND key > {p}))))")
+            params += [self._instant(due), self._instant(due), self._uuid(case),
+                       self._uuid(case), key]
+        return " AND ".join(where), params
 
     def _row(self, row: Any) -> ObligationRow:
         values = {name: row[name] for name in COLUMNS}
         values["case_id"] = UUID(str(values["case_id"]))
         for name in INSTANTS:
-            value = values[name]
-            if isinstance(value, str):
-                values[name] = datetime.fromisoformat(value)
+            if values[name] is not None:
+                values[name] = self._read_instant(values[name])
         return ObligationRow(**values)
-
-    def _sql(self, text: str) -> str:
-        return text.replace("{p}", self.placeholder)
 
     def _params(self, row: ObligationRow) -> list[Any]:
         values = []
         for name in COLUMNS:
             value = getattr(row, name)
             if name == "case_id":
-                value = self._case_id(value)
+                value = self._uuid(value)
             elif name in INSTANTS and value is not None:
                 value = self._instant(value)
             values.append(value)
         return values
 
-    def _replace(self, c: Any, case_id: UUID, rows: Sequence[ObligationRow]) -> None:
-        c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
-                  [self._case_id(case_id)])
-        insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
-                           f"({', '.join(['{p}'] * len(COLUMNS))})")
-        for row in rows:
-            c.execute(insert, self._params(row))
+    def apply(self, case_id: UUID, rows: Sequence[ObligationRow] | None,
+              tracking: Tracking) -> None:
+        """Replace the case's rows (None: leave them) and advance tracking, atomically."""
+        with self._transaction() as c:
+            if rows is not None:
+                c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
+                          [self._uuid(case_id)])
+                insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
+                                   f"({', '.join(['{p}'] * len(COLUMNS))})")
+                for row in rows:
+                    c.execute(insert, self._params(row))
+            self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
+
+    def clear(self, tracking_name: str) -> None:
+        with self._transaction() as c:
+            c.execute(f"DELETE FROM {self.table}")
+            c.execute(self._sql(f"DELETE FROM {self.tracking_table} "
+                                "WHERE application_name = {p}"), [tracking_name])
+
+    @property
+    def tracking_table(self) -> str:
+        raise NotImplementedError
 
     def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
-        where, params = _where(query, self._instant, self._case_id)
+        where, params = self._where(query)
         rows = self._fetch(f"SELECT * FROM {self.table} WHERE {where} "
                            "ORDER BY due_at, case_id, key LIMIT {p}", [*params, limit])
         return [self._row(row) for row in rows]
 
     def cases_due_for_breach(self, now: datetime, limit: int) -> list[UUID]:
-        """Cases with a pending obligation past due, or one met late, with no breach
-        on record. The (state, due_at) index keeps this proportional to what is due."""
-        rows = self._fetch(
-            f"SELECT DISTINCT case_id FROM {self.table} WHERE "
-            "(state = 'pending' AND due_at < {p}) "
-            "OR (state = 'breached' AND breach_version IS NULL) LIMIT {p}",
-            [self._instant(now), limit])
+        """Cases owing a breach to the record. Indexed on `sweep_breach_at`, so the
+        cost follows what is due, not how much is pending (B5)."""
+        rows = self._fetch(f"SELECT DISTINCT case_id FROM {self.table} "
+                           "WHERE sweep_breach_at < {p} LIMIT {p}", [self._instant(now), limit])
         return [UUID(str(r["case_id"])) for r in rows]
 
     def cases_due_for_warning(self, now: datetime, limit: int) -> list[UUID]:
-        rows = self._fetch(
-            f"SELECT DISTINCT case_id FROM {self.table} WHERE state = 'pending' "
-            "AND warning_version IS NULL AND warn_at <= {p} AND due_at >= {p} LIMIT {p}",
-            [self._instant(now), self._instant(now), limit])
+        rows = self._fetch(f"SELECT DISTINCT case_id FROM {self.table} "
+                           "WHERE sweep_warn_at <= {p} AND due_at >= {p} LIMIT {p}",
+                           [self._instant(now), self._instant(now), limit])
         return [UUID(str(r["case_id"])) for r in rows]
-
-    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
-        raise NotImplementedError
 
 
 _INDEXES = (
-    "CREATE INDEX IF NOT EXISTS {name}_due ON {table} (state, due_at)",
-    "CREATE INDEX IF NOT EXISTS {name}_warn ON {table} (state, warn_at)",
+    "CREATE INDEX IF NOT EXISTS {name}_breach ON {table} (sweep_breach_at)",
+    "CREATE INDEX IF NOT EXISTS {name}_warn ON {table} (sweep_warn_at)",
+    "CREATE INDEX IF NOT EXISTS {name}_due ON {table} (due_at, case_id, key)",
     "CREATE INDEX IF NOT EXISTS {name}_rule_due ON {table} (rule, due_at)",
 )
+_COLUMN_TYPES = {
+    "case_id": ("TEXT", "uuid"), "version": ("INTEGER", "bigint"),
+    "text": ("TEXT", "text"), "instant": ("TEXT", "timestamptz"),
+}
 
 
-class SQLiteObligationsView(ObligationsView, SQLiteTrackingRecorder):
-    placeholder = "?"
+def _create_table(table: str, kind: int) -> str:
+    def col(name: str) -> str:
+        if name == "case_id":
+            typ = _COLUMN_TYPES["case_id"][kind]
+        elif name in INSTANTS:
+            typ = _COLUMN_TYPES["instant"][kind]
+        elif name.endswith("version"):
+            typ = _COLUMN_TYPES["version"][kind]
+        else:
+            typ = _COLUMN_TYPES["text"][kind]
+        nullable = name in {"level", "met_at", "met_by_version", "void_by_version",
+                            "breach_version", "warning_version", "sweep_breach_at",
+                            "sweep_warn_at"}
+        return f"{name} {typ}{'' if nullable else ' NOT NULL'}"
+
+    return (f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(col(c) for c in COLUMNS)}, "
+            "PRIMARY KEY (case_id, key))")
+
+
+class SQLiteObligationsView(ObligationsView, SQLiteSql, SQLiteTrackingRecorder):
     table = TABLE
+    tracking_table = "tracking"  # the library's SQLite tracking table, one row per view
 
     def construct_create_table_statements(self) -> list[str]:
-        return [
-            *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {TABLE} (case_id TEXT NOT NULL, key TEXT NOT NULL, "
-            "case_type TEXT NOT NULL, department TEXT NOT NULL, rule TEXT NOT NULL, level TEXT,"
-            " description TEXT NOT NULL, responsible TEXT NOT NULL, started_at TEXT NOT NULL, "
-            "due_at TEXT NOT NULL, warn_at TEXT NOT NULL, met_at TEXT, met_by_version INTEGER, "
-            "void_by_version INTEGER, breach_version INTEGER, warning_version INTEGER, "
-            "state TEXT NOT NULL, case_version INTEGER NOT NULL, PRIMARY KEY (case_id, key))",
-            *(i.format(name=TABLE, table=TABLE) for i in _INDEXES),
-        ]
-
-    def _instant(self, value: datetime) -> str:
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-    def _case_id(self, value: UUID) -> str:
-        return value.hex
-
-    def apply(self, case_id: UUID, rows: Sequence[ObligationRow] | None,
-              tracking: Tracking) -> None:
-        """Replace the case's rows (None: leave them) and advance tracking, atomically."""
-        with self.datastore.transaction(commit=True) as c:
-            if rows is not None:
-                self._replace(c, case_id, rows)
-            self._insert_tracking(c, tracking)
-
-    def clear(self, tracking_name: str) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f"DELETE FROM {TABLE}")
-            c.execute("DELETE FROM tracking WHERE application_name = ?", (tracking_name,))
-
-    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(sql), params)
-            return list(c.fetchall())
+        return [*super().construct_create_table_statements(), _create_table(TABLE, 0),
+                *(i.format(name=TABLE, table=TABLE) for i in _INDEXES)]
 
 
-class PostgresObligationsView(ObligationsView, PostgresTrackingRecorder):
-    placeholder = "%s"
-
+class PostgresObligationsView(ObligationsView, PostgresSql, PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=f"{TABLE}_tracking", **kwargs)
-        schema = self.datastore.schema
-        self.table = Identifier(schema, TABLE).as_string()
-        self.sql_create_statements.append(SQL(
-            "CREATE TABLE IF NOT EXISTS " + self.table + " (case_id uuid NOT NULL, "
-            "key text NOT NULL, case_type text NOT NULL, department text NOT NULL, "
-            "rule text NOT NULL, level text, description text NOT NULL, "
-            "responsible text NOT NULL, started_at timestamptz NOT NULL, "
-            "due_at timestamptz NOT NULL, warn_at timestamptz NOT NULL, met_at timestamptz, "
-            "met_by_version bigint, void_by_version bigint, breach_version bigint, "
-            "warning_version bigint, state text NOT NULL, case_version bigint NOT NULL, "
-            "PRIMARY KEY (case_id, key))"))
+        self.table = Identifier(self.datastore.schema, TABLE).as_string()
+        self.sql_create_statements.append(SQL(_create_table(self.table, 1)))  # type: ignore[arg-type]
         for index in _INDEXES:
-            self.sql_create_statements.append(SQL(index.format(
-                name=TABLE, table=self.table)))
+            self.sql_create_statements.append(
+                SQL(index.format(name=TABLE, table=self.table)))  # type: ignore[arg-type]
 
-    def apply(self, case_id: UUID, rows: Sequence[ObligationRow] | None,
-              tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            if rows is not None:
-                self._replace(c, case_id, rows)
-            self._insert_tracking(c, tracking)
-
-    def clear(self, tracking_name: str) -> None:
-        tracking = Identifier(self.datastore.schema, self.tracking_table_name).as_string()
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f"DELETE FROM {self.table}")
-            c.execute(f"DELETE FROM {tracking} WHERE application_name = %s",
-                      (tracking_name,))
-
-    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(self._sql(sql), params)
-            return list(c.fetchall())
+    @property
+    def tracking_table(self) -> str:
+        return Identifier(self.datastore.schema, self.tracking_table_name).as_string()
 
 
 def construct_view(cases: CaseApplication) -> ObligationsView:

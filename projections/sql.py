@@ -1,0 +1,62 @@
+"""What the views share on both backends: one SQL text with `{p}` placeholders,
+and how each backend stores instants and ids and runs a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from infrastructure.persistence import sqlite_instant
+
+
+class SqlView:
+    placeholder: str
+    datastore: Any
+
+    def _sql(self, text: str) -> str:
+        return text.replace("{p}", self.placeholder)
+
+    def _instant(self, value: datetime) -> Any:
+        return value
+
+    def _uuid(self, value: UUID) -> Any:
+        return value
+
+    @staticmethod
+    def _read_instant(value: Any) -> datetime:
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as cursor:
+            yield cursor
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
+class SQLiteSql(SqlView):
+    placeholder = "?"
+
+    def _instant(self, value: datetime) -> str:
+        return sqlite_instant(value)
+
+    def _uuid(self, value: UUID) -> str:
+        return value.hex
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._sql(sql), params)
+            return list(c.fetchall())
+
+
+class PostgresSql(SqlView):
+    placeholder = "%s"
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self._sql(sql), params)
+            return list(c.fetchall())
