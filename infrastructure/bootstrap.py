@@ -43,10 +43,12 @@ def build_calendar(settings: Settings) -> HolidayCalendar:
 def init_schema(settings: Settings) -> None:
     """`casetrail db init`: create every table (idempotent: IF NOT EXISTS)."""
     from projections.obligations import construct_view
+    from projections.outbox import construct_outbox
 
     app = build_application(settings, create_tables=True)
     try:
         construct_view(app).create_table()  # type: ignore[attr-defined]
+        construct_outbox(app).create_table()  # type: ignore[attr-defined]
     finally:
         app.close()
 
@@ -61,4 +63,4 @@ def build_workers(settings: Settings, cases: CaseApplication) -> Workers:
 
     leadership = (AdvisoryLockLeadership(settings.database_url.get_secret_value())
                   if settings.database_url else SingleProcessLeadership())
-    return Workers(cases, leadership)
+    return Workers(cases, settings, leadership)

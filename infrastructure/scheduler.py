@@ -22,7 +22,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from application.app import CaseApplication
 from application.sla import SweepReport, sweep
+from infrastructure.settings import Settings
+from infrastructure.webhooks import Deliverer
 from projections.obligations import ObligationsProjection, construct_view
+from projections.outbox import OutboxProjection, construct_outbox
 from projections.runtime import ViewRunner
 
 log = logging.getLogger("casetrail.scheduler")
@@ -76,14 +79,23 @@ class SingleProcessLeadership:
 
 
 class Workers:
-    """The obligations view runner and the scheduled jobs, started and stopped together."""
+    """The view runners (obligations, notifications outbox) and the scheduled jobs
+    (SLA sweep, webhook delivery), started and stopped together."""
 
-    def __init__(self, cases: CaseApplication, leadership: AdvisoryLockLeadership
-                 | SingleProcessLeadership, *, poll_interval: float = 1.0) -> None:
+    def __init__(self, cases: CaseApplication, settings: Settings,
+                 leadership: AdvisoryLockLeadership | SingleProcessLeadership, *,
+                 poll_interval: float = 1.0) -> None:
         self.cases = cases
         self.view = construct_view(cases)
         self.runner = ViewRunner(cases, ObligationsProjection(cases, self.view),
                                  poll_interval=poll_interval)
+        self.outbox = construct_outbox(cases)
+        self.outbox_runner = ViewRunner(
+            cases, OutboxProjection(cases, self.outbox, settings.webhooks),
+            poll_interval=poll_interval)
+        self.deliverer = Deliverer(self.outbox, settings.webhooks, cases.clock,
+                                   timeout=settings.webhook_timeout,
+                                   max_backoff=settings.webhook_max_backoff)
         self.leadership = leadership
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -91,6 +103,9 @@ class Workers:
             self._leading(self.sweep), "interval", id="sla-sweep",
             seconds=cases.policy.sla.sweep_interval.total_seconds(),
             next_run_time=cases.clock.now())
+        self.scheduler.add_job(
+            self._leading(self.deliver), "interval", id="webhooks",
+            seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
 
     def _leading(self, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
@@ -105,16 +120,23 @@ class Workers:
     def sweep(self) -> SweepReport:
         self.runner.catch_up()
         report = sweep(self.cases, self.view)
+        self.runner.catch_up()  # the view shows the breaches just recorded
         if report.breaches or report.warnings:
             log.info("sweep recorded %d breaches, %d warnings", report.breaches,
                      report.warnings)
         return report
 
+    def deliver(self) -> int:
+        self.outbox_runner.catch_up()
+        return self.deliverer.deliver_due()
+
     def start(self) -> None:
         self.runner.start()
+        self.outbox_runner.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
         self.runner.stop()
+        self.outbox_runner.stop()
         self.leadership.release()

@@ -7,12 +7,19 @@ Nested values use `__`: `CASETRAIL_POLICY__EXCEPTIONS__REPORT_UP_MAJOR=PT3H`.
 from __future__ import annotations
 
 import os
-from datetime import date, time
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +59,15 @@ class CalendarSettings(BaseModel):
         return value
 
 
+class WebhookTarget(BaseModel):
+    """A receiver of SLA notifications, signed with HMAC-SHA256 under its own secret."""
+
+    url: AnyHttpUrl
+    secret: SecretStr = Field(min_length=16)
+    events: list[Literal["obligation.warned", "obligation.breached"]] = Field(
+        default_factory=lambda: ["obligation.warned", "obligation.breached"])
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CASETRAIL_",
@@ -81,6 +97,12 @@ class Settings(BaseSettings):
 
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     policy: Policy = Field(default_factory=Policy)
+
+    webhooks: list[WebhookTarget] = Field(
+        default_factory=list, description='JSON list: [{"url": ..., "secret": ...}]')
+    webhook_interval: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0))
+    webhook_timeout: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0))
+    webhook_max_backoff: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
 
     embedded_workers: bool | None = Field(
         default=None, description="run the views and scheduler inside `serve`; "

@@ -172,12 +172,7 @@ class ObligationsView(SqlView):
     def clear(self, tracking_name: str) -> None:
         with self._transaction() as c:
             c.execute(f"DELETE FROM {self.table}")
-            c.execute(self._sql(f"DELETE FROM {self.tracking_table} "
-                                "WHERE application_name = {p}"), [tracking_name])
-
-    @property
-    def tracking_table(self) -> str:
-        raise NotImplementedError
+            self._reset_tracking(c, tracking_name)
 
     def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
         where, params = self._where(query)
@@ -232,7 +227,6 @@ def _create_table(table: str, kind: int) -> str:
 
 class SQLiteObligationsView(ObligationsView, SQLiteSql, SQLiteTrackingRecorder):
     table = TABLE
-    tracking_table = "tracking"  # the library's SQLite tracking table, one row per view
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), _create_table(TABLE, 0),
@@ -247,10 +241,6 @@ class PostgresObligationsView(ObligationsView, PostgresSql, PostgresTrackingReco
         for index in _INDEXES:
             self.sql_create_statements.append(
                 SQL(index.format(name=TABLE, table=self.table)))  # type: ignore[arg-type]
-
-    @property
-    def tracking_table(self) -> str:
-        return Identifier(self.datastore.schema, self.tracking_table_name).as_string()
 
 
 def construct_view(cases: CaseApplication) -> ObligationsView:
@@ -269,12 +259,12 @@ class ObligationsProjection:
         self.cases = cases
         self.view = view
 
-    def process(self, case_id: UUID, version: int, timestamp: datetime,
-                tracking: Tracking) -> None:
-        case = self.cases.repository.get(case_id, version=version)
+    def process(self, event: Any, tracking: Tracking) -> None:
+        case_id = event.originator_id
+        case = self.cases.repository.get(case_id, version=event.originator_version)
         rows = None
         if isinstance(case, Case):
-            horizon = self.cases.calendar.add_working_days(timestamp, 1)
+            horizon = self.cases.calendar.add_working_days(event.timestamp, 1)
             obligations = self.cases.obligations(case, now=horizon)
             rows = rows_for(case, obligations, self.cases.policy.sla.warning_fraction)
         self.view.apply(case_id, rows, tracking)

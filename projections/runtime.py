@@ -17,7 +17,6 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
-from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -31,8 +30,7 @@ class Projection(Protocol):
     name: str
     view: Any
 
-    def process(self, case_id: UUID, version: int, timestamp: Any,
-                tracking: Tracking) -> None: ...
+    def process(self, event: Any, tracking: Tracking) -> None: ...
 
 
 class ViewRunner:
@@ -56,8 +54,7 @@ class ViewRunner:
 
     def _apply(self, notification: Any) -> None:
         event = self.cases.mapper.to_domain_event(notification)
-        self.projection.process(event.originator_id, event.originator_version,
-                                event.timestamp, Tracking(self.tracking_name, notification.id))
+        self.projection.process(event, Tracking(self.tracking_name, notification.id))
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Apply every event recorded so far; returns how many this runner applied."""

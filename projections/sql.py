@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg.sql import Identifier
+
 from infrastructure.persistence import sqlite_instant
 
 
@@ -37,9 +39,18 @@ class SqlView:
     def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
         raise NotImplementedError
 
+    @property
+    def tracking_table(self) -> str:
+        raise NotImplementedError
+
+    def _reset_tracking(self, c: Any, tracking_name: str) -> None:
+        c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = {{p}}"),
+                  [tracking_name])
+
 
 class SQLiteSql(SqlView):
     placeholder = "?"
+    tracking_table = "tracking"  # the library's SQLite tracking table: one row per view
 
     def _instant(self, value: datetime) -> str:
         return sqlite_instant(value)
@@ -55,6 +66,11 @@ class SQLiteSql(SqlView):
 
 class PostgresSql(SqlView):
     placeholder = "%s"
+    tracking_table_name: str
+
+    @property
+    def tracking_table(self) -> str:
+        return Identifier(self.datastore.schema, self.tracking_table_name).as_string()
 
     def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:

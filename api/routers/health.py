@@ -22,14 +22,19 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "the store is not reachable"}})
 def readyz(request: Request, cases: CasesApp) -> JSONResponse:
-    """The event store answers and its schema exists."""
+    """The event store answers, its schema exists, and the obligations view is
+    reachable; `lag` is how many events the view has still to apply."""
     try:
         cases.is_ready()
+        view = request.app.state.obligations
+        position = view.max_tracking_id(f"{cases.name}:obligations") or 0
+        lag = max(0, (cases.recorder.max_notification_id() or 0) - position)
     except Exception as e:  # any failure means "not ready"; the reason is logged
         log.warning("not ready", extra={"error": f"{type(e).__name__}: {e}"})
         return JSONResponse({"status": "unavailable", "store": request.app.state.store},
                             status_code=503)
-    return JSONResponse({"status": "ok", "store": request.app.state.store})
+    return JSONResponse({"status": "ok", "store": request.app.state.store,
+                         "views": {"obligations": {"lag": lag}}})
 
 
 @router.get("/metrics", response_class=Response)

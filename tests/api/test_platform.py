@@ -15,7 +15,8 @@ def test_healthz_and_readyz(client: TestClient, store_settings: Settings) -> Non
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "store": store_settings.store}
+    assert ready.json() == {"status": "ok", "store": store_settings.store,
+                            "views": {"obligations": {"lag": 0}}}
 
 
 def test_readyz_is_503_when_the_schema_is_missing(store_settings: Settings,

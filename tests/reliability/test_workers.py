@@ -115,3 +115,28 @@ def test_one_scheduler_leader_at_a_time_on_postgresql(postgres_url: str) -> None
         second.release()
 
 
+
+
+@pytest.mark.rule("SLA-3")
+def test_sweep_and_rebuild_commands(cases: CaseApplication, store_settings: Settings,
+                                    tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.reliability.processes import CASETRAIL
+
+    context = ctx(datetime.now(UTC) - timedelta(hours=2))
+    cases.save_case(record(context, level=Level.CRITICAL, discovered_at=context.at))
+    env = env_for(store_settings)
+    swept = subprocess.run([CASETRAIL, "sweep"], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=120)
+    assert swept.returncode == 0, swept.stderr
+    assert "breaches recorded: 1" in swept.stderr
+    before = view_rows(cases)
+    rebuilt = subprocess.run([CASETRAIL, "rebuild", "obligations"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "obligations: 2 events replayed" in rebuilt.stderr
+    assert view_rows(cases) == before
+    unknown = subprocess.run([CASETRAIL, "rebuild", "nonsense"], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 2 and "unknown view" in unknown.stderr
