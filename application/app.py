@@ -20,6 +20,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import Environment, EnvType
 
+from application.audit import Head, StoredRecord, Verification, verify
 from application.case_index import CaseIndex, Cursor, Page, SearchFilters, summarise
 from application.idempotency import IdempotencyRecord, IdempotencyStore
 from domain.actors import Actor
@@ -108,6 +109,27 @@ class CaseApplication(Application[UUID]):
         self.get_case(case_type, case_id)
         return list(self.events.get(case_id))
 
+    def get_case_as_of(self, case_type: type[C], case_id: UUID, instant: datetime) -> C:
+        """AUD-2: the state as it was at `instant`: the last version recorded at or
+        before it (from the timestamp index written with the events)."""
+        version = self.recorder.version_at(case_id, instant)  # type: ignore[attr-defined]
+        if version is None:
+            self.get_case(case_type, case_id)  # 404 when there is no such case at all
+            raise CaseNotFound(f"{case_type.case_type} {case_id} did not exist at "
+                               f"{instant.isoformat()}")
+        return self.get_case(case_type, case_id, version=version)
+
+    def stored_records(self, case_id: UUID) -> tuple[list[StoredRecord], list[int]]:
+        return self.recorder.case_records(case_id)  # type: ignore[attr-defined,no-any-return]
+
+    def verify_case(self, case_id: UUID, head: Head | None = None,
+                    checkpoint: int | None = None) -> Verification:
+        """AUD-3: recompute the case's hash chain and name the first broken link."""
+        records, chain = self.stored_records(case_id)
+        if not records and not chain:
+            raise CaseNotFound(f"no case {case_id}")
+        return verify(case_id, records, chain, head, checkpoint)
+
     def obligations(self, case: Case, now: datetime | None = None) -> list[Obligation]:
         """What the case owes under the policy in force, as of `now` (SLA-1)."""
         if isinstance(case, ServiceException):
@@ -183,8 +205,10 @@ class CaseApplication(Application[UUID]):
                 scope=idempotency.scope, key=idempotency.key,
                 fingerprint=idempotency.fingerprint, status_code=status_code,
                 case_id=case.id, case_version=case.version, created_at=self.clock.now())
+        times = {(e.originator_id, e.originator_version): e.timestamp
+                 for e in case.pending_events}
         try:
-            self.save(case, idempotency=record, case_summary=summarise(case))
+            self.save(case, idempotency=record, case_summary=summarise(case), event_times=times)
         except IntegrityError:
             # Either another writer took this version, or a concurrent request with
             # the same Idempotency-Key committed first: both rolled back ours whole.

@@ -2,15 +2,16 @@
 
 Both backends are eventsourcing's own recorders, subclassed only to write, inside
 the same transaction as the events (`_insert_events` is the library's hook for
-exactly that), the Idempotency-Key record the events answer and the case-index
-row they change. Tables are created only by `casetrail db init`, never as a side
-effect of starting up.
+exactly that): the hash-chain link and timestamp of each event (AUD-2, AUD-3),
+the Idempotency-Key record the events answer, and the case-index row they change.
+Tables are created only by `casetrail db init`, never as a side effect of
+starting up.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -21,11 +22,14 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.sql import SQL, Identifier
 
+from application.audit import GENESIS, StoredRecord, link
 from application.case_index import CaseSummary, Cursor, SearchFilters
 from application.idempotency import IdempotencyRecord
 from infrastructure.settings import Settings
 
 IDEMPOTENCY_TABLE = "casetrail_idempotency"
+CHAIN_TABLE = "casetrail_chain"
+CHECKPOINTS_TABLE = "casetrail_checkpoints"
 CASES_TABLE = "casetrail_cases"
 CASE_COLUMNS = ("case_id", "case_type", "version", "status", "level", "category",
                 "customer_id", "customer_name", "department", "title", "opened_at",
@@ -62,6 +66,30 @@ def search_statement(table: str, filters: SearchFilters, limit: int, after: Curs
     sql = (f"SELECT * FROM {table} WHERE {' AND '.join(where)} "
            "ORDER BY opened_at DESC, case_id DESC LIMIT {p}")
     return sql.replace("{p}", placeholder), [*params, limit]
+
+
+def chain_rows(stored_events: Sequence[StoredEvent],
+               times: dict[tuple[UUID, int], datetime],
+               previous: Callable[[UUID, int], bytes]) -> list[tuple[UUID, int, datetime | None,
+                                                                     str, str]]:
+    """The chain links of a batch of events: (case, version, recorded_at, prev, hash)."""
+    heads: dict[UUID, bytes] = {}
+    rows = []
+    for s in stored_events:
+        case_id, version = UUID(str(s.originator_id)), s.originator_version
+        prev = heads.get(case_id)
+        if prev is None:
+            prev = GENESIS if version == 1 else previous(case_id, version - 1)
+        digest = link(prev, case_id, version, s.topic, s.state)
+        rows.append((case_id, version, times.get((case_id, version)), prev.hex(), digest.hex()))
+        heads[case_id] = digest
+    return rows
+
+
+def _records(rows: Any) -> list[StoredRecord]:
+    return [StoredRecord(seq=r["seq"], version=r["version"], topic=r["topic"],
+                         state=bytes(r["state"]), hash=r["hash"], prev_hash=r["prev_hash"])
+            for r in rows]
 
 
 def _summary_from_row(row: Any) -> CaseSummary:
@@ -113,11 +141,27 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             "opened_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {CASES_TABLE}_by_type_opened "
             f"ON {CASES_TABLE} (case_type, opened_at DESC, case_id DESC)",
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (case_id TEXT NOT NULL, "
+            "version INTEGER NOT NULL, recorded_at TEXT, prev_hash TEXT NOT NULL, "
+            "hash TEXT NOT NULL, PRIMARY KEY (case_id, version)) WITHOUT ROWID",
+            f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} (seq INTEGER PRIMARY KEY "
+            "AUTOINCREMENT, payload TEXT NOT NULL, signature TEXT NOT NULL, "
+            "key_fingerprint TEXT NOT NULL)",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        def previous(case_id: UUID, version: int) -> bytes:
+            c.execute(f"SELECT hash FROM {CHAIN_TABLE} WHERE case_id=? AND version=?",
+                      (case_id.hex, version))
+            row = c.fetchone()
+            return bytes.fromhex(row["hash"]) if row else GENESIS
+
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?,?,?,?,?)", [
+            (case_id.hex, version, sqlite_instant(at) if at else None, prev, digest)
+            for case_id, version, at, prev, digest
+            in chain_rows(stored_events, kwargs.get("event_times", {}), previous)])
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             c.execute(
@@ -139,6 +183,44 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             c.execute(f"SELECT * FROM {IDEMPOTENCY_TABLE} WHERE scope=? AND key=?", (scope, key))
             row = c.fetchone()
         return _record_from_row(row) if row else None
+
+    def case_records(self, case_id: UUID) -> tuple[list[StoredRecord], list[int]]:
+        """The case's stored events with their links, and every version the chain holds."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT e.rowid AS seq, e.originator_version AS version, e.topic, "
+                      f"e.state, ch.hash, ch.prev_hash FROM {self.events_table_name} e "
+                      f"LEFT JOIN {CHAIN_TABLE} ch ON ch.case_id = e.originator_id "
+                      "AND ch.version = e.originator_version WHERE e.originator_id = ? "
+                      "ORDER BY e.originator_version", (case_id.hex,))
+            records = _records(c.fetchall())
+            c.execute(f"SELECT version FROM {CHAIN_TABLE} WHERE case_id = ? ORDER BY version",
+                      (case_id.hex,))
+            return records, [r["version"] for r in c.fetchall()]
+
+    def version_at(self, case_id: UUID, instant: datetime) -> int | None:
+        """AUD-2: the last version recorded at or before `instant`."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT MAX(version) AS v FROM {CHAIN_TABLE} WHERE case_id = ? "
+                      "AND recorded_at <= ?", (case_id.hex, sqlite_instant(instant)))
+            return c.fetchone()["v"]  # type: ignore[no-any-return]
+
+    def chain_heads(self) -> list[tuple[UUID, int, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT case_id, version, hash FROM {CHAIN_TABLE} ch WHERE version = "
+                      f"(SELECT MAX(version) FROM {CHAIN_TABLE} WHERE case_id = ch.case_id)")
+            return [(UUID(r["case_id"]), r["version"], r["hash"]) for r in c.fetchall()]
+
+    def insert_checkpoint(self, payload: str, signature: str, fingerprint: str) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {CHECKPOINTS_TABLE} (payload, signature, key_fingerprint) "
+                      "VALUES (?,?,?)", (payload, signature, fingerprint))
+            return int(c.lastrowid)
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {CHECKPOINTS_TABLE} ORDER BY seq DESC LIMIT 1")
+            row = c.fetchone()
+            return dict(row) if row else None
 
     def search_cases(self, filters: SearchFilters, limit: int,
                      after: Cursor | None) -> list[CaseSummary]:
@@ -173,6 +255,15 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
             + " (case_type, opened_at DESC, case_id DESC)").format(
             Identifier(f"{CASES_TABLE}_by_type_opened")))
         self.upsert_case_statement = UPSERT_CASE.format(table=cases, p="%s")
+        self.chain_table = Identifier(self.datastore.schema, CHAIN_TABLE).as_string()
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS " + self.chain_table + " (case_id uuid NOT NULL, "
+            "version bigint NOT NULL, recorded_at timestamptz, prev_hash text NOT NULL, "
+            "hash text NOT NULL, PRIMARY KEY (case_id, version))"))
+        self.checkpoints_table = Identifier(self.datastore.schema, CHECKPOINTS_TABLE).as_string()
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
+            "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
         self.insert_idempotency_statement = SQL(
             "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s)").format(*table)
         self.select_idempotency_statement = SQL(
@@ -181,6 +272,15 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
     def _insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
+        def previous(case_id: UUID, version: int) -> bytes:
+            curs.execute(f"SELECT hash FROM {self.chain_table} WHERE case_id=%s AND version=%s",
+                         (case_id, version))
+            row = curs.fetchone()
+            return bytes.fromhex(row["hash"]) if row else GENESIS
+
+        rows = chain_rows(stored_events, kwargs.get("event_times", {}), previous)
+        if rows:
+            curs.executemany(f"INSERT INTO {self.chain_table} VALUES (%s,%s,%s,%s,%s)", rows)
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             curs.execute(self.insert_idempotency_statement, (
@@ -197,6 +297,45 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
             curs.execute(self.select_idempotency_statement, (scope, key))
             row = curs.fetchone()
         return _record_from_row(row) if row else None
+
+    def case_records(self, case_id: UUID) -> tuple[list[StoredRecord], list[int]]:
+        events = Identifier(self.datastore.schema, self.events_table_name).as_string()
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(f"SELECT e.notification_id AS seq, e.originator_version AS version, "
+                      f"e.topic, e.state, ch.hash, ch.prev_hash FROM {events} e "
+                      f"LEFT JOIN {self.chain_table} ch ON ch.case_id = e.originator_id "
+                      "AND ch.version = e.originator_version WHERE e.originator_id = %s "
+                      "ORDER BY e.originator_version", (case_id,))
+            records = _records(c.fetchall())
+            c.execute(f"SELECT version FROM {self.chain_table} WHERE case_id = %s "
+                      "ORDER BY version", (case_id,))
+            return records, [r["version"] for r in c.fetchall()]
+
+    def version_at(self, case_id: UUID, instant: datetime) -> int | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(f"SELECT MAX(version) AS v FROM {self.chain_table} WHERE case_id = %s "
+                      "AND recorded_at <= %s", (case_id, instant))
+            row = c.fetchone()
+            return row["v"] if row else None
+
+    def chain_heads(self) -> list[tuple[UUID, int, str]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(f"SELECT DISTINCT ON (case_id) case_id, version, hash FROM "
+                      f"{self.chain_table} ORDER BY case_id, version DESC")
+            return [(r["case_id"], r["version"], r["hash"]) for r in c.fetchall()]
+
+    def insert_checkpoint(self, payload: str, signature: str, fingerprint: str) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.checkpoints_table} (payload, signature, "
+                      "key_fingerprint) VALUES (%s,%s,%s) RETURNING seq",
+                      (payload, signature, fingerprint))
+            return int(c.fetchone()["seq"])
+
+    def latest_checkpoint(self) -> dict[str, Any] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(f"SELECT * FROM {self.checkpoints_table} ORDER BY seq DESC LIMIT 1")
+            row = c.fetchone()
+            return dict(row) if row else None
 
     def search_cases(self, filters: SearchFilters, limit: int,
                      after: Cursor | None) -> list[CaseSummary]:

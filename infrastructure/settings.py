@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     )
     secret_key_file: Path = Path("var/secret.key")
     token_issuer: str = "casetrail"
+    signing_key: SecretStr | None = Field(
+        default=None, description="Ed25519 private key for checkpoints, 32 bytes as hex; "
+        "unset means one generated in var/signing.key")
+    signing_key_file: Path = Path("var/signing.key")
+    checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
 
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     policy: Policy = Field(default_factory=Policy)
