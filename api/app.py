@@ -13,6 +13,7 @@ from api.routers import exceptions, health, obligations
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.bootstrap import build_application, build_workers
+from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService, resolve_secret
@@ -58,6 +59,7 @@ def create_app(
     app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer)
     app.state.metrics = Metrics()
     app.state.obligations = construct_view(cases)
+    app.state.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
     problems.install(app)
     app.include_router(health.router)
     app.include_router(exceptions.router)

@@ -164,3 +164,116 @@ def token(
 
 def main() -> None:
     cli()
+
+
+def _checkpoints(settings: Settings, cases: CaseApplication) -> object:
+    from infrastructure.checkpoints import Checkpoints, load_signer
+
+    return Checkpoints(cases.recorder, load_signer(settings))
+
+
+@cli.command()
+def verify(
+    case_id: Annotated[str | None, typer.Argument(help="a case id")] = None,
+    all_cases: Annotated[bool, typer.Option("--all", help="every case")] = False,
+) -> None:
+    """Recompute hash chains against the latest signed checkpoint (AUD-3); exit 1 on
+    the first broken link."""
+    from uuid import UUID
+
+    if (case_id is None) == (not all_cases):
+        err.print("[red]give a case id or --all[/red]")
+        raise typer.Exit(2)
+    settings, cases = _open_cases()
+    latest = _checkpoints(settings, cases).latest()  # type: ignore[attr-defined]
+    ids = [UUID(case_id)] if case_id else [c for c, _, _ in cases.recorder.chain_heads()]  # type: ignore[attr-defined]
+    broken = 0
+    for cid in ids:
+        result = cases.verify_case(cid, latest.head(cid) if latest else None,
+                                   latest.seq if latest else None)
+        if not result.ok:
+            broken += 1
+            err.print(f"[red]{cid}: broken at version {result.first_bad_version}: "
+                      f"{result.reason}[/red]")
+    err.print(f"{len(ids) - broken} of {len(ids)} cases verify"
+              + (f" (checkpoint {latest.seq})" if latest else " (no checkpoint yet)"))
+    cases.close()
+    raise typer.Exit(1 if broken else 0)
+
+
+@cli.command()
+def checkpoint() -> None:
+    """Sign a checkpoint of every chain head now (the scheduler does this hourly)."""
+    settings, cases = _open_cases()
+    seq = _checkpoints(settings, cases).create(cases.clock.now())  # type: ignore[attr-defined]
+    err.print(f"checkpoint {seq} signed")
+    cases.close()
+
+
+@cli.command()
+def replay(case_id: str,
+           as_of: Annotated[str | None, typer.Option(help="an ISO instant with offset")] = None,
+           ) -> None:
+    """Print a case's state and its events up to an instant (AUD-2)."""
+    import json
+    from datetime import datetime
+    from uuid import UUID
+
+    from api.models.common import jsonable
+    from domain.cases import Case
+
+    _, cases = _open_cases()
+    cid = UUID(case_id)
+    if as_of:
+        instant = datetime.fromisoformat(as_of)
+        if instant.tzinfo is None:
+            err.print("[red]--as-of needs an offset, e.g. 2026-10-08T09:15:00+08:00[/red]")
+            raise typer.Exit(2)
+        case = cases.get_case_as_of(Case, cid, instant)
+    else:
+        case = cases.get_case(Case, cid)
+    events = [e for e in cases.history(Case, cid) if e.originator_version <= case.version]
+    state = {k: v for k, v in vars(case).items() if not k.startswith("_")}
+    sys.stdout.write(json.dumps({
+        "case_id": case_id, "version": case.version,
+        "state": jsonable(state, reveal_contact=False),
+        "events": [{"version": e.originator_version, "type": type(e).__name__,
+                    "recorded_at": jsonable(e.timestamp, reveal_contact=False)}  # type: ignore[attr-defined]
+                   for e in events]}, ensure_ascii=False, indent=2) + "\n")
+    cases.close()
+
+
+@cli.command("export")
+def export_case(case_id: str) -> None:
+    """Write a case file for an auditor (AUD-4) as JSON on stdout."""
+    from uuid import UUID
+
+    from api.routers.audit import export
+    from api.routers.exceptions import closing_markdown
+    from domain.cases import Case
+
+    settings, cases = _open_cases()
+    case = cases.get_case(Case, UUID(case_id))
+    result = export(_checkpoints(settings, cases), cases, type(case), case.id,  # type: ignore[arg-type]
+                    reveal_contact=False, render=closing_markdown)
+    sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    cases.close()
+
+
+@cli.command("verify-export")
+def verify_export(
+    path: str,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="the checkpoint key's fingerprint you trust")] = None,
+) -> None:
+    """Check an exported case file offline: chain, checkpoint signature, head."""
+    import json
+    from pathlib import Path
+
+    from application.export_check import check_export
+
+    problems = check_export(json.loads(Path(path).read_text()), fingerprint)
+    for problem in problems:
+        err.print(f"[red]{problem}[/red]")
+    err.print("intact" if not problems else f"{len(problems)} problem(s)")
+    raise typer.Exit(1 if problems else 0)

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from application.app import CaseApplication
 from application.sla import SweepReport, sweep
+from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.settings import Settings
 from infrastructure.webhooks import Deliverer
 from projections.obligations import ObligationsProjection, construct_view
@@ -106,6 +107,10 @@ class Workers:
         self.scheduler.add_job(
             self._leading(self.deliver), "interval", id="webhooks",
             seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
+        self.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
+        self.scheduler.add_job(
+            self._leading(lambda: self.checkpoints.create(cases.clock.now())), "interval",
+            id="checkpoint", seconds=settings.checkpoint_interval.total_seconds())
 
     def _leading(self, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:

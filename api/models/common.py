@@ -8,7 +8,7 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from domain.actors import Actor
 from domain.service_exceptions.values import Contact
@@ -40,13 +40,17 @@ class ActorView(BaseModel):
 
 
 class HistoryEntry(BaseModel):
+    seq: int = Field(description="position in the whole event log")
     version: int
     type: str
     recorded_at: UtcDatetime
-    occurred_at: UtcDatetime | None
+    occurred_at: UtcDatetime | None = Field(description="the business time the event reports")
     actor: ActorView
     correlation_id: str
+    command: str
     data: dict[str, Any]
+    hash: str | None = Field(description="this event's link in the case's SHA-256 chain")
+    prev_hash: str | None
 
 
 class History(BaseModel):
@@ -76,4 +80,6 @@ def jsonable(value: Any, *, reveal_contact: bool) -> Any:
         return {str(k): jsonable(v, reveal_contact=reveal_contact) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v, reveal_contact=reveal_contact) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted((jsonable(v, reveal_contact=reveal_contact) for v in value), key=str)
     return value

@@ -27,8 +27,8 @@ from api.deps import (
     require,
 )
 from api.models import exceptions as m
-from api.models.common import ActorView, History, HistoryEntry, jsonable
-from api.problems import ApiProblem, Problem
+from api.problems import ApiProblem, FieldError, Problem
+from api.routers.audit import add_audit_routes
 from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
 from application.documents import render_markdown
@@ -138,9 +138,17 @@ def get_exception(
     case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
     version: Annotated[int | None, Query(ge=1, description="the state at this version (AUD-2)")]
     = None,
+    as_of: Annotated[AwareDatetime | None, Query(
+        description="the state as it was at this instant (AUD-2)")] = None,
 ) -> m.ExceptionView:
-    """The current state, with obligations and links; `?version=N` for an earlier one."""
-    case = cases.get_case(ServiceException, case_id, version=version)
+    """The current state, with obligations and links; `?version=N` or `?as_of=` for an
+    earlier one."""
+    if version is not None and as_of is not None:
+        raise ApiProblem(422, "validation", "Invalid request", "give version or as_of, not both",
+                         errors=[FieldError(field="query.as_of",
+                                            message="give version or as_of, not both")])
+    case = (cases.get_case_as_of(ServiceException, case_id, as_of) if as_of is not None
+            else cases.get_case(ServiceException, case_id, version=version))
     response.headers["ETag"] = etag(case.version)
     return _view(cases, actor, case)
 
@@ -149,24 +157,6 @@ def get_exception(
 def get_plan(case_id: UUID, number: int, cases: CasesApp, actor: CurrentActor) -> m.PlanView:
     """One plan revision (EX-PLAN-1)."""
     return m.PlanView.of(cases.get_case(ServiceException, case_id).plan(number))
-
-
-@router.get("/{case_id}/history", response_model=History)
-def exception_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> History:
-    """Every recorded event of the case, oldest first, straight from the store."""
-    reveal = _reveal(actor)
-    items = []
-    for event in cases.history(ServiceException, case_id):
-        data = {k: v for k, v in vars(event).items()
-                if k not in {"originator_id", "originator_version", "timestamp", "meta",
-                             "originator_topic"}}
-        meta = event.meta  # type: ignore[attr-defined]
-        items.append(HistoryEntry(
-            version=event.originator_version, type=type(event).__name__,
-            recorded_at=event.timestamp, occurred_at=ServiceException.occurred_at(event),
-            actor=ActorView.of(meta.actor), correlation_id=meta.correlation_id,
-            data=jsonable(data, reveal_contact=reveal)))
-    return History(case_id=case_id, items=items)
 
 
 @router.get("/{case_id}/document", response_class=PlainTextResponse, responses={
@@ -182,8 +172,7 @@ def exception_document(case_id: UUID, request: Request, cases: CasesApp,
         raise ApiProblem(406, "not-acceptable", "Not acceptable",
                          "the document is available as text/markdown or text/html")
     case = cases.get_case(ServiceException, case_id)
-    text = render_markdown(case, cases.obligations(case), now=cases.clock.now(),
-                           zone=cases.calendar.zone, reveal_contact=_reveal(actor))
+    text = closing_markdown(cases, case, _reveal(actor))
     if wants_html:
         page = ("<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">"
                 f"<title>{case.title[:80].replace('<', '&lt;')}</title></head>"
@@ -308,6 +297,13 @@ def _add(command: Command) -> None:
 
 for _command in COMMANDS:
     _add(_command)
+
+def closing_markdown(cases: CaseApplication, case: ServiceException, reveal: bool) -> str:
+    return render_markdown(case, cases.obligations(case), now=cases.clock.now(),
+                           zone=cases.calendar.zone, reveal_contact=reveal)
+
+
+add_audit_routes(router, ServiceException, CONTACT_VIEWERS, closing_markdown)
 
 
 @router.post("/{case_id}/plans/{number}/approval", response_model=m.ExceptionView,

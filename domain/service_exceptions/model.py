@@ -164,7 +164,8 @@ class ServiceException(Case):
         self.contract_ref = contract_ref
         self.impact_scope = impact_scope
         self.customer_demands = customer_demands
-        self.special: set[SpecialType] = set(special)
+        # Plain tuples and string-keyed dicts: the state also goes into snapshots.
+        self.special: tuple[SpecialType, ...] = tuple(special)
         self.reporter = meta.actor.user
         self.recorded_at = timestamp
         self.status = Status.RECORDED
@@ -173,7 +174,7 @@ class ServiceException(Case):
         self.response: Response | None = None
         self.investigation: Investigation | None = None
         self.legal_opinions: list[tuple[str, str]] = []
-        self.loss_assessments: dict[Role, LossAssessment] = {}
+        self.loss_assessments: dict[str, LossAssessment] = {}
         self.plans: list[PlanRecord] = []
         self.execution: list[ExecutionPeriod] = []
         self.progress: list[tuple[Progress, datetime, int]] = []
@@ -272,7 +273,7 @@ class ServiceException(Case):
     @event("SpecialTypesSet")
     def _special_types_set(self, *, timestamp: datetime, meta: EventMeta,
                            special: tuple[SpecialType, ...], reason: str) -> None:
-        self.special = set(special)
+        self.special = tuple(special)
 
     # --- response (EX-RESP-1) and investigation (EX-INV-1, EX-SPEC-1) ---------------
 
@@ -372,7 +373,7 @@ class ServiceException(Case):
     @event("LossAssessed")
     def _loss_assessed(self, *, timestamp: datetime, meta: EventMeta,
                        assessment: LossAssessment) -> None:
-        self.loss_assessments[assessment.assessed_as] = assessment
+        self.loss_assessments[assessment.assessed_as.value] = assessment
 
     # --- plans (EX-PLAN-1, EX-PLAN-2) -------------------------------------------------
 
@@ -502,7 +503,8 @@ class ServiceException(Case):
         if resolved_at < self.execution[-1].started_at:
             raise InvalidInput("resolved_at", "resolved_at is before execution started")
         if SpecialType.MAJOR_LOSS in self.special:
-            absent = {Role.FINANCE, Role.LEGAL} - set(self.loss_assessments)
+            absent = {Role.FINANCE, Role.LEGAL} - {
+                a.assessed_as for a in self.loss_assessments.values()}
             if absent:
                 names = " and ".join(sorted(r.value for r in absent))
                 raise StepMissing("resolution", "loss_assessment",

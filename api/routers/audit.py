@@ -1,0 +1,133 @@
+"""What auditors read on every case type (AUD-1..AUD-4): the history straight from
+the store with its hash chain, the chain's verification against the latest signed
+checkpoint, and the export of the whole case file."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from api.deps import CasesApp, CurrentActor, require
+from api.models.common import ActorView, History, HistoryEntry, UtcDatetime, jsonable
+from application.app import CaseApplication
+from domain.actors import Actor, Role
+from domain.cases import Case
+from infrastructure.checkpoints import Checkpoints
+
+EXPORTERS = frozenset({Role.AUDITOR, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER,
+                       Role.PRINCIPAL, Role.MANAGEMENT})
+_SKIP = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
+
+
+class VerifyResult(BaseModel):
+    ok: bool
+    events: int
+    first_bad_version: int | None = Field(description="the first broken link, if any")
+    reason: str | None
+    checkpoint: int | None = Field(description="the signed checkpoint compared with")
+
+
+class ExportedEvent(BaseModel):
+    entry: HistoryEntry
+    topic: str
+    state: str = Field(description="the stored bytes, base64: what the hash covers")
+
+
+class Export(BaseModel):
+    case_id: UUID
+    case_type: str
+    exported_at: UtcDatetime
+    events: list[ExportedEvent]
+    documents: dict[str, str]
+    verification: VerifyResult
+    checkpoint: dict[str, Any] | None = Field(
+        description="the latest signed checkpoint: payload, signature (Ed25519, base64)")
+    public_key: str = Field(description="the checkpoint key, raw Ed25519, hex")
+    key_fingerprint: str
+
+
+def history(cases: CaseApplication, case_type: type[Case], case_id: UUID,
+            reveal_contact: bool) -> list[tuple[HistoryEntry, str, bytes]]:
+    events = cases.history(case_type, case_id)
+    records = {r.version: r for r in cases.stored_records(case_id)[0]}
+    entries = []
+    for event in events:
+        meta = event.meta  # type: ignore[attr-defined]
+        stored = records.get(event.originator_version)
+        data = {k: v for k, v in vars(event).items() if k not in _SKIP}
+        entries.append((HistoryEntry(
+            seq=stored.seq if stored else 0, version=event.originator_version,
+            type=type(event).__name__, recorded_at=event.timestamp,  # type: ignore[attr-defined]
+            occurred_at=case_type.occurred_at(event), actor=ActorView.of(meta.actor),
+            correlation_id=meta.correlation_id, command=meta.command,
+            data=jsonable(data, reveal_contact=reveal_contact),
+            hash=stored.hash if stored else None,
+            prev_hash=stored.prev_hash if stored else None),
+            stored.topic if stored else "", stored.state if stored else b""))
+    return entries
+
+
+def verification(checkpoints: Checkpoints, cases: CaseApplication,
+                 case_id: UUID) -> VerifyResult:
+    latest = checkpoints.latest()
+    result = cases.verify_case(case_id, latest.head(case_id) if latest else None,
+                               latest.seq if latest else None)
+    return VerifyResult(ok=result.ok, events=result.events,
+                        first_bad_version=result.first_bad_version, reason=result.reason,
+                        checkpoint=result.checkpoint)
+
+
+def add_audit_routes(router: APIRouter, case_type: type[Case],
+                     contact_viewers: frozenset[Role],
+                     render: Any = None) -> None:
+    def reveal(actor: Actor) -> bool:
+        return actor.has_any(*contact_viewers)
+
+    @router.get("/{case_id}/history", response_model=History,
+                name=f"{case_type.case_type}_history")
+    def case_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> History:
+        """Every event of the case, oldest first, straight from the store, with its
+        position in the log and its link in the case's hash chain (AUD-1, AUD-3)."""
+        return History(case_id=case_id, items=[
+            entry for entry, _, _ in history(cases, case_type, case_id, reveal(actor))])
+
+    @router.get("/{case_id}/verify", response_model=VerifyResult,
+                name=f"{case_type.case_type}_verify")
+    def case_verify(case_id: UUID, request: Request, cases: CasesApp,
+                    actor: CurrentActor) -> VerifyResult:
+        """Recompute the hash chain; compare its head with the latest signed checkpoint."""
+        cases.get_case(case_type, case_id)
+        return verification(request.app.state.checkpoints, cases, case_id)
+
+    @router.get("/{case_id}/export", response_model=Export, name=f"{case_type.case_type}_export",
+                dependencies=[Depends(require(EXPORTERS))])
+    def case_export(case_id: UUID, request: Request, cases: CasesApp,
+                    actor: CurrentActor) -> Export:
+        """The case file for an auditor to keep and verify offline (AUD-4): events
+        with their stored bytes and links, documents, and the signed checkpoint."""
+        return export(request.app.state.checkpoints, cases, case_type, case_id, reveal(actor),
+                      render)
+
+
+def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Case],
+           case_id: UUID, reveal_contact: bool, render: Any) -> Export:
+    entries = history(cases, case_type, case_id, reveal_contact)
+    latest = checkpoints.latest()
+    documents = {}
+    if render is not None:
+        documents["closing.md"] = render(cases, cases.get_case(case_type, case_id),
+                                         reveal_contact)
+    return Export(
+        case_id=case_id, case_type=case_type.case_type, exported_at=cases.clock.now(),
+        events=[ExportedEvent(entry=entry, topic=topic,
+                              state=base64.b64encode(state).decode())
+                for entry, topic, state in entries],
+        documents=documents, verification=verification(checkpoints, cases, case_id),
+        checkpoint={"seq": latest.seq, "payload": latest.payload,
+                    "signature": latest.signature} if latest else None,
+        public_key=checkpoints.signer.public_bytes.hex(),
+        key_fingerprint=checkpoints.signer.fingerprint)

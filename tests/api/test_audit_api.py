@@ -1,0 +1,86 @@
+"""AUD-1..AUD-4 over HTTP: history with its chain, verify, as-of reads, export that
+verifies offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from application.app import CaseApplication
+from application.export_check import check_export
+from tests.api.conftest import bearer
+from tests.api.walk import Walker
+
+
+@pytest.fixture
+def walk(client: TestClient, make_token, clock) -> Walker:
+    return Walker(client, make_token, clock)
+
+
+def test_aud_1_history_carries_seq_actor_command_and_the_chain(walk: Walker) -> None:
+    walk.open(level="major")
+    walk.report("cs_head")
+    items = walk.get("/history", "audit.1")["items"]
+    assert [i["version"] for i in items] == [1, 2]
+    assert items[0]["seq"] < items[1]["seq"]
+    assert items[0]["prev_hash"] == "0" * 64
+    assert items[1]["prev_hash"] == items[0]["hash"]
+    assert items[1]["command"] == "report_up" and items[1]["actor"]["user"] == "li.wei"
+
+
+def test_aud_2_the_state_as_of_any_instant_between_two_events(walk: Walker) -> None:
+    walk.at(datetime(2026, 10, 8, 9, 0))
+    walk.open(level="major", discovered_at="2026-10-08T08:50:00+08:00")
+    walk.at(datetime(2026, 10, 8, 9, 30))
+    walk.report("cs_head")
+    between = walk.get("?as_of=2026-10-08T09:15:00%2B08:00", "audit.1")
+    assert between == walk.get("?version=1", "audit.1")
+    assert between["reports"] == []
+    after = walk.get("?as_of=2026-10-08T09:30:00%2B08:00", "audit.1")
+    assert after["version"] == 2
+    before = walk.client.get(f"{walk.location}?as_of=2026-10-08T08:59:00%2B08:00",
+                             headers=bearer(walk.tokens["audit.1"]))
+    assert before.status_code == 404 and "did not exist" in before.json()["detail"]
+    both = walk.client.get(f"{walk.location}?as_of=2026-10-08T09:15:00%2B08:00&version=1",
+                           headers=bearer(walk.tokens["audit.1"]))
+    assert both.status_code == 422
+
+
+def test_aud_3_verify_over_http(walk: Walker, client: TestClient) -> None:
+    walk.open(level="general")
+    walk.report("department_head")
+    result = walk.get("/verify", "audit.1")
+    assert result == {"ok": True, "events": 2, "first_bad_version": None, "reason": None,
+                      "checkpoint": None}
+
+
+def test_aud_4_export_verifies_offline_and_catches_an_edited_file(
+        walk: Walker, client: TestClient, cases: CaseApplication) -> None:
+    walk.open(level="critical")
+    walk.report("group_leader")
+    client.app.state.checkpoints.create(walk.clock.now())
+    walk.clock.advance(timedelta(minutes=1))
+    walk.report("principal")
+    response = client.get(f"{walk.location}/export", headers=bearer(walk.tokens["audit.1"]))
+    assert response.status_code == 200
+    export = json.loads(response.text)
+    assert [e["entry"]["type"] for e in export["events"]] == [
+        "Recorded", "ReportedUp", "ReportedUp"]
+    assert export["documents"]["closing.md"].startswith("# 重大客户服务异常处置总结报告")
+    assert export["verification"]["ok"] and export["checkpoint"]["seq"] == 1
+    assert check_export(export, export["key_fingerprint"]) == []
+    edited = json.loads(response.text)
+    state = bytearray(base64.b64decode(edited["events"][1]["state"]))
+    state[5] ^= 1
+    edited["events"][1]["state"] = base64.b64encode(bytes(state)).decode()
+    assert check_export(edited) == ["event 2 does not match its hash"]
+    truncated = json.loads(response.text)
+    truncated["events"] = truncated["events"][:1]
+    assert check_export(truncated) == ["the events do not reach the checkpoint's head 2"]
+    assert check_export(export, "0" * 64) == ["the export's key is not the trusted key"]
+    forbidden = client.get(f"{walk.location}/export", headers=bearer(walk.tokens["li.wei"]))
+    assert forbidden.status_code == 403

@@ -1,0 +1,60 @@
+"""The auditors' commands as processes: verify, checkpoint, replay, export and
+verify-export (AUD-2..AUD-4)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from application.app import CaseApplication
+from domain.actors import Role
+from domain.service_exceptions.values import Level
+from infrastructure.settings import Settings
+from tests.factories import ctx, record, report_up
+from tests.reliability.processes import CASETRAIL, env_for
+
+
+def run(args: list[str], settings: Settings, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CASETRAIL, *args], env=env_for(settings), cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.rule("AUD-4")
+def test_verify_checkpoint_replay_export_and_verify_export(
+        cases: CaseApplication, store_settings: Settings, tmp_path: Path) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    case = record(ctx(start), level=Level.CRITICAL, discovered_at=start)
+    cases.save_case(case)
+    later = start + timedelta(minutes=20)
+    cases.execute(type(case), case.id,
+                  lambda c: report_up(c, ctx(later), Role.GROUP_LEADER, at=later))
+    # The CLI's clock is the system clock; the events were stamped by the test's.
+    assert run(["checkpoint"], store_settings, tmp_path).returncode == 0
+    verified = run(["verify", "--all"], store_settings, tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    assert "1 of 1 cases verify (checkpoint 1)" in verified.stderr
+
+    between = (start + timedelta(minutes=10)).isoformat()
+    replayed = run(["replay", str(case.id), "--as-of", between], store_settings, tmp_path)
+    assert replayed.returncode == 0, replayed.stderr
+    state = json.loads(replayed.stdout)
+    assert state["version"] == 1 and [e["type"] for e in state["events"]] == ["Recorded"]
+    assert state["state"]["customer"]["contact"] == "[redacted]"
+
+    exported = run(["export", str(case.id)], store_settings, tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    file = tmp_path / "case.json"
+    file.write_text(exported.stdout)
+    fingerprint = json.loads(exported.stdout)["key_fingerprint"]
+    assert run(["verify-export", str(file), "--fingerprint", fingerprint], store_settings,
+               tmp_path).returncode == 0
+    data = json.loads(exported.stdout)
+    data["events"] = data["events"][:1]
+    file.write_text(json.dumps(data))
+    broken = run(["verify-export", str(file)], store_settings, tmp_path)
+    assert broken.returncode == 1 and "checkpoint's head 2" in broken.stderr
+    assert run(["verify"], store_settings, tmp_path).returncode == 2
