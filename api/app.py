@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.observability import Metrics, ObservabilityMiddleware
-from api.routers import exceptions, health, obligations
+from api.routers import audit, exceptions, health, obligations
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.bootstrap import build_application, build_workers
@@ -17,6 +17,7 @@ from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService, resolve_secret
+from projections.audit import construct_audit_view
 from projections.obligations import construct_view
 
 DESCRIPTION = """Event-sourced case management for customer-service regulations.
@@ -60,9 +61,11 @@ def create_app(
     app.state.metrics = Metrics()
     app.state.obligations = construct_view(cases)
     app.state.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
+    app.state.audit = construct_audit_view(cases)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(exceptions.router)
     app.include_router(obligations.router)
+    app.include_router(audit.audit_router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

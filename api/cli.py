@@ -125,19 +125,23 @@ def sweep() -> None:
 
 
 @cli.command()
-def rebuild(view: Annotated[str, typer.Argument(help="the view: obligations")] = "obligations",
-            ) -> None:
+def rebuild(view: Annotated[str, typer.Argument(
+        help="the view: obligations or audit")] = "obligations") -> None:
     """Drop a view and replay the whole event log into it, with a progress bar."""
     from rich.progress import Progress
 
+    from projections.audit import AuditProjection, construct_audit_view
     from projections.obligations import ObligationsProjection, construct_view
     from projections.runtime import ViewRunner
 
-    if view != "obligations":
-        err.print(f"[red]unknown view {view!r}[/red]; views: obligations")
+    views = {"obligations": (ObligationsProjection, construct_view),
+             "audit": (AuditProjection, construct_audit_view)}
+    if view not in views:
+        err.print(f"[red]unknown view {view!r}[/red]; views: {', '.join(views)}")
         raise typer.Exit(2)
     _, cases = _open_cases()
-    runner = ViewRunner(cases, ObligationsProjection(cases, construct_view(cases)))
+    projection, construct = views[view]
+    runner = ViewRunner(cases, projection(cases, construct(cases)))  # type: ignore[operator]
     total = int(cases.recorder.max_notification_id() or 0)
     with Progress(console=err) as progress:
         task = progress.add_task(f"rebuilding {view}", total=total)

@@ -64,7 +64,13 @@ class CaseApplication(Application[UUID]):
         calendar: BusinessCalendar,
         policy: Policy,
         transcodings: Callable[[JSONTranscoder], None],
+        snapshot_interval: int = 50,
     ) -> None:
+        # Snapshots bound the events read to rebuild any version, so as-of reads stay
+        # fast however long a case grows (AUD-2).
+        # The library reads this class variable through the instance, so a per-instance
+        # value configures this application only.
+        self.snapshotting_intervals = {ServiceException: snapshot_interval}  # type: ignore[misc]
         self.clock = clock
         self.calendar = calendar
         self.policy = policy

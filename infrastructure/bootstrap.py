@@ -26,6 +26,7 @@ def build_application(
         calendar=build_calendar(settings),
         policy=settings.policy,
         transcodings=register_all,
+        snapshot_interval=settings.snapshot_interval,
     )
 
 
@@ -42,6 +43,7 @@ def build_calendar(settings: Settings) -> HolidayCalendar:
 
 def init_schema(settings: Settings) -> None:
     """`casetrail db init`: create every table (idempotent: IF NOT EXISTS)."""
+    from projections.audit import construct_audit_view
     from projections.obligations import construct_view
     from projections.outbox import construct_outbox
 
@@ -49,6 +51,7 @@ def init_schema(settings: Settings) -> None:
     try:
         construct_view(app).create_table()  # type: ignore[attr-defined]
         construct_outbox(app).create_table()  # type: ignore[attr-defined]
+        construct_audit_view(app).create_table()  # type: ignore[attr-defined]
     finally:
         app.close()
 

@@ -353,7 +353,7 @@ def _topic(cls: type) -> str:
 def persistence_env(settings: Settings, *, create_tables: bool = False) -> dict[str, str]:
     """The eventsourcing environment for the configured store. Built only from
     settings, so the process environment cannot reconfigure the store behind them."""
-    common = {"CREATE_TABLE": "y" if create_tables else "n"}
+    common = {"CREATE_TABLE": "y" if create_tables else "n", "IS_SNAPSHOTTING_ENABLED": "y"}
     if settings.database_url is None:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return common | {

@@ -25,6 +25,7 @@ from application.sla import SweepReport, sweep
 from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.settings import Settings
 from infrastructure.webhooks import Deliverer
+from projections.audit import AuditProjection, construct_audit_view
 from projections.obligations import ObligationsProjection, construct_view
 from projections.outbox import OutboxProjection, construct_outbox
 from projections.runtime import ViewRunner
@@ -90,6 +91,9 @@ class Workers:
         self.view = construct_view(cases)
         self.runner = ViewRunner(cases, ObligationsProjection(cases, self.view),
                                  poll_interval=poll_interval)
+        self.audit = construct_audit_view(cases)
+        self.audit_runner = ViewRunner(cases, AuditProjection(cases, self.audit),
+                                       poll_interval=poll_interval)
         self.outbox = construct_outbox(cases)
         self.outbox_runner = ViewRunner(
             cases, OutboxProjection(cases, self.outbox, settings.webhooks),
@@ -137,11 +141,13 @@ class Workers:
 
     def start(self) -> None:
         self.runner.start()
+        self.audit_runner.start()
         self.outbox_runner.start()
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
         self.runner.stop()
+        self.audit_runner.stop()
         self.outbox_runner.stop()
         self.leadership.release()

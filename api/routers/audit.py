@@ -5,11 +5,11 @@ checkpoint, and the export of the whole case file."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import CasesApp, CurrentActor, require
 from api.models.common import ActorView, History, HistoryEntry, UtcDatetime, jsonable
@@ -17,6 +17,7 @@ from application.app import CaseApplication
 from domain.actors import Actor, Role
 from domain.cases import Case
 from infrastructure.checkpoints import Checkpoints
+from projections.audit import AuditQuery
 
 EXPORTERS = frozenset({Role.AUDITOR, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER,
                        Role.PRINCIPAL, Role.MANAGEMENT})
@@ -131,3 +132,48 @@ def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Cas
                     "signature": latest.signature} if latest else None,
         public_key=checkpoints.signer.public_bytes.hex(),
         key_fingerprint=checkpoints.signer.fingerprint)
+
+
+audit_router = APIRouter(tags=["audit"])
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    case_id: UUID
+    version: int
+    type: str
+    recorded_at: UtcDatetime
+    actor: str
+    roles: list[str]
+    command: str
+    correlation_id: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_cursor: str | None
+
+
+@audit_router.get("/v1/audit", response_model=AuditPage,
+                  dependencies=[Depends(require({Role.AUDITOR}))])
+def audit_trail(
+    request: Request,
+    actor: Annotated[str | None, Query(description="a user id")] = None,
+    case: Annotated[UUID | None, Query(description="a case id")] = None,
+    recorded_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    recorded_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+) -> AuditPage:
+    """Every event across all cases, in log order, by actor, case and time (AUD-1).
+    Follows the event log through the audit view; `cursor` is the last seq seen."""
+    rows = request.app.state.audit.select(AuditQuery(
+        actor=actor, case_id=case, recorded_from=recorded_from, recorded_to=recorded_to,
+        after_seq=int(cursor) if cursor else None), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(items=[AuditEntry(
+        seq=r.seq, case_id=r.case_id, version=r.version, type=r.event_type,
+        recorded_at=r.recorded_at, actor=r.actor, roles=[x for x in r.roles.split(",") if x],
+        command=r.command, correlation_id=r.correlation_id) for r in rows],
+        next_cursor=str(rows[-1].seq) if more else None)

@@ -84,3 +84,33 @@ def test_aud_4_export_verifies_offline_and_catches_an_edited_file(
     assert check_export(export, "0" * 64) == ["the export's key is not the trusted key"]
     forbidden = client.get(f"{walk.location}/export", headers=bearer(walk.tokens["li.wei"]))
     assert forbidden.status_code == 403
+
+
+def test_aud_1_the_audit_trail_across_cases_by_actor_case_and_time(
+        walk: Walker, client: TestClient, cases: CaseApplication) -> None:
+    from projections.audit import AuditProjection, construct_audit_view
+    from projections.runtime import ViewRunner
+
+    walk.at(datetime(2026, 10, 8, 9, 0))
+    first = walk.open(level="general", discovered_at="2026-10-08T08:55:00+08:00")
+    walk.report("department_head")
+    walk.at(datetime(2026, 10, 8, 10, 0))
+    second = walk.open(as_user="zhao", level="general",
+                       discovered_at="2026-10-08T09:55:00+08:00")
+    ViewRunner(cases, AuditProjection(cases, construct_audit_view(cases))).catch_up()
+    auditor = bearer(walk.tokens["audit.1"])
+    everything = client.get("/v1/audit", headers=auditor).json()["items"]
+    assert [(e["case_id"], e["type"]) for e in everything] == [
+        (first["id"], "Recorded"), (first["id"], "ReportedUp"), (second["id"], "Recorded")]
+    assert everything[0]["roles"] == ["frontline"] and everything[0]["command"] == "record"
+    by_zhao = client.get("/v1/audit?actor=zhao", headers=auditor).json()["items"]
+    assert [e["case_id"] for e in by_zhao] == [second["id"]]
+    by_case = client.get(f"/v1/audit?case={first['id']}", headers=auditor).json()["items"]
+    assert len(by_case) == 2
+    window = client.get("/v1/audit", headers=auditor, params={
+        "from": "2026-10-08T09:30:00+08:00", "to": "2026-10-08T11:00:00+08:00"}).json()
+    assert [e["case_id"] for e in window["items"]] == [second["id"]]
+    page = client.get("/v1/audit?limit=2", headers=auditor).json()
+    rest = client.get(f"/v1/audit?limit=2&cursor={page['next_cursor']}", headers=auditor).json()
+    assert len(page["items"]) == 2 and len(rest["items"]) == 1 and rest["next_cursor"] is None
+    assert client.get("/v1/audit", headers=bearer(walk.tokens["qian"])).status_code == 403
