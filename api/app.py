@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from api import problems
 from api.observability import Metrics, ObservabilityMiddleware
-from api.routers import audit, exceptions, health, obligations
+from api.routers import audit, exceptions, health, obligations, retention
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.bootstrap import build_application, build_workers
@@ -67,5 +67,6 @@ def create_app(
     app.include_router(exceptions.router)
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
+    app.include_router(retention.router)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

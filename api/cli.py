@@ -281,3 +281,18 @@ def verify_export(
         err.print(f"[red]{problem}[/red]")
     err.print("intact" if not problems else f"{len(problems)} problem(s)")
     raise typer.Exit(1 if problems else 0)
+
+
+@cli.command()
+def purge(dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="list what would be purged, change nothing")] = False) -> None:
+    """Crypto-shred the personal data of customers past retention and not held (RET-3)."""
+    from infrastructure.bootstrap import build_workers
+
+    settings, cases = _open_cases()
+    plan = build_workers(settings, cases).purge(dry_run=dry_run)
+    verb = "would purge" if dry_run else "purged"
+    err.print(f"{verb} {len(plan.customers)} customers ({len(plan.cases)} cases)")
+    for customer, why in plan.blocked.items():
+        err.print(f"kept {customer}: {why}")
+    cases.close()

@@ -21,13 +21,21 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from eventsourcing.utils import Environment, EnvType
 
 from application.audit import Head, StoredRecord, Verification, verify
-from application.case_index import CaseIndex, Cursor, Page, SearchFilters, summarise
+from application.case_index import (
+    CaseIndex,
+    Cursor,
+    Page,
+    SearchFilters,
+    summarise,
+    summarise_hold,
+)
 from application.idempotency import IdempotencyRecord, IdempotencyStore
 from domain.actors import Actor
 from domain.calendar import BusinessCalendar
 from domain.cases import Case, CommandContext
 from domain.clock import Clock
 from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
+from domain.legal_holds import LegalHold
 from domain.obligations import Obligation
 from domain.policy import Policy
 from domain.service_exceptions import obligations as exception_obligations
@@ -188,6 +196,30 @@ class CaseApplication(Application[UUID]):
         command(case)
         return self._save(case, idempotency, status_code)
 
+    def place_hold(self, ctx: CommandContext, *, case_id: str | None, customer_id: str | None,
+                   reason: str, idempotency: Idempotency | None = None) -> CommandResult:
+        """RET-2: a hold on a case (which must exist) or on a customer."""
+        if case_id is not None:
+            self.get_case(Case, UUID(case_id))
+        if replay := self._replay(idempotency):
+            return replay
+        hold = LegalHold.place(ctx, case_id=case_id, customer_id=customer_id, reason=reason)
+        return self._save(hold, idempotency, 201)
+
+    def release_hold(self, ctx: CommandContext, hold_id: UUID, reason: str) -> CommandResult:
+        hold = self.get_hold(hold_id)
+        hold.release(ctx, reason=reason)
+        return self._save(hold, None, 200)
+
+    def get_hold(self, hold_id: UUID) -> LegalHold:
+        try:
+            hold = self.repository.get(hold_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no legal hold {hold_id}") from None
+        if not isinstance(hold, LegalHold):
+            raise CaseNotFound(f"no legal hold {hold_id}")
+        return hold
+
     def save_case(self, case: Case) -> CommandResult:
         """Save what a command already did to a loaded case (ConcurrentUpdate on a race)."""
         return self._save(case, None, 200)
@@ -204,7 +236,20 @@ class CaseApplication(Application[UUID]):
         return CommandResult(record.case_id, record.case_version, record.status_code,
                              replayed=True)
 
-    def _save(self, case: Case, idempotency: Idempotency | None, status_code: int) -> CommandResult:
+    def retain_until(self, case: Case) -> datetime | None:
+        """RET-1: the end of the retention of a closed case, per its type."""
+        if case.closed_at is None:
+            return None
+        years = getattr(self.policy.retention, f"{case.case_type}s_years")
+        return self.calendar.add_months(case.closed_at, 12 * years)
+
+    def _index_rows(self, aggregate: Case | LegalHold) -> dict[str, Any]:
+        if isinstance(aggregate, LegalHold):
+            return {"legal_hold": summarise_hold(aggregate)}
+        return {"case_summary": summarise(aggregate, self.retain_until(aggregate))}
+
+    def _save(self, case: Case | LegalHold, idempotency: Idempotency | None,
+              status_code: int) -> CommandResult:
         record = None
         if idempotency is not None:
             record = IdempotencyRecord(
@@ -214,7 +259,7 @@ class CaseApplication(Application[UUID]):
         times = {(e.originator_id, e.originator_version): e.timestamp
                  for e in case.pending_events}
         try:
-            self.save(case, idempotency=record, case_summary=summarise(case), event_times=times)
+            self.save(case, idempotency=record, event_times=times, **self._index_rows(case))
         except IntegrityError:
             # Either another writer took this version, or a concurrent request with
             # the same Idempotency-Key committed first: both rolled back ours whole.

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from domain.cases import Case
 from domain.errors import InvalidInput
+from domain.legal_holds import LegalHold
 from domain.service_exceptions.model import ServiceException
 
 
@@ -34,6 +35,20 @@ class CaseSummary:
     title: str
     opened_at: datetime
     updated_at: datetime
+    closed_at: datetime | None = None
+    retain_until: datetime | None = None
+    """RET-1: closed_at plus the retention of the case's type."""
+    erased_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class HoldSummary:
+    hold_id: UUID
+    case_id: str | None
+    customer_id: str | None
+    reason: str
+    placed_at: datetime
+    released_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -80,13 +95,20 @@ class CaseIndex(Protocol):
                      after: Cursor | None) -> list[CaseSummary]: ...
 
 
-def summarise(case: Case) -> CaseSummary:
+def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:
     if isinstance(case, ServiceException):
         return CaseSummary(
             case_id=case.id, case_type=case.case_type, version=case.version,
             status=case.status.value, level=case.level.value, category=case.category.value,
             customer_id=case.customer.id, customer_name=case.customer.name,
             department=case.department, title=case.title, opened_at=case.recorded_at,
-            updated_at=case.modified_on)
+            updated_at=case.modified_on, closed_at=case.closed_at, retain_until=retain_until,
+            erased_at=case.erased_at)
     msg = f"no summary for {type(case).__name__}"
     raise TypeError(msg)
+
+
+def summarise_hold(hold: LegalHold) -> HoldSummary:
+    return HoldSummary(hold_id=hold.id, case_id=hold.case_id, customer_id=hold.customer_id,
+                       reason=hold.reason, placed_at=hold.placed_at,
+                       released_at=hold.released_at)

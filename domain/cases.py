@@ -61,10 +61,31 @@ class Case(Aggregate):
         """The business time an event reports, where its command gave one (AUD-1)."""
         return None
 
-    def _start_sla_record(self) -> None:
+    def _start_case_record(self) -> None:
         """Called by each case type's creation event."""
         self.breaches: dict[str, int] = {}
         self.warnings: dict[str, int] = {}
+        self.closed_at: datetime | None = None
+        """Archived or cancelled: retention runs from here (EX-ARC-1, RET-1)."""
+        self.erased_at: datetime | None = None
+
+    @property
+    def customer_id(self) -> str | None:
+        """Whose personal data the case holds, if anyone's."""
+        return None
+
+    def record_erasure(self, ctx: CommandContext) -> None:
+        """RET-3: the disposition of the case's personal data, on the record. The data
+        itself is made unreadable by destroying the customer's key."""
+        if self.erased_at is not None:
+            return
+        self._personal_data_erased(timestamp=ctx.at, meta=ctx.meta("purge"),
+                                   customer_id=self.customer_id)
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(self, *, timestamp: datetime, meta: EventMeta,
+                              customer_id: str | None) -> None:
+        self.erased_at = timestamp
 
     def record_breach(self, ctx: CommandContext, obligation: Obligation) -> bool:
         """SLA-1: put a breach on the case's record, once per obligation. Also for an

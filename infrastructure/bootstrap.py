@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from eventsourcing.persistence import JSONTranscoder
+
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.clock import SystemClock
 from infrastructure.holiday_calendar import HolidayCalendar
 from infrastructure.persistence import persistence_env
+from infrastructure.personal_data import KeyRing, install_sealing, load_master_key
 from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
 
@@ -20,14 +23,24 @@ if TYPE_CHECKING:
 def build_application(
     settings: Settings, clock: Clock | None = None, *, create_tables: bool = False
 ) -> CaseApplication:
-    return CaseApplication(
+    keys = KeyRing(load_master_key(settings))
+    seal = install_sealing(keys)
+
+    def transcodings(transcoder: JSONTranscoder) -> None:
+        register_all(transcoder)
+        seal(transcoder)  # after the plain Customer transcoding: sealed wins for writing
+
+    app = CaseApplication(
         env=persistence_env(settings, create_tables=create_tables),
         clock=clock or SystemClock(),
         calendar=build_calendar(settings),
         policy=settings.policy,
-        transcodings=register_all,
+        transcodings=transcodings,
         snapshot_interval=settings.snapshot_interval,
     )
+    keys.bind(app.recorder)
+    app.keys = keys  # type: ignore[attr-defined]
+    return app
 
 
 def build_calendar(settings: Settings) -> HolidayCalendar:

@@ -23,17 +23,24 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from psycopg.sql import SQL, Identifier
 
 from application.audit import GENESIS, StoredRecord, link
-from application.case_index import CaseSummary, Cursor, SearchFilters
+from application.case_index import CaseSummary, Cursor, HoldSummary, SearchFilters
 from application.idempotency import IdempotencyRecord
 from infrastructure.settings import Settings
 
 IDEMPOTENCY_TABLE = "casetrail_idempotency"
 CHAIN_TABLE = "casetrail_chain"
 CHECKPOINTS_TABLE = "casetrail_checkpoints"
+KEYS_TABLE = "casetrail_customer_keys"
 CASES_TABLE = "casetrail_cases"
 CASE_COLUMNS = ("case_id", "case_type", "version", "status", "level", "category",
                 "customer_id", "customer_name", "department", "title", "opened_at",
-                "updated_at")
+                "updated_at", "closed_at", "retain_until", "erased_at")
+CASE_INSTANTS = ("opened_at", "updated_at", "closed_at", "retain_until", "erased_at")
+HOLDS_TABLE = "casetrail_holds"
+HOLD_COLUMNS = ("hold_id", "case_id", "customer_id", "reason", "placed_at", "released_at")
+UPSERT_HOLD = (f"INSERT INTO {{table}} ({', '.join(HOLD_COLUMNS)}) VALUES "
+               f"({', '.join(['{p}'] * len(HOLD_COLUMNS))}) ON CONFLICT (hold_id) DO UPDATE "
+               "SET released_at = excluded.released_at")
 _FILTERS = ("status", "level", "category", "customer_id", "department")
 UPSERT_CASE = (
     f"INSERT INTO {{table}} ({', '.join(CASE_COLUMNS)}) "
@@ -98,9 +105,15 @@ def _summary_from_row(row: Any) -> CaseSummary:
 
     values = {name: row[name] for name in CASE_COLUMNS}
     values["case_id"] = UUID(str(values["case_id"]))
-    values["opened_at"] = instant(values["opened_at"])
-    values["updated_at"] = instant(values["updated_at"])
+    for name in CASE_INSTANTS:
+        if values[name] is not None:
+            values[name] = instant(values[name])
     return CaseSummary(**values)
+
+
+def _sqlite_row(values: Sequence[Any]) -> list[Any]:
+    return [sqlite_instant(v) if isinstance(v, datetime) else v.hex if isinstance(v, UUID)
+            else v for v in values]
 
 
 def sqlite_instant(value: datetime) -> str:
@@ -122,7 +135,61 @@ def _record_from_row(row: Any) -> IdempotencyRecord:
     )
 
 
-class SQLiteCaseRecorder(SQLiteApplicationRecorder):
+def _hold_from_row(row: Any) -> HoldSummary:
+    def instant(value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value)
+
+    return HoldSummary(hold_id=UUID(str(row["hold_id"])), case_id=row["case_id"],
+                       customer_id=row["customer_id"], reason=row["reason"],
+                       placed_at=instant(row["placed_at"]),  # type: ignore[arg-type]
+                       released_at=instant(row["released_at"]))
+
+
+class IndexQueries:
+    """Reads of the case index and holds that retention needs, on either backend."""
+
+    placeholder: str
+    cases_sql: str
+    holds_sql: str
+
+    def _rows(self, sql: str, params: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def _value(self, value: Any) -> Any:
+        return value
+
+    def retention_due(self, before: datetime, limit: int = 10_000) -> list[CaseSummary]:
+        """Closed cases whose retention ends at or before `before`, not yet erased."""
+        p = self.placeholder
+        return [_summary_from_row(r) for r in self._rows(
+            f"SELECT * FROM {self.cases_sql} WHERE retain_until <= {p} AND erased_at IS NULL "
+            f"ORDER BY retain_until LIMIT {p}", [self._value(before), limit])]
+
+    def customer_cases(self, customer_id: str) -> list[CaseSummary]:
+        return [_summary_from_row(r) for r in self._rows(
+            f"SELECT * FROM {self.cases_sql} WHERE customer_id = {self.placeholder}",
+            [customer_id])]
+
+    def active_holds(self) -> list[HoldSummary]:
+        return [_hold_from_row(r) for r in self._rows(
+            f"SELECT * FROM {self.holds_sql} WHERE released_at IS NULL ORDER BY placed_at", [])]
+
+
+class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
+    placeholder = "?"
+    cases_sql = CASES_TABLE
+    holds_sql = HOLDS_TABLE
+
+    def _rows(self, sql: str, params: list[Any]) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return list(c.fetchall())
+
+    def _value(self, value: Any) -> Any:
+        return sqlite_instant(value) if isinstance(value, datetime) else value
+
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
 
@@ -138,7 +205,14 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             "case_id TEXT PRIMARY KEY, case_type TEXT NOT NULL, version INTEGER NOT NULL, "
             "status TEXT NOT NULL, level TEXT, category TEXT, customer_id TEXT, "
             "customer_name TEXT, department TEXT NOT NULL, title TEXT NOT NULL, "
-            "opened_at TEXT NOT NULL, updated_at TEXT NOT NULL)",
+            "opened_at TEXT NOT NULL, updated_at TEXT NOT NULL, closed_at TEXT, "
+            "retain_until TEXT, erased_at TEXT)",
+            f"CREATE INDEX IF NOT EXISTS {CASES_TABLE}_by_customer ON {CASES_TABLE} "
+            "(customer_id)",
+            f"CREATE INDEX IF NOT EXISTS {CASES_TABLE}_by_retention ON {CASES_TABLE} "
+            "(retain_until)",
+            f"CREATE TABLE IF NOT EXISTS {HOLDS_TABLE} (hold_id TEXT PRIMARY KEY, case_id TEXT, "
+            "customer_id TEXT, reason TEXT NOT NULL, placed_at TEXT NOT NULL, released_at TEXT)",
             f"CREATE INDEX IF NOT EXISTS {CASES_TABLE}_by_type_opened "
             f"ON {CASES_TABLE} (case_type, opened_at DESC, case_id DESC)",
             f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (case_id TEXT NOT NULL, "
@@ -147,6 +221,8 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} (seq INTEGER PRIMARY KEY "
             "AUTOINCREMENT, payload TEXT NOT NULL, signature TEXT NOT NULL, "
             "key_fingerprint TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (customer_id TEXT PRIMARY KEY, "
+            "wrapped_key TEXT NOT NULL)",
         ]
 
     def _insert_events(
@@ -171,11 +247,12 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             )
         summary: CaseSummary | None = kwargs.get("case_summary")
         if summary is not None:
-            c.execute(UPSERT_CASE.format(table=CASES_TABLE, p="?"), (
-                summary.case_id.hex, summary.case_type, summary.version, summary.status,
-                summary.level, summary.category, summary.customer_id, summary.customer_name,
-                summary.department, summary.title, sqlite_instant(summary.opened_at),
-                sqlite_instant(summary.updated_at)))
+            c.execute(UPSERT_CASE.format(table=CASES_TABLE, p="?"),
+                      _sqlite_row([getattr(summary, name) for name in CASE_COLUMNS]))
+        hold: HoldSummary | None = kwargs.get("legal_hold")
+        if hold is not None:
+            c.execute(UPSERT_HOLD.format(table=HOLDS_TABLE, p="?"),
+                      _sqlite_row([getattr(hold, name) for name in HOLD_COLUMNS]))
         return super()._insert_events(c, stored_events, **kwargs)
 
     def find_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
@@ -210,6 +287,25 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
                       f"(SELECT MAX(version) FROM {CHAIN_TABLE} WHERE case_id = ch.case_id)")
             return [(UUID(r["case_id"]), r["version"], r["hash"]) for r in c.fetchall()]
 
+    def wrapped_key(self, customer_id: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT wrapped_key FROM {KEYS_TABLE} WHERE customer_id = ?",
+                      (customer_id,))
+            row = c.fetchone()
+            return row["wrapped_key"] if row else None
+
+    def add_wrapped_key(self, customer_id: str, wrapped: str) -> str:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {KEYS_TABLE} VALUES (?, ?) ON CONFLICT DO NOTHING",
+                      (customer_id, wrapped))
+            c.execute(f"SELECT wrapped_key FROM {KEYS_TABLE} WHERE customer_id = ?",
+                      (customer_id,))
+            return str(c.fetchone()["wrapped_key"])
+
+    def destroy_key(self, customer_id: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {KEYS_TABLE} WHERE customer_id = ?", (customer_id,))
+
     def insert_checkpoint(self, payload: str, signature: str, fingerprint: str) -> int:
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"INSERT INTO {CHECKPOINTS_TABLE} (payload, signature, key_fingerprint) "
@@ -231,7 +327,14 @@ class SQLiteCaseRecorder(SQLiteApplicationRecorder):
             return [_summary_from_row(row) for row in c.fetchall()]
 
 
-class PostgresCaseRecorder(PostgresApplicationRecorder):
+class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
+    placeholder = "%s"
+
+    def _rows(self, sql: str, params: list[Any]) -> list[Any]:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(sql, params)
+            return list(c.fetchall())
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         table = (Identifier(self.datastore.schema), Identifier(IDEMPOTENCY_TABLE))
@@ -243,13 +346,25 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
             "PRIMARY KEY (scope, key))"
         ).format(*table))
         cases = Identifier(self.datastore.schema, CASES_TABLE).as_string()
-        self.cases_table = cases
+        self.cases_table = self.cases_sql = cases
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + cases + " ("
             "case_id uuid PRIMARY KEY, case_type text NOT NULL, version bigint NOT NULL, "
             "status text NOT NULL, level text, category text, customer_id text, "
             "customer_name text, department text NOT NULL, title text NOT NULL, "
-            "opened_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)"))
+            "opened_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, "
+            "closed_at timestamptz, retain_until timestamptz, erased_at timestamptz)"))
+        for column in ("customer_id", "retain_until"):
+            self.sql_create_statements.append(SQL(
+                f"CREATE INDEX IF NOT EXISTS {CASES_TABLE}_by_{column} ON " + cases
+                + f" ({column})"))
+        self.holds_table = self.holds_sql = Identifier(self.datastore.schema,
+                                                       HOLDS_TABLE).as_string()
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS " + self.holds_table + " (hold_id uuid PRIMARY KEY, "
+            "case_id text, customer_id text, reason text NOT NULL, "
+            "placed_at timestamptz NOT NULL, released_at timestamptz)"))
+        self.upsert_hold_statement = UPSERT_HOLD.format(table=self.holds_table, p="%s")
         self.sql_create_statements.append(SQL(
             "CREATE INDEX IF NOT EXISTS {} ON " + cases
             + " (case_type, opened_at DESC, case_id DESC)").format(
@@ -261,6 +376,10 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
             "version bigint NOT NULL, recorded_at timestamptz, prev_hash text NOT NULL, "
             "hash text NOT NULL, PRIMARY KEY (case_id, version))"))
         self.checkpoints_table = Identifier(self.datastore.schema, CHECKPOINTS_TABLE).as_string()
+        self.keys_table = Identifier(self.datastore.schema, KEYS_TABLE).as_string()
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS " + self.keys_table + " (customer_id text PRIMARY KEY, "
+            "wrapped_key text NOT NULL)"))
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
@@ -290,6 +409,10 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
         if summary is not None:
             curs.execute(self.upsert_case_statement,
                          [getattr(summary, name) for name in CASE_COLUMNS])
+        hold: HoldSummary | None = kwargs.get("legal_hold")
+        if hold is not None:
+            curs.execute(self.upsert_hold_statement,
+                         [getattr(hold, name) for name in HOLD_COLUMNS])
         super()._insert_events(curs, stored_events, **kwargs)
 
     def find_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
@@ -323,6 +446,25 @@ class PostgresCaseRecorder(PostgresApplicationRecorder):
             c.execute(f"SELECT DISTINCT ON (case_id) case_id, version, hash FROM "
                       f"{self.chain_table} ORDER BY case_id, version DESC")
             return [(r["case_id"], r["version"], r["hash"]) for r in c.fetchall()]
+
+    def wrapped_key(self, customer_id: str) -> str | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(f"SELECT wrapped_key FROM {self.keys_table} WHERE customer_id = %s",
+                      (customer_id,))
+            row = c.fetchone()
+            return row["wrapped_key"] if row else None
+
+    def add_wrapped_key(self, customer_id: str, wrapped: str) -> str:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"INSERT INTO {self.keys_table} VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                      (customer_id, wrapped))
+            c.execute(f"SELECT wrapped_key FROM {self.keys_table} WHERE customer_id = %s",
+                      (customer_id,))
+            return str(c.fetchone()["wrapped_key"])
+
+    def destroy_key(self, customer_id: str) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {self.keys_table} WHERE customer_id = %s", (customer_id,))
 
     def insert_checkpoint(self, payload: str, signature: str, fingerprint: str) -> int:
         with self.datastore.transaction(commit=True) as c:

@@ -21,6 +21,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from application.app import CaseApplication
+from application.retention import PurgePlan, purge
 from application.sla import SweepReport, sweep
 from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.settings import Settings
@@ -113,6 +114,9 @@ class Workers:
             seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
         self.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
         self.scheduler.add_job(
+            self._leading(self.purge), "interval", id="purge",
+            seconds=settings.purge_interval.total_seconds(), next_run_time=cases.clock.now())
+        self.scheduler.add_job(
             self._leading(lambda: self.checkpoints.create(cases.clock.now())), "interval",
             id="checkpoint", seconds=settings.checkpoint_interval.total_seconds())
 
@@ -134,6 +138,15 @@ class Workers:
             log.info("sweep recorded %d breaches, %d warnings", report.breaches,
                      report.warnings)
         return report
+
+    def purge(self, *, dry_run: bool = False) -> PurgePlan:
+        """RET-3: crypto-shred the personal data of customers past retention, unheld."""
+        plan = purge(self.cases, self.cases.index,  # type: ignore[arg-type]
+                     self.cases.keys.destroy,  # type: ignore[attr-defined]
+                     dry_run=dry_run)
+        if plan.customers and not dry_run:
+            log.info("purged the personal data of %d customers", len(plan.customers))
+        return plan
 
     def deliver(self) -> int:
         self.outbox_runner.catch_up()

@@ -98,9 +98,14 @@ class Settings(BaseSettings):
         default=None, description="Ed25519 private key for checkpoints, 32 bytes as hex; "
         "unset means one generated in var/signing.key")
     signing_key_file: Path = Path("var/signing.key")
+    master_key: SecretStr | None = Field(
+        default=None, description="AES-256 key wrapping the per-customer data keys, 64 hex "
+        "digits; unset means one generated in var/master.key")
+    master_key_file: Path = Path("var/master.key")
     snapshot_interval: int = Field(
         default=50, ge=2, description="snapshot a case every N events (fast as-of reads)")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    purge_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
 
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     policy: Policy = Field(default_factory=Policy)

@@ -185,7 +185,7 @@ class ServiceException(Case):
         self.documents: tuple[DocumentRef, ...] = ()
         self.archived_at: datetime | None = None
         self.cancellation: tuple[CancelReason, str, int] | None = None
-        self._start_sla_record()
+        self._start_case_record()
 
     # --- guards -------------------------------------------------------------------
 
@@ -628,7 +628,7 @@ class ServiceException(Case):
     def _archived(self, *, timestamp: datetime, meta: EventMeta,
                   documents: tuple[DocumentRef, ...]) -> None:
         self.documents = documents
-        self.archived_at = timestamp
+        self.archived_at = self.closed_at = timestamp
         self.status = Status.ARCHIVED
 
     def cancel(self, ctx: CommandContext, *, reason: CancelReason, detail: str) -> None:
@@ -645,9 +645,14 @@ class ServiceException(Case):
         if self.execution and self.execution[-1].ended_at is None:
             self.execution[-1].ended_at = timestamp
         self.cancellation = (reason, detail, self.version + 1)
+        self.closed_at = timestamp
         self.status = Status.CANCELLED
 
     # --- reading ---------------------------------------------------------------------
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.customer.id
 
     @property
     def daily_progress_kind(self) -> ProgressKind | None:

@@ -28,7 +28,7 @@ class Walker:
                  clock: FrozenClock) -> None:
         self.client, self.clock = client, clock
         # Long-lived: these tests move the clock by weeks and tokens expire by it.
-        self.tokens = {user: make_token(user, role, ttl=timedelta(days=365))
+        self.tokens = {user: make_token(user, role, ttl=timedelta(days=3650))
                        for user, role in PEOPLE.items()}
         self.location = ""
 

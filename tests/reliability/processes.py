@@ -28,6 +28,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         env["CASETRAIL_SQLITE_PATH"] = str(settings.sqlite_path)
     if settings.secret_key:
         env["CASETRAIL_SECRET_KEY"] = settings.secret_key.get_secret_value()
+    env["CASETRAIL_SIGNING_KEY_FILE"] = str(settings.signing_key_file)
+    env["CASETRAIL_MASTER_KEY_FILE"] = str(settings.master_key_file)
     return env | extra
 
 

@@ -1,0 +1,134 @@
+"""Personal data at rest (SEC-PII, PIPL, RET-3): customer contacts are sealed with a
+data key of their own customer (AES-256-GCM), the data key is stored wrapped by the
+master key from settings, and destroying a customer's data key (crypto-shredding)
+makes every stored copy of the contact unreadable — in events and snapshots alike —
+while the stored bytes, and so the hash chain, stay as they were.
+
+Sealing is a transcoding installed in the application's mapper: a `Customer` is
+stored with its contact as ciphertext, and read back with the contact opened, or
+as an `[erased]` placeholder once the key is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from domain.service_exceptions.values import Contact, Customer
+from infrastructure.settings import Settings
+
+ERASED = Contact(name="[erased]")
+
+
+def load_master_key(settings: Settings) -> bytes:
+    if settings.master_key is not None:
+        key = bytes.fromhex(settings.master_key.get_secret_value())
+    else:
+        path = settings.master_key_file
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        key = bytes.fromhex(path.read_text().strip())
+    if len(key) != 32:
+        msg = "the master key must be 32 bytes (64 hex digits)"
+        raise ValueError(msg)
+    return key
+
+
+class KeyRing:
+    """Per-customer data keys, wrapped by the master key, kept by the recorder. The
+    recorder is bound after the application is built (its mapper comes first)."""
+
+    def __init__(self, master_key: bytes) -> None:
+        self._recorder: Any = None
+        self._master = AESGCM(master_key)
+        self._cache: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, recorder: Any) -> None:
+        self._recorder = recorder
+
+    def _store(self) -> Any:
+        if self._recorder is None:
+            msg = "the key ring is not bound to a store"
+            raise RuntimeError(msg)
+        return self._recorder
+
+    def _unwrap(self, customer_id: str, wrapped: str) -> bytes:
+        raw = base64.b64decode(wrapped)
+        return self._master.decrypt(raw[:12], raw[12:], customer_id.encode())
+
+    def key(self, customer_id: str, *, create: bool) -> bytes | None:
+        with self._lock:
+            if customer_id in self._cache:
+                return self._cache[customer_id]
+        wrapped = self._store().wrapped_key(customer_id)
+        if wrapped is None and create:
+            data_key = AESGCM.generate_key(bit_length=256)
+            nonce = os.urandom(12)
+            sealed = nonce + self._master.encrypt(nonce, data_key, customer_id.encode())
+            # Another process may create the key first: the store keeps the first.
+            wrapped = self._store().add_wrapped_key(customer_id,
+                                                    base64.b64encode(sealed).decode())
+        if wrapped is None:
+            return None
+        data_key = self._unwrap(customer_id, wrapped)
+        with self._lock:
+            self._cache[customer_id] = data_key
+        return data_key
+
+    def destroy(self, customer_id: str) -> None:
+        """Crypto-shredding: the wrapped key is deleted; nothing can open the data."""
+        self._store().destroy_key(customer_id)
+        with self._lock:
+            self._cache.pop(customer_id, None)
+
+    def forget(self, customer_id: str) -> None:
+        """Drop a cached key (another process may have destroyed it)."""
+        with self._lock:
+            self._cache.pop(customer_id, None)
+
+
+class SealedCustomer(Transcoding):
+    """Stores a Customer with its contact sealed under the customer's data key."""
+
+    type = Customer
+    name = "pii:Customer"
+
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    def encode(self, obj: Customer) -> dict[str, Any]:
+        data_key = self.keys.key(obj.id, create=True)
+        assert data_key is not None
+        nonce = os.urandom(12)
+        plain = json.dumps([obj.contact.name, obj.contact.phone, obj.contact.email]).encode()
+        sealed = nonce + AESGCM(data_key).encrypt(nonce, plain, obj.id.encode())
+        return {"id": obj.id, "name": obj.name, "key_account": obj.key_account,
+                "contact": base64.b64encode(sealed).decode()}
+
+    def decode(self, data: dict[str, Any]) -> Customer:
+        data_key = self.keys.key(data["id"], create=False)
+        contact = ERASED
+        if data_key is not None:
+            raw = base64.b64decode(data["contact"])
+            name, phone, email = json.loads(
+                AESGCM(data_key).decrypt(raw[:12], raw[12:], data["id"].encode()))
+            contact = Contact(name=name, phone=phone, email=email)
+        return Customer(id=data["id"], name=data["name"], key_account=data["key_account"],
+                        contact=contact)
+
+
+def install_sealing(keys: KeyRing) -> Callable[[JSONTranscoder], None]:
+    def install(transcoder: JSONTranscoder) -> None:
+        transcoder.register(SealedCustomer(keys))
+    return install
