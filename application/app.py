@@ -213,7 +213,7 @@ class CaseApplication(Application[UUID]):
 
     def get_hold(self, hold_id: UUID) -> LegalHold:
         try:
-            hold = self.repository.get(hold_id)
+            hold: object = self.repository.get(hold_id)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no legal hold {hold_id}") from None
         if not isinstance(hold, LegalHold):

@@ -4,7 +4,7 @@ byte gives the contact back, while history replays and the chain verifies."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
