@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from application.audit import Head
+from infrastructure.key_files import key_material
 from infrastructure.settings import Settings
 
 
@@ -49,16 +50,9 @@ class Signer:
 
 
 def load_signer(settings: Settings) -> Signer:
-    if settings.signing_key is not None:
-        seed = bytes.fromhex(settings.signing_key.get_secret_value())
-    else:
-        path = settings.signing_key_file
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
-        seed = bytes.fromhex(path.read_text().strip())
-    return Signer(Ed25519PrivateKey.from_private_bytes(seed))
+    seed = key_material(settings.signing_key, settings.signing_key_file,
+                        lambda: secrets.token_hex(32))
+    return Signer(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed)))
 
 
 @dataclass(frozen=True)

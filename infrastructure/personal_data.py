@@ -23,21 +23,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.service_exceptions.values import Contact, Customer
+from infrastructure.key_files import key_material
 from infrastructure.settings import Settings
 
 ERASED = Contact(name="[erased]")
 
 
 def load_master_key(settings: Settings) -> bytes:
-    if settings.master_key is not None:
-        key = bytes.fromhex(settings.master_key.get_secret_value())
-    else:
-        path = settings.master_key_file
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
-        key = bytes.fromhex(path.read_text().strip())
+    key = bytes.fromhex(key_material(settings.master_key, settings.master_key_file,
+                                     lambda: secrets.token_hex(32)))
     if len(key) != 32:
         msg = "the master key must be 32 bytes (64 hex digits)"
         raise ValueError(msg)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 import jwt
 
 from domain.actors import Actor, Role
 from domain.clock import Clock
+from infrastructure.key_files import key_material
 from infrastructure.settings import Settings
 
 ALGORITHM = "HS256"
@@ -26,14 +26,8 @@ class InvalidToken(Exception):
 def resolve_secret(settings: Settings) -> str:
     """The configured secret, or one generated once into `secret_key_file` so that
     `casetrail token` and `casetrail serve` agree on the embedded default."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    path: Path = settings.secret_key_file
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return key_material(settings.secret_key, settings.secret_key_file,
+                        lambda: secrets.token_urlsafe(48))
 
 
 class TokenService:

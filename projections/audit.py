@@ -11,11 +11,11 @@ from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
-from projections.sql import PostgresSql, SQLiteSql, SqlView
+from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_audit"
 
@@ -114,10 +114,7 @@ class PostgresAuditView(AuditView, PostgresSql, PostgresTrackingRecorder):
 
 
 def construct_audit_view(cases: CaseApplication) -> AuditView:
-    datastore = cases.factory.datastore  # type: ignore[attr-defined]
-    if isinstance(datastore, SQLiteDatastore):
-        return SQLiteAuditView(datastore)
-    return PostgresAuditView(datastore)
+    return for_backend(cases, SQLiteAuditView, PostgresAuditView)
 
 
 class AuditProjection:

@@ -24,13 +24,13 @@ from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
 from domain.cases import Case
 from domain.obligations import Obligation
-from projections.sql import PostgresSql, SQLiteSql, SqlView
+from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_obligations"
 
@@ -244,10 +244,7 @@ class PostgresObligationsView(ObligationsView, PostgresSql, PostgresTrackingReco
 
 
 def construct_view(cases: CaseApplication) -> ObligationsView:
-    datastore = cases.factory.datastore
-    if isinstance(datastore, SQLiteDatastore):
-        return SQLiteObligationsView(datastore)
-    return PostgresObligationsView(datastore)
+    return for_backend(cases, SQLiteObligationsView, PostgresObligationsView)
 
 
 class ObligationsProjection:

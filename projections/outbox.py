@@ -19,12 +19,12 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
 from infrastructure.settings import WebhookTarget
-from projections.sql import PostgresSql, SQLiteSql, SqlView
+from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 OUTBOX = "casetrail_outbox"
 LOG = "casetrail_delivery_log"
@@ -140,10 +140,7 @@ class PostgresOutboxView(OutboxView, PostgresSql, PostgresTrackingRecorder):
 
 
 def construct_outbox(cases: CaseApplication) -> OutboxView:
-    datastore = cases.factory.datastore  # type: ignore[attr-defined]
-    if isinstance(datastore, SQLiteDatastore):
-        return SQLiteOutboxView(datastore)
-    return PostgresOutboxView(datastore)
+    return for_backend(cases, SQLiteOutboxView, PostgresOutboxView)
 
 
 class OutboxProjection:

@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.sql import Identifier
 
 from infrastructure.persistence import sqlite_instant
+
+T = TypeVar("T")
 
 
 class SqlView:
@@ -76,3 +79,10 @@ class PostgresSql(SqlView):
         with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.execute(self._sql(sql), params)
             return list(c.fetchall())
+
+
+def for_backend(cases: Any, sqlite_view: type[T], postgres_view: type[T]) -> T:
+    """The view class for the store the application uses, on its datastore."""
+    datastore = cases.factory.datastore
+    view_class = sqlite_view if isinstance(datastore, SQLiteDatastore) else postgres_view
+    return view_class(datastore)  # type: ignore[call-arg]
