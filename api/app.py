@@ -53,7 +53,7 @@ def create_app(
             app.state.cases.close()
 
     app = FastAPI(title="casetrail", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, responses=problems.COMMON_RESPONSES)
     app.state.settings = settings
     app.state.store = settings.store
     app.state.cases = cases

@@ -4,6 +4,7 @@ HTTP responses. Every error the API returns is `application/problem+json`."""
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
@@ -64,6 +65,17 @@ def problem_response(request: Request, status: int, slug: str, title: str, detai
                    detail=detail, instance=request.url.path, errors=errors)
     content = body.model_dump(exclude_none=True) | extra
     return JSONResponse(content, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of problem responses."""
+    return {status: {"model": Problem, "content": {MEDIA_TYPE: {}},
+                     "description": HTTPStatus(status).phrase} for status in statuses}
+
+
+COMMON_RESPONSES = problem_responses(400, 401, 403, 422, 500, 503)
+"""Any call may meet these: a body that does not parse, no or a bad token, a role
+the call does not allow, invalid input, a fault, the store unreachable."""
 
 
 def unauthorized(detail: str) -> ApiProblem:

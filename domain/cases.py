@@ -39,12 +39,20 @@ def authorise(ctx: CommandContext, command: str, allowed: frozenset[Role]) -> No
         raise NotPermitted(f"'{command}' needs one of the roles: {names}")
 
 
+EARLIEST_BUSINESS_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+"""No case of this service happened before this: an earlier instant is a typo."""
+
+
 def business_instant(ctx: CommandContext, field: str, value: datetime) -> datetime:
-    """A business time given by the caller: aware, and not in the future (EX-REC-1)."""
+    """A business time given by the caller: aware, not in the future (EX-REC-1), and
+    not absurdly far in the past."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(field, f"{field} must carry a timezone offset")
     if value > ctx.at:
         raise InvalidInput(field, f"{field} {value.isoformat()} is in the future")
+    if value < EARLIEST_BUSINESS_TIME:
+        raise InvalidInput(field, f"{field} {value.isoformat()} is before "
+                                  f"{EARLIEST_BUSINESS_TIME.date().isoformat()}")
     return value.astimezone(UTC)
 
 

@@ -118,7 +118,7 @@ def _sqlite_row(values: Sequence[Any]) -> list[Any]:
 
 def sqlite_instant(value: datetime) -> str:
     """Fixed-width UTC text, so that SQLite's text order is time order."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _record_from_row(row: Any) -> IdempotencyRecord:

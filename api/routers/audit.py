@@ -163,7 +163,8 @@ def audit_trail(
     recorded_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     recorded_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$",
+                                        description="next_cursor of the previous page")] = None,
 ) -> AuditPage:
     """Every event across all cases, in log order, by actor, case and time (AUD-1).
     Follows the event log through the audit view; `cursor` is the last seq seen."""

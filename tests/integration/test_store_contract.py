@@ -151,3 +151,14 @@ def test_db_init_is_idempotent_and_nothing_is_created_by_accident(
     init_schema(store_settings)
     assert cases.get_case(ServiceException, opened.case_id).version == 1
     cases.close()
+
+
+def test_early_instants_sort_and_read_back_on_sqlite() -> None:
+    """Fixed-width instants: the year is zero-padded, so text order is time order."""
+    from datetime import UTC, datetime
+
+    from infrastructure.persistence import sqlite_instant
+
+    early, late = datetime(999, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
+    assert sqlite_instant(early) < sqlite_instant(late)
+    assert datetime.fromisoformat(sqlite_instant(early)) == early

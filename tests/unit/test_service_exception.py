@@ -94,3 +94,11 @@ def test_ex_esc_1_report_time_cannot_precede_discovery_or_lie_in_the_future() ->
         report_up(case, ctx(T0))
     assert nobody.value.field == "reported_to"
     assert case.version == 1  # nothing applied by the rejected commands
+
+
+def test_ex_rec_1_a_discovery_before_2000_is_a_typo() -> None:
+    from datetime import UTC, datetime
+
+    with pytest.raises(InvalidInput) as caught:
+        record(ctx(T0), discovered_at=datetime(169, 1, 23, tzinfo=UTC))
+    assert caught.value.field == "discovered_at"
