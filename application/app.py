@@ -40,6 +40,8 @@ from domain.obligations import Obligation
 from domain.policy import Policy
 from domain.service_exceptions import obligations as exception_obligations
 from domain.service_exceptions.model import ServiceException
+from domain.surveys import obligations as survey_obligations
+from domain.surveys.campaign import SurveyCampaign
 
 C = TypeVar("C", bound=Case)
 
@@ -149,6 +151,9 @@ class CaseApplication(Application[UUID]):
         if isinstance(case, ServiceException):
             return exception_obligations.obligations(
                 case, self.policy.exceptions, self.calendar, now or self.clock.now())
+        if isinstance(case, SurveyCampaign):
+            return survey_obligations.obligations(
+                case, self.policy.surveys, self.calendar, now or self.clock.now())
         return []
 
     def search(self, filters: SearchFilters, limit: int, cursor: str | None) -> Page:

@@ -19,6 +19,7 @@ from domain.cases import Case
 from domain.errors import InvalidInput
 from domain.legal_holds import LegalHold
 from domain.service_exceptions.model import ServiceException
+from domain.surveys.campaign import SurveyCampaign
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:
             department=case.department, title=case.title, opened_at=case.recorded_at,
             updated_at=case.modified_on, closed_at=case.closed_at, retain_until=retain_until,
             erased_at=case.erased_at)
+    if isinstance(case, SurveyCampaign):
+        return CaseSummary(
+            case_id=case.id, case_type=case.case_type, version=case.version,
+            status=case.status.value, level=None, category=case.survey_type.value,
+            customer_id=None, customer_name=None, department=case.department,
+            title=case.title, opened_at=case.planned_at, updated_at=case.modified_on,
+            closed_at=case.closed_at, retain_until=retain_until, erased_at=case.erased_at)
     msg = f"no summary for {type(case).__name__}"
     raise TypeError(msg)
 

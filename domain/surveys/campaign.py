@@ -1,0 +1,407 @@
+"""The SurveyCampaign aggregate (DOMAIN.md section 3): plan and approval (SV-PLAN-1),
+sample (SV-SAMPLE-1/2), start, dispatch and reminders (SV-DISP-1, SV-CH-1),
+responses and their validity (SV-VALID-1), close, cleaning with the KPIs and
+findings it produces (SV-KPI-*, SV-FIND-*), and the report (SV-CLOSE-1).
+
+Cleaning records the figures together with the settings that produced them
+(key-account weight, minimum fill time, exclusion threshold) and the seed of the
+call-back draw, so a replay reproduces them exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import ClassVar
+
+from eventsourcing.domain import event
+
+from domain.actors import EventMeta, Role
+from domain.cases import Case, CommandContext, authorise, business_instant
+from domain.errors import InvalidInput, StepMissing, WrongState
+from domain.policy import SurveyPolicy
+from domain.surveys import kpi as kpis
+from domain.surveys.findings import Finding, findings, triage
+from domain.surveys.questionnaire import Questionnaire
+from domain.surveys.responses import (
+    InvalidReason,
+    RespondentClass,
+    Response,
+    automatic_reasons,
+    check_answers,
+    needs_review,
+)
+from domain.surveys.sampling import (
+    SampleCustomer,
+    call_back_draw,
+    check_sample,
+    direct_a_class_ok,
+)
+
+ORGANISERS = frozenset({Role.CS_HEAD, Role.DEPARTMENT_HEAD, Role.FRONTLINE})
+"""The customer-service department runs campaigns (000 art. 5)."""
+APPROVERS = frozenset({Role.MANAGEMENT})
+"""Plans are approved by management (000 art. 9); so are sample overrides."""
+
+
+class SurveyType(Enum):
+    """SV-TYPE-1."""
+
+    INSTANT = "instant"
+    QUARTERLY = "quarterly"
+    ANNUAL = "annual"
+    SPECIAL = "special"
+    SUDDEN = "sudden"
+
+
+class Channel(Enum):
+    """SV-CH-1."""
+
+    ONLINE = "online"
+    PHONE = "phone"
+    ON_SITE = "on_site"
+    THIRD_PARTY = "third_party"
+
+
+class CampaignStatus(Enum):
+    PLANNED = "planned"
+    APPROVED = "approved"
+    SAMPLED = "sampled"
+    RUNNING = "running"
+    CLOSED = "closed"
+    CLEANED = "cleaned"
+    REPORTED = "reported"
+
+
+class ReminderKind(Enum):
+    PHONE_FOLLOW_UP = "phone_follow_up"
+    WEEKLY = "weekly"
+
+
+@dataclass(frozen=True)
+class CampaignPlan:
+    """SV-PLAN-1: goals, types, period, scope, channels, owners, budget."""
+
+    goals: str
+    period_start: date
+    period_end: date
+    scope: str
+    channels: tuple[Channel, ...]
+    owners: tuple[str, ...]
+    budget: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        object.__setattr__(self, "owners", tuple(self.owners))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    respondent: str
+    customer_id: str
+    key_account: bool
+    respondent_class: RespondentClass
+    channel: Channel
+    delegated: bool
+    """Sent through an office rather than by customer service directly (SV-SAMPLE-2)."""
+
+
+@dataclass(frozen=True)
+class CleaningResult:
+    """What cleaning produced, with the settings that produced it."""
+
+    valid: tuple[str, ...]
+    excluded: tuple[tuple[str, tuple[InvalidReason, ...]], ...]
+    flagged_for_review: bool
+    customers_surveyed: int
+    overall_score: str | None
+    satisfaction_rate: str | None
+    loyalty: str | None
+    favourable_rate: str | None
+    a_class_direct_ok: bool
+    call_backs: tuple[str, ...]
+    call_back_seed: int
+    tracked_findings: tuple[Finding, ...]
+    notices: tuple[Finding, ...]
+    key_account_weight: float
+    min_fill_seconds: float
+    max_excluded_share: float
+
+
+def _text(field: str, value: str) -> str:
+    if not value or not value.strip():
+        raise InvalidInput(field, f"{field} must not be blank")
+    return value
+
+
+def _fraction(value: object) -> str | None:
+    """Figures are stored exactly, as 'numerator/denominator'."""
+    return None if value is None else str(value)
+
+
+class SurveyCampaign(Case):
+    case_type: ClassVar[str] = "survey"
+
+    @classmethod
+    def draft(cls, ctx: CommandContext, *, survey_type: SurveyType, title: str,
+              plan: CampaignPlan, questionnaire: Questionnaire,
+              department: str = "customer_service") -> SurveyCampaign:
+        authorise(ctx, "plan", ORGANISERS)
+        _text("title", title)
+        _text("goals", plan.goals)
+        if plan.period_end < plan.period_start:
+            raise InvalidInput("plan.period_end", "the period ends before it starts")
+        if not plan.channels:
+            raise InvalidInput("plan.channels", "name at least one channel")
+        return cls(timestamp=ctx.at, meta=ctx.meta("plan"), survey_type=survey_type,
+                   title=title, plan=plan, questionnaire=questionnaire, department=department)
+
+    @event("Planned")
+    def __init__(self, *, timestamp: datetime, meta: EventMeta, survey_type: SurveyType,
+                 title: str, plan: CampaignPlan, questionnaire: Questionnaire,
+                 department: str) -> None:
+        self.survey_type = survey_type
+        self.title = title
+        self.plan = plan
+        self.questionnaire = questionnaire
+        self.department = department
+        self.status = CampaignStatus.PLANNED
+        self.planned_at = timestamp
+        self.approved_at: datetime | None = None
+        self.approved_version: int | None = None
+        self.sample: tuple[str, ...] = ()
+        self.active: tuple[SampleCustomer, ...] = ()
+        self.sample_override: str | None = None
+        self.started_at: datetime | None = None
+        self.recipients: dict[str, Recipient] = {}
+        self.dispatched_at: dict[str, datetime] = {}
+        self.reminders: list[tuple[str, ReminderKind, datetime]] = []
+        self.responses: dict[str, Response] = {}
+        self.response_reasons: dict[str, tuple[InvalidReason, ...]] = {}
+        self.late_entries: list[str] = []
+        self.survey_closed_at: datetime | None = None
+        self.cleaned_at: datetime | None = None
+        self.cleaning: CleaningResult | None = None
+        self.reported_at: datetime | None = None
+        self.report_summary: str | None = None
+        self.linked_exceptions: list[str] = []
+        self._start_case_record()
+
+    # --- plan and sample (SV-PLAN-1, SV-SAMPLE-1) -----------------------------------
+
+    def _expect(self, command: str, status: CampaignStatus, missing: str) -> None:
+        order = list(CampaignStatus)
+        if order.index(self.status) < order.index(status):
+            raise StepMissing(command, missing)
+        if self.status is not status:
+            raise WrongState(command, self.status.value)
+
+    def approve_plan(self, ctx: CommandContext) -> None:
+        authorise(ctx, "plan_approval", APPROVERS)
+        self._expect("plan_approval", CampaignStatus.PLANNED, "plan")
+        self._plan_approved(timestamp=ctx.at, meta=ctx.meta("plan_approval"))
+
+    @event("PlanApproved")
+    def _plan_approved(self, *, timestamp: datetime, meta: EventMeta) -> None:
+        self.approved_at = timestamp
+        self.approved_version = self.version + 1
+        self.status = CampaignStatus.APPROVED
+
+    def set_sample(self, ctx: CommandContext, policy: SurveyPolicy, *,
+                   active: tuple[SampleCustomer, ...], sample: tuple[str, ...],
+                   override_reason: str | None = None) -> None:
+        """SV-SAMPLE-1; a sample that breaks it needs management's override and a reason."""
+        authorise(ctx, "sample", ORGANISERS | APPROVERS)
+        if self.status not in {CampaignStatus.APPROVED, CampaignStatus.SAMPLED}:
+            self._expect("sample", CampaignStatus.APPROVED, "plan_approval")
+        if not sample:
+            raise InvalidInput("sample", "the sample is empty")
+        result = check_sample(active, sample, policy)
+        if not result.ok:
+            if not override_reason:
+                raise InvalidInput("sample", "; ".join(result.problems()))
+            authorise(ctx, "sample_override", APPROVERS)
+        self._sample_set(timestamp=ctx.at, meta=ctx.meta("sample"), active=tuple(active),
+                         sample=tuple(dict.fromkeys(sample)),
+                         override=override_reason if not result.ok else None)
+
+    @event("SampleSet")
+    def _sample_set(self, *, timestamp: datetime, meta: EventMeta,
+                    active: tuple[SampleCustomer, ...], sample: tuple[str, ...],
+                    override: str | None) -> None:
+        self.active = active
+        self.sample = sample
+        self.sample_override = override
+        self.status = CampaignStatus.SAMPLED
+
+    def start(self, ctx: CommandContext) -> None:
+        authorise(ctx, "start", ORGANISERS)
+        self._expect("start", CampaignStatus.SAMPLED, "sample")
+        self._started(timestamp=ctx.at, meta=ctx.meta("start"))
+
+    @event("Started")
+    def _started(self, *, timestamp: datetime, meta: EventMeta) -> None:
+        self.started_at = timestamp
+        self.status = CampaignStatus.RUNNING
+
+    # --- dispatch, reminders, responses (SV-DISP-1, SV-CH-1, SV-VALID-1) ------------
+
+    def dispatch(self, ctx: CommandContext, recipients: tuple[Recipient, ...]) -> None:
+        authorise(ctx, "dispatches", ORGANISERS)
+        self._expect("dispatches", CampaignStatus.RUNNING, "start")
+        if not recipients:
+            raise InvalidInput("recipients", "name at least one recipient")
+        for i, recipient in enumerate(recipients):
+            if recipient.customer_id not in self.sample:
+                raise InvalidInput(f"recipients.{i}.customer_id",
+                                   f"{recipient.customer_id} is not in the sample")
+            if recipient.channel not in self.plan.channels:
+                raise InvalidInput(f"recipients.{i}.channel",
+                                   f"{recipient.channel.value} is not a channel of the plan")
+        self._dispatched(timestamp=ctx.at, meta=ctx.meta("dispatches"),
+                         recipients=tuple(recipients))
+
+    @event("Dispatched")
+    def _dispatched(self, *, timestamp: datetime, meta: EventMeta,
+                    recipients: tuple[Recipient, ...]) -> None:
+        for recipient in recipients:
+            self.recipients[recipient.respondent] = recipient
+            self.dispatched_at.setdefault(recipient.respondent, timestamp)
+
+    def remind(self, ctx: CommandContext, *, respondent: str, kind: ReminderKind) -> None:
+        authorise(ctx, "reminders", ORGANISERS)
+        self._expect("reminders", CampaignStatus.RUNNING, "start")
+        if respondent not in self.recipients:
+            raise InvalidInput("respondent", f"{respondent} was not sent the survey")
+        if respondent in self.responses:
+            raise WrongState("reminders", "answered", f"{respondent} has already answered")
+        self._reminded(timestamp=ctx.at, meta=ctx.meta("reminders"), respondent=respondent,
+                       kind=kind)
+
+    @event("Reminded")
+    def _reminded(self, *, timestamp: datetime, meta: EventMeta, respondent: str,
+                  kind: ReminderKind) -> None:
+        self.reminders.append((respondent, kind, timestamp))
+
+    def record_response(self, ctx: CommandContext, policy: SurveyPolicy, *, respondent: str,
+                        started_at: datetime, submitted_at: datetime,
+                        answers: dict[str, int | str]) -> None:
+        """A response from a recipient, once; never after close. Interview answers typed
+        in later than SV-CH-1 allows are kept and marked as a late entry."""
+        authorise(ctx, "responses", ORGANISERS)
+        if self.status in {CampaignStatus.CLOSED, CampaignStatus.CLEANED,
+                           CampaignStatus.REPORTED}:
+            raise WrongState("responses", self.status.value, "the survey is closed")
+        self._expect("responses", CampaignStatus.RUNNING, "start")
+        recipient = self.recipients.get(respondent)
+        if recipient is None:
+            raise InvalidInput("respondent", f"{respondent} was not sent the survey")
+        if respondent in self.responses:
+            raise InvalidInput("respondent", f"{respondent} has already answered")
+        business_instant(ctx, "started_at", started_at)
+        business_instant(ctx, "submitted_at", submitted_at)
+        if submitted_at < started_at:
+            raise InvalidInput("submitted_at", "submitted before it was started")
+        check_answers(self.questionnaire, answers)
+        response = Response(
+            respondent=respondent, customer_id=recipient.customer_id,
+            key_account=recipient.key_account, respondent_class=recipient.respondent_class,
+            channel=recipient.channel.value, delegated=recipient.delegated,
+            started_at=started_at, submitted_at=submitted_at, answers=dict(answers))
+        late = (recipient.channel in {Channel.ON_SITE, Channel.PHONE}
+                and ctx.at - submitted_at > policy.interview_entry)
+        self._response_recorded(timestamp=ctx.at, meta=ctx.meta("responses"),
+                                response=response,
+                                reasons=automatic_reasons(self.questionnaire, response, policy),
+                                late_entry=late)
+
+    @event("ResponseRecorded")
+    def _response_recorded(self, *, timestamp: datetime, meta: EventMeta, response: Response,
+                           reasons: tuple[InvalidReason, ...], late_entry: bool) -> None:
+        self.responses[response.respondent] = response
+        self.response_reasons[response.respondent] = tuple(reasons)
+        if late_entry:
+            self.late_entries.append(response.respondent)
+
+    def link_exception(self, ctx: CommandContext, *, exception_id: str, respondent: str) -> None:
+        """SV-FIND-1: a strongly dissatisfied respondent opened a service exception."""
+        authorise(ctx, "findings", ORGANISERS)
+        if respondent not in self.responses:
+            raise InvalidInput("respondent", f"{respondent} has not answered")
+        self._exception_linked(timestamp=ctx.at, meta=ctx.meta("findings"),
+                               exception_id=exception_id, respondent=respondent)
+
+    @event("ExceptionLinked")
+    def _exception_linked(self, *, timestamp: datetime, meta: EventMeta, exception_id: str,
+                          respondent: str) -> None:
+        self.linked_exceptions.append(exception_id)
+
+    # --- close, clean, report (SV-CLOSE-1, SV-KPI-*, SV-FIND-*) ----------------------
+
+    def close(self, ctx: CommandContext) -> None:
+        authorise(ctx, "close", ORGANISERS)
+        self._expect("close", CampaignStatus.RUNNING, "start")
+        self._closed(timestamp=ctx.at, meta=ctx.meta("close"))
+
+    @event("Closed")
+    def _closed(self, *, timestamp: datetime, meta: EventMeta) -> None:
+        self.survey_closed_at = timestamp
+        self.status = CampaignStatus.CLOSED
+
+    def clean(self, ctx: CommandContext, policy: SurveyPolicy, *,
+              exclusions: dict[str, InvalidReason], seed: int) -> CleaningResult:
+        """Judge contradictory and malicious responses, then compute the figures."""
+        authorise(ctx, "cleaning", ORGANISERS)
+        self._expect("cleaning", CampaignStatus.CLOSED, "close")
+        for respondent, reason in exclusions.items():
+            if respondent not in self.responses:
+                raise InvalidInput(f"exclusions.{respondent}", "no such response")
+            if reason not in {InvalidReason.CONTRADICTORY, InvalidReason.MALICIOUS}:
+                raise InvalidInput(f"exclusions.{respondent}",
+                                   "only contradictory or malicious are judged by people")
+        reasons = {r: tuple(self.response_reasons[r])
+                   + ((exclusions[r],) if r in exclusions else ()) for r in self.responses}
+        valid = [self.responses[r] for r, why in reasons.items() if not why]
+        figures = kpis.compute(self.questionnaire, valid, policy)
+        found = triage(findings(valid), policy)
+        a_class = [r for r in self.recipients.values() if r.respondent_class is RespondentClass.A]
+        result = CleaningResult(
+            valid=tuple(r.respondent for r in valid),
+            excluded=tuple((r, why) for r, why in reasons.items() if why),
+            flagged_for_review=needs_review(len(reasons), len(reasons) - len(valid), policy),
+            customers_surveyed=figures.customers_surveyed,
+            overall_score=_fraction(figures.overall_score),
+            satisfaction_rate=_fraction(figures.satisfaction_rate),
+            loyalty=_fraction(figures.loyalty),
+            favourable_rate=_fraction(figures.favourable_rate),
+            a_class_direct_ok=direct_a_class_ok(
+                len(a_class), sum(1 for r in a_class if not r.delegated), policy),
+            call_backs=call_back_draw(
+                [r.respondent for r in valid if r.delegated], seed, policy),
+            call_back_seed=seed, tracked_findings=found.tracked, notices=found.notices,
+            key_account_weight=policy.key_account_weight,
+            min_fill_seconds=policy.min_fill_time.total_seconds(),
+            max_excluded_share=policy.max_excluded_share)
+        self._cleaned(timestamp=ctx.at, meta=ctx.meta("cleaning"), result=result)
+        return result
+
+    @event("Cleaned")
+    def _cleaned(self, *, timestamp: datetime, meta: EventMeta, result: CleaningResult) -> None:
+        self.cleaning = result
+        self.cleaned_at = timestamp
+        self.status = CampaignStatus.CLEANED
+
+    def report(self, ctx: CommandContext, *, summary: str) -> None:
+        """SV-REP-1: the analysis report, submitted to management."""
+        authorise(ctx, "report", ORGANISERS)
+        self._expect("report", CampaignStatus.CLEANED, "cleaning")
+        _text("summary", summary)
+        self._reported(timestamp=ctx.at, meta=ctx.meta("report"), summary=summary)
+
+    @event("Reported")
+    def _reported(self, *, timestamp: datetime, meta: EventMeta, summary: str) -> None:
+        self.reported_at = timestamp
+        self.report_summary = summary
+        self.closed_at = timestamp  # the record is complete: retention runs from here
+        self.status = CampaignStatus.REPORTED
