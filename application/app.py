@@ -193,13 +193,16 @@ class CaseApplication(Application[UUID]):
         idempotency: Idempotency | None = None,
         status_code: int = 200,
     ) -> CommandResult:
+        """Run `command` on the case; new cases the command returns (a list of Case)
+        are saved with it, atomically."""
         if replay := self._replay(idempotency):
             return replay
         case = self.get_case(case_type, case_id)
         if expected_version is not None and expected_version != case.version:
             raise StaleVersion(expected_version, case.version)
-        command(case)
-        return self._save(case, idempotency, status_code)
+        created = command(case)
+        also = [c for c in created if isinstance(c, Case)] if isinstance(created, list) else []
+        return self._save(case, idempotency, status_code, *also)
 
     def place_hold(self, ctx: CommandContext, *, case_id: str | None, customer_id: str | None,
                    reason: str, idempotency: Idempotency | None = None) -> CommandResult:
@@ -248,23 +251,25 @@ class CaseApplication(Application[UUID]):
         years = getattr(self.policy.retention, f"{case.case_type}s_years")
         return self.calendar.add_months(case.closed_at, 12 * years)
 
-    def _index_rows(self, aggregate: Case | LegalHold) -> dict[str, Any]:
-        if isinstance(aggregate, LegalHold):
-            return {"legal_hold": summarise_hold(aggregate)}
-        return {"case_summary": summarise(aggregate, self.retain_until(aggregate))}
-
     def _save(self, case: Case | LegalHold, idempotency: Idempotency | None,
-              status_code: int) -> CommandResult:
+              status_code: int, *also: Case) -> CommandResult:
+        """Save the case, and any other aggregates its command touched, in one
+        transaction: the events, their links, their index rows and the key."""
         record = None
         if idempotency is not None:
             record = IdempotencyRecord(
                 scope=idempotency.scope, key=idempotency.key,
                 fingerprint=idempotency.fingerprint, status_code=status_code,
                 case_id=case.id, case_version=case.version, created_at=self.clock.now())
+        aggregates = (case, *also)
         times = {(e.originator_id, e.originator_version): e.timestamp
-                 for e in case.pending_events}
+                 for a in aggregates for e in a.pending_events}
+        cases = [a for a in aggregates if isinstance(a, Case)]
         try:
-            self.save(case, idempotency=record, event_times=times, **self._index_rows(case))
+            self.save(*aggregates, idempotency=record, event_times=times,
+                      case_summaries=[summarise(c, self.retain_until(c)) for c in cases],
+                      legal_holds=[summarise_hold(a) for a in aggregates
+                                   if isinstance(a, LegalHold)])
         except IntegrityError:
             # Either another writer took this version, or a concurrent request with
             # the same Idempotency-Key committed first: both rolled back ours whole.

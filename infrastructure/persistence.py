@@ -245,12 +245,12 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
                 (record.scope, record.key, record.fingerprint, record.status_code,
                  record.case_id.hex, record.case_version, record.created_at.isoformat()),
             )
-        summary: CaseSummary | None = kwargs.get("case_summary")
-        if summary is not None:
+        summary: CaseSummary
+        for summary in kwargs.get("case_summaries", ()):
             c.execute(UPSERT_CASE.format(table=CASES_TABLE, p="?"),
                       _sqlite_row([getattr(summary, name) for name in CASE_COLUMNS]))
-        hold: HoldSummary | None = kwargs.get("legal_hold")
-        if hold is not None:
+        hold: HoldSummary
+        for hold in kwargs.get("legal_holds", ()):
             c.execute(UPSERT_HOLD.format(table=HOLDS_TABLE, p="?"),
                       _sqlite_row([getattr(hold, name) for name in HOLD_COLUMNS]))
         return super()._insert_events(c, stored_events, **kwargs)
@@ -405,12 +405,12 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             curs.execute(self.insert_idempotency_statement, (
                 record.scope, record.key, record.fingerprint, record.status_code,
                 record.case_id, record.case_version, record.created_at))
-        summary: CaseSummary | None = kwargs.get("case_summary")
-        if summary is not None:
+        summary: CaseSummary
+        for summary in kwargs.get("case_summaries", ()):
             curs.execute(self.upsert_case_statement,
                          [getattr(summary, name) for name in CASE_COLUMNS])
-        hold: HoldSummary | None = kwargs.get("legal_hold")
-        if hold is not None:
+        hold: HoldSummary
+        for hold in kwargs.get("legal_holds", ()):
             curs.execute(self.upsert_hold_statement,
                          [getattr(hold, name) for name in HOLD_COLUMNS])
         super()._insert_events(curs, stored_events, **kwargs)

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
 from api.models.common import RequestModel, UtcDatetime
 from domain.actors import Role
+from domain.cases import Case
 from domain.obligations import Obligation, ObligationState
 from domain.service_exceptions.model import PlanRecord, ServiceException
 from domain.service_exceptions.values import (
@@ -292,8 +293,7 @@ class ObligationView(BaseModel):
     responsible: str
 
     @classmethod
-    def of(cls, obligation: Obligation, now: datetime,
-           case: ServiceException) -> ObligationView:
+    def of(cls, obligation: Obligation, now: datetime, case: Case) -> ObligationView:
         return cls(key=obligation.key, rule=obligation.rule,
                    description=obligation.description,
                    state=obligation.state_at(now),

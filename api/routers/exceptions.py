@@ -6,16 +6,15 @@ module deliberately has no `from __future__ import annotations`: FastAPI reads
 the body type of each generated endpoint from its real annotation.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from markdown_it import MarkdownIt
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 
+from api.command_routes import Command, CommandRoutes
 from api.commands import case_headers, etag, idempotency_for, run_command
 from api.deps import (
     AppMetrics,
@@ -33,7 +32,6 @@ from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
 from application.documents import render_markdown
 from domain.actors import Actor, Role
-from domain.cases import CommandContext
 from domain.service_exceptions.model import (
     CUSTOMER_FACING,
     HANDLERS,
@@ -77,9 +75,7 @@ def _view(cases: CaseApplication, actor: Actor, case: ServiceException) -> m.Exc
 
 
 def _result_view(cases: CaseApplication, actor: Actor, result: CommandResult) -> m.ExceptionView:
-    """The case exactly at the version the command produced: a repeated request
-    with the same Idempotency-Key gets the same body."""
-    return _view(cases, actor, cases.get_case(ServiceException, result.case_id, result.version))
+    return ROUTES.result_view(cases, actor, result)  # type: ignore[return-value]
 
 
 # --- open, read, search ---------------------------------------------------------------
@@ -184,17 +180,6 @@ def exception_document(case_id: UUID, request: Request, cases: CasesApp,
 
 # --- commands -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Command:
-    path: str
-    name: str
-    body: type[BaseModel]
-    roles: frozenset[Role]
-    apply: Callable[[ServiceException, CommandContext, Any, CaseApplication], object]
-    summary: str
-    status_code: int = 200
-
-
 COMMANDS = [
     Command("reports", "report_up", m.ReportUpIn, HANDLERS, lambda c, ctx, b, _: c.report_up(
         ctx, reported_to=tuple(b.reported_to), reported_at=b.reported_at, details=b.details,
@@ -228,7 +213,8 @@ COMMANDS = [
     Command("plans", "plans", m.PlanIn, HANDLERS, lambda c, ctx, b, _: c.propose_plan(
         ctx, measures=tuple(x.to_domain() for x in b.measures), resources=b.resources,
         milestones=tuple(x.to_domain() for x in b.milestones), compensation=b.compensation),
-        "Propose a plan revision (EX-PLAN-1)", status_code=201),
+        "Propose a plan revision (EX-PLAN-1)", status_code=201,
+        location=lambda case, case_id: f"/v1/exceptions/{case_id}/plans/{len(case.plans)}"),
     Command("progress", "progress", m.ProgressIn, HANDLERS,
             lambda c, ctx, b, app: c.report_progress(
                 ctx, app.calendar, kind=b.kind, summary=b.summary, day=b.day,
@@ -259,44 +245,11 @@ COMMANDS = [
 ]
 
 
-def _execute(name: str, status_code: int, case_id: UUID, body: BaseModel, request: Request,
-             response: Response, cases: CaseApplication, actor: Actor, correlation_id: str,
-             metrics: Any, expected_version: int | None, idempotency_key: str | None,
-             apply: Callable[[ServiceException, CommandContext], object]) -> m.ExceptionView:
-    ctx = cases.context(actor, correlation_id)
-    idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
-    result = run_command(metrics, CASE, name, lambda: cases.execute(
-        ServiceException, case_id, lambda case: apply(case, ctx),
-        expected_version=expected_version, idempotency=idem, status_code=status_code))
-    location = None
-    if name == "plans":
-        number = len(cases.get_case(ServiceException, case_id, result.version).plans)
-        location = f"{router.prefix}/{case_id}/plans/{number}"
-    case_headers(response, result, location=location)
-    return _result_view(cases, actor, result)
-
-
-def _add(command: Command) -> None:
-    body_model = command.body
-
-    def endpoint(case_id: UUID, body: body_model, request: Request,  # type: ignore[valid-type]
-                 response: Response, cases: CasesApp, actor: CurrentActor,
-                 correlation_id: CorrelationId, metrics: AppMetrics,
-                 expected_version: IfMatch, idempotency_key: IdempotencyKey) -> m.ExceptionView:
-        return _execute(command.name, command.status_code, case_id, body, request, response,
-                        cases, actor,
-                        correlation_id, metrics, expected_version, idempotency_key,
-                        lambda case, ctx: command.apply(case, ctx, body, cases))
-
-    endpoint.__name__ = f"exception_{command.name}"
-    router.add_api_route(
-        f"/{{case_id}}/{command.path}", endpoint, methods=["POST"],
-        response_model=m.ExceptionView, status_code=command.status_code,
-        summary=command.summary, dependencies=[Depends(require(command.roles))])
-
-
+ROUTES = CommandRoutes(router, ServiceException, m.ExceptionView,
+                       lambda cases, actor, case: _view(cases, actor, case))
 for _command in COMMANDS:
-    _add(_command)
+    ROUTES.add(_command)
+
 
 def closing_markdown(cases: CaseApplication, case: ServiceException, reveal: bool) -> str:
     return render_markdown(case, cases.obligations(case), now=cases.clock.now(),
@@ -313,10 +266,11 @@ def plan_approval(case_id: UUID, number: int, body: m.PlanDecisionIn, request: R
                   response: Response, cases: CasesApp, actor: CurrentActor,
                   correlation_id: CorrelationId, metrics: AppMetrics, expected_version: IfMatch,
                   idempotency_key: IdempotencyKey) -> m.ExceptionView:
-    return _execute("plan_approval", 200, case_id, body, request, response, cases, actor,
-                    correlation_id,
-                    metrics, expected_version, idempotency_key,
-                    lambda case, ctx: case.decide_plan(ctx, number=number,
-                                                       approved=body.approved,
-                                                       reason=body.reason))
+    command = Command("plans/approval", "plan_approval", m.PlanDecisionIn, frozenset(),
+                      lambda *_: None, "")
+    return ROUTES.execute(  # type: ignore[return-value]
+        command, case_id, body, request, response, cases, actor, correlation_id, metrics,
+        expected_version, idempotency_key,
+        lambda case, ctx: case.decide_plan(ctx, number=number, approved=body.approved,
+                                           reason=body.reason))
 

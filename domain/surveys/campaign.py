@@ -108,11 +108,20 @@ class Recipient:
 
 
 @dataclass(frozen=True)
+class Exclusion:
+    respondent: str
+    reasons: tuple[InvalidReason, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reasons", tuple(self.reasons))
+
+
+@dataclass(frozen=True)
 class CleaningResult:
     """What cleaning produced, with the settings that produced it."""
 
     valid: tuple[str, ...]
-    excluded: tuple[tuple[str, tuple[InvalidReason, ...]], ...]
+    excluded: tuple[Exclusion, ...]
     flagged_for_review: bool
     customers_surveyed: int
     overall_score: str | None
@@ -368,7 +377,7 @@ class SurveyCampaign(Case):
         a_class = [r for r in self.recipients.values() if r.respondent_class is RespondentClass.A]
         result = CleaningResult(
             valid=tuple(r.respondent for r in valid),
-            excluded=tuple((r, why) for r, why in reasons.items() if why),
+            excluded=tuple(Exclusion(r, why) for r, why in reasons.items() if why),
             flagged_for_review=needs_review(len(reasons), len(reasons) - len(valid), policy),
             customers_surveyed=figures.customers_surveyed,
             overall_score=_fraction(figures.overall_score),

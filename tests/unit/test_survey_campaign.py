@@ -192,7 +192,8 @@ def test_sv_close_1_and_sv_rep_1_cleaning_then_report_each_on_time() -> None:
     result = campaign.clean(cs(at(2026, 10, 22, 10, 0)), POLICY,
                             exclusions={"C2-r": InvalidReason.MALICIOUS}, seed=42)
     assert campaign.status is CampaignStatus.CLEANED
-    assert result.excluded == (("C2-r", (InvalidReason.MALICIOUS,)),)
+    assert [(e.respondent, e.reasons) for e in result.excluded] == [
+        ("C2-r", (InvalidReason.MALICIOUS,))]
     assert result.flagged_for_review  # 1 of 5 excluded: over 5 %
     assert result.customers_surveyed == 4
     assert result.key_account_weight == 2 and result.min_fill_seconds == 30

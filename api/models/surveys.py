@@ -1,0 +1,189 @@
+"""Survey-campaign requests and views (API.md "Cases": `surveys`)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from api.models.common import RequestModel, UtcDatetime
+from api.models.exceptions import CustomerIn, ObligationView
+from domain.service_exceptions.values import Category, Level
+from domain.surveys.campaign import (
+    CampaignPlan,
+    CampaignStatus,
+    Channel,
+    CleaningResult,
+    Recipient,
+    ReminderKind,
+    SurveyCampaign,
+    SurveyType,
+)
+from domain.surveys.questionnaire import DEFAULT_PERIODIC, Dimension, Item, Questionnaire
+from domain.surveys.responses import InvalidReason, RespondentClass
+from domain.surveys.sampling import SampleCustomer
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class ItemIn(RequestModel):
+    key: Text
+    text: Text
+
+
+class DimensionIn(RequestModel):
+    key: Text
+    text: Text
+    items: Annotated[list[ItemIn], Field(min_length=1, max_length=100)]
+
+
+class PlanIn(RequestModel):
+    goals: LongText
+    period_start: date
+    period_end: date
+    scope: LongText
+    channels: Annotated[list[Channel], Field(min_length=1)]
+    owners: Annotated[list[Text], Field(min_length=1, max_length=50)]
+    budget: Text
+
+    def to_domain(self) -> CampaignPlan:
+        return CampaignPlan(self.goals, self.period_start, self.period_end, self.scope,
+                            tuple(self.channels), tuple(self.owners), self.budget)
+
+
+class OpenSurvey(RequestModel):
+    """SV-TYPE-1, SV-PLAN-1; the questionnaire defaults to SV-Q-1's 4 x 14 template."""
+
+    survey_type: SurveyType
+    title: Text
+    plan: PlanIn
+    questionnaire: Annotated[list[DimensionIn], Field(max_length=50)] | None = None
+    department: Text = "customer_service"
+
+    def questionnaire_domain(self) -> Questionnaire:
+        if not self.questionnaire:
+            return DEFAULT_PERIODIC
+        return Questionnaire(tuple(Dimension(d.key, d.text, tuple(Item(i.key, i.text)
+                                                                  for i in d.items))
+                                   for d in self.questionnaire))
+
+
+class Empty(RequestModel):
+    """No fields: the command says it all."""
+
+
+class SampleCustomerIn(RequestModel):
+    id: Text
+    key_account: bool
+    size: Text
+    tenure: Text
+    region: Text
+    scenario: Text
+
+    def to_domain(self) -> SampleCustomer:
+        return SampleCustomer(self.id, self.key_account, self.size, self.tenure, self.region,
+                              self.scenario)
+
+
+class SampleIn(RequestModel):
+    """SV-SAMPLE-1: the customers active in the period, and those sampled."""
+
+    active: Annotated[list[SampleCustomerIn], Field(min_length=1, max_length=100_000)]
+    sample: Annotated[list[Text], Field(min_length=1, max_length=100_000)]
+    override_reason: LongText | None = Field(
+        default=None, description="management only, when the sample breaks SV-SAMPLE-1")
+
+
+class RecipientIn(RequestModel):
+    respondent: Text
+    customer_id: Text
+    key_account: bool
+    respondent_class: RespondentClass
+    channel: Channel
+    delegated: bool = False
+
+    def to_domain(self) -> Recipient:
+        return Recipient(self.respondent, self.customer_id, self.key_account,
+                         self.respondent_class, self.channel, self.delegated)
+
+
+class DispatchIn(RequestModel):
+    recipients: Annotated[list[RecipientIn], Field(min_length=1, max_length=10_000)]
+
+
+class ReminderIn(RequestModel):
+    respondent: Text
+    kind: ReminderKind
+
+
+class ResponseIn(RequestModel):
+    """Answers 1-5 or `unable_to_comment` per item key; fill time from the two instants."""
+
+    respondent: Text
+    started_at: AwareDatetime
+    submitted_at: AwareDatetime
+    answers: dict[str, int | str] = Field(max_length=500)
+
+
+class CleaningIn(RequestModel):
+    exclusions: dict[str, InvalidReason] = Field(
+        default_factory=dict, description="respondent -> contradictory or malicious")
+    seed: int | None = Field(default=None, ge=0, le=2**31,
+                             description="call-back draw seed; default from the campaign id")
+
+
+class ReportIn(RequestModel):
+    summary: LongText
+
+
+class SurveyView(BaseModel):
+    id: UUID
+    version: int
+    status: CampaignStatus
+    survey_type: SurveyType
+    title: str
+    department: str
+    plan: CampaignPlan
+    item_keys: list[str]
+    approved_at: UtcDatetime | None
+    sample: list[str]
+    sample_override: str | None
+    started_at: UtcDatetime | None
+    recipients: int
+    responses: int
+    late_entries: list[str]
+    closed_at: UtcDatetime | None
+    cleaning: CleaningResult | None
+    reported_at: UtcDatetime | None
+    report_summary: str | None
+    linked_exceptions: list[str]
+    obligations: list[ObligationView]
+
+    @classmethod
+    def of(cls, c: SurveyCampaign, obligations: list[ObligationView]) -> SurveyView:
+        return cls(
+            id=c.id, version=c.version, status=c.status, survey_type=c.survey_type,
+            title=c.title, department=c.department, plan=c.plan,
+            item_keys=list(c.questionnaire.item_keys), approved_at=c.approved_at,
+            sample=list(c.sample), sample_override=c.sample_override, started_at=c.started_at,
+            recipients=len(c.recipients), responses=len(c.responses),
+            late_entries=list(c.late_entries), closed_at=c.survey_closed_at,
+            cleaning=c.cleaning, reported_at=c.reported_at, report_summary=c.report_summary,
+            linked_exceptions=list(c.linked_exceptions), obligations=obligations)
+
+
+class FindingIn(RequestModel):
+    """SV-FIND-1: a strongly dissatisfied respondent (or a serious service flaw) opens a
+    service exception at once, linked to the campaign."""
+
+    respondent: Text
+    customer: CustomerIn
+    category: Category
+    level: Level
+    title: Text
+    description: LongText
+    service_step: Text
+    department: Text

@@ -1,0 +1,138 @@
+"""`/v1/surveys`: satisfaction survey campaigns (DOMAIN.md section 3)."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from api.command_routes import Command, CommandRoutes
+from api.commands import case_headers, etag, idempotency_for, run_command
+from api.deps import (
+    AppMetrics,
+    CasesApp,
+    CorrelationId,
+    CurrentActor,
+    IdempotencyKey,
+    require,
+)
+from api.models import surveys as m
+from api.models.exceptions import ObligationView
+from api.problems import problem_responses
+from api.routers.audit import add_audit_routes
+from application.app import CaseApplication
+from application.case_index import SearchFilters
+from domain.actors import Actor
+from domain.cases import CommandContext
+from domain.policy import SurveyPolicy
+from domain.service_exceptions.model import ServiceException
+from domain.surveys.campaign import (
+    APPROVERS,
+    ORGANISERS,
+    CampaignStatus,
+    SurveyCampaign,
+    SurveyType,
+)
+
+router = APIRouter(prefix="/v1/surveys", tags=["surveys"],
+                   responses=problem_responses(404, 409, 412))
+CASE = "survey"
+
+
+def _view(cases: CaseApplication, actor: Actor, campaign: SurveyCampaign) -> m.SurveyView:
+    now = cases.clock.now()
+    return m.SurveyView.of(campaign, [ObligationView.of(o, now, campaign)
+                                      for o in cases.obligations(campaign)])
+
+
+@router.post("", status_code=201, response_model=m.SurveyView,
+             dependencies=[Depends(require(ORGANISERS))])
+def open_survey(body: m.OpenSurvey, request: Request, response: Response, cases: CasesApp,
+                actor: CurrentActor, correlation_id: CorrelationId, metrics: AppMetrics,
+                idempotency_key: IdempotencyKey) -> m.SurveyView:
+    """Draft a campaign with its plan (SV-TYPE-1, SV-PLAN-1)."""
+    ctx = cases.context(actor, correlation_id)
+    idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
+    result = run_command(metrics, CASE, "plan", lambda: cases.open(
+        lambda: SurveyCampaign.draft(ctx, survey_type=body.survey_type, title=body.title,
+                                     plan=body.plan.to_domain(),
+                                     questionnaire=body.questionnaire_domain(),
+                                     department=body.department), idempotency=idem))
+    case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
+    return _view(cases, actor, cases.get_case(SurveyCampaign, result.case_id, result.version))
+
+
+@router.get("", response_model=list[m.SurveyView])
+def search_surveys(cases: CasesApp, actor: CurrentActor, status: CampaignStatus | None = None,
+                   survey_type: SurveyType | None = None,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[m.SurveyView]:
+    """Campaigns, newest first."""
+    page = cases.search(SearchFilters(case_type=CASE, status=status.value if status else None,
+                                      category=survey_type.value if survey_type else None),
+                        limit, None)
+    return [_view(cases, actor, cases.get_case(SurveyCampaign, s.case_id)) for s in page.items]
+
+
+@router.get("/{case_id}", response_model=m.SurveyView)
+def get_survey(case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
+               version: Annotated[int | None, Query(ge=1)] = None) -> m.SurveyView:
+    campaign = cases.get_case(SurveyCampaign, case_id, version=version)
+    response.headers["ETag"] = etag(campaign.version)
+    return _view(cases, actor, campaign)
+
+
+def _open_exception(campaign: SurveyCampaign, ctx: CommandContext, body: m.FindingIn,
+                    cases: CaseApplication) -> list[ServiceException]:
+    """SV-FIND-1: the exception and the link are saved in one transaction."""
+    exception = ServiceException.record(
+        ctx, customer=body.customer.to_domain(), category=body.category, level=body.level,
+        title=body.title, description=body.description, service_step=body.service_step,
+        discovered_at=ctx.at, department=body.department)
+    campaign.link_exception(ctx, exception_id=str(exception.id), respondent=body.respondent)
+    return [exception]
+
+
+def _policy(cases: CaseApplication) -> SurveyPolicy:
+    return cases.policy.surveys
+
+
+COMMANDS = [
+    Command("plan-approval", "plan_approval", m.Empty, APPROVERS,
+            lambda c, ctx, b, _: c.approve_plan(ctx), "Approve the plan (SV-PLAN-1)"),
+    Command("sample", "sample", m.SampleIn, ORGANISERS | APPROVERS,
+            lambda c, ctx, b, app: c.set_sample(
+                ctx, _policy(app), active=tuple(x.to_domain() for x in b.active),
+                sample=tuple(b.sample), override_reason=b.override_reason),
+            "Set the sample, checked against SV-SAMPLE-1"),
+    Command("start", "start", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.start(ctx),
+            "Start the campaign"),
+    Command("dispatches", "dispatches", m.DispatchIn, ORGANISERS,
+            lambda c, ctx, b, _: c.dispatch(ctx, tuple(r.to_domain() for r in b.recipients)),
+            "Send the survey to recipients (SV-DISP-1, SV-CH-1)"),
+    Command("reminders", "reminders", m.ReminderIn, ORGANISERS,
+            lambda c, ctx, b, _: c.remind(ctx, respondent=b.respondent, kind=b.kind),
+            "Phone follow-up or weekly reminder (SV-DISP-1)"),
+    Command("responses", "responses", m.ResponseIn, ORGANISERS,
+            lambda c, ctx, b, app: c.record_response(
+                ctx, _policy(app), respondent=b.respondent, started_at=b.started_at,
+                submitted_at=b.submitted_at, answers=b.answers),
+            "Record a response (SV-VALID-1 checks run)", status_code=201),
+    Command("close", "close", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.close(ctx),
+            "Close the survey"),
+    Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS,
+            lambda c, ctx, b, app: c.clean(
+                ctx, _policy(app), exclusions=dict(b.exclusions),
+                seed=b.seed if b.seed is not None else c.id.int % 2**31),
+            "Clean the data: exclusions, KPIs, findings (SV-CLOSE-1, SV-KPI-*, SV-FIND-2)"),
+    Command("report", "report", m.ReportIn, ORGANISERS,
+            lambda c, ctx, b, _: c.report(ctx, summary=b.summary),
+            "Submit the analysis report (SV-REP-1)"),
+    Command("findings", "findings", m.FindingIn, ORGANISERS, _open_exception,
+            "Open a linked service exception for a strongly dissatisfied respondent "
+            "(SV-FIND-1)", status_code=201,
+            location=lambda c, _: f"/v1/exceptions/{c.linked_exceptions[-1]}"),
+]
+ROUTES = CommandRoutes(router, SurveyCampaign, m.SurveyView, _view)  # type: ignore[arg-type]
+for _command in COMMANDS:
+    ROUTES.add(_command)
+
+add_audit_routes(router, SurveyCampaign, frozenset())

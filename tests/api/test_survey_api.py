@@ -1,0 +1,169 @@
+"""A quarterly campaign over HTTP on SQLite and PostgreSQL, from plan to report: a
+sample that fails its check then is fixed, dispatch, reminders with an advanced
+clock, responses, cleaning with KPIs, a finding that opens a linked exception;
+and bad input refused with nothing recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from application.app import CaseApplication
+from domain.actors import Role
+from domain.surveys.questionnaire import DEFAULT_PERIODIC
+from infrastructure.clock import FrozenClock
+from tests.api.conftest import bearer, stored_events
+
+CST = ZoneInfo("Asia/Shanghai")
+CUSTOMERS = [{"id": f"C{i}", "key_account": i < 2, "size": "key" if i < 2 else "sme",
+              "tenure": "old" if i % 2 else "new", "region": "east", "scenario": "after_sales"}
+             for i in range(5)]
+
+
+class Survey:
+    def __init__(self, client: TestClient, make_token, clock: FrozenClock) -> None:
+        self.client, self.clock = client, clock
+        long = timedelta(days=3650)
+        self.cs = bearer(make_token("qian", Role.CS_HEAD, ttl=long))
+        self.boss = bearer(make_token("boss", Role.MANAGEMENT, ttl=long))
+        self.location = ""
+
+    def at(self, *args: int) -> None:
+        self.clock.set(datetime(*args, tzinfo=CST))  # type: ignore[misc]
+
+    def post(self, path: str, body: dict, headers: dict | None = None, expect: int = 200):
+        response = self.client.post(f"{self.location}/{path}" if path else "/v1/surveys",
+                                    json=body, headers=headers or self.cs)
+        assert response.status_code == expect, (path, response.text)
+        return response.json()
+
+    def answers(self, base: int = 4, **overrides) -> dict:
+        return {key: base + (i % 2) if base < 5 else base
+                for i, key in enumerate(DEFAULT_PERIODIC.item_keys)} | overrides
+
+    def respond(self, respondent: str, expect: int = 201, seconds: int = 300, **answers):
+        submitted = self.clock.now()
+        return self.post("responses", {
+            "respondent": respondent,
+            "started_at": (submitted - timedelta(seconds=seconds)).isoformat(),
+            "submitted_at": submitted.isoformat(),
+            "answers": answers or self.answers()}, expect=expect)
+
+
+@pytest.fixture
+def survey(client: TestClient, make_token, clock: FrozenClock) -> Survey:
+    return Survey(client, make_token, clock)
+
+
+def start_campaign(s: Survey) -> None:
+    s.at(2026, 10, 8, 9, 0)
+    created = s.client.post("/v1/surveys", headers=s.cs, json={
+        "survey_type": "quarterly", "title": "Q4 2026 satisfaction",
+        "plan": {"goals": "measure Q4", "period_start": "2026-10-01",
+                 "period_end": "2026-12-31", "scope": "Q4 customers",
+                 "channels": ["online", "phone"], "owners": ["qian"], "budget": "CNY 20k"}})
+    assert created.status_code == 201, created.text
+    s.location = created.headers["location"]
+    s.post("plan-approval", {}, headers=s.boss)
+    s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C1", "C2", "C3", "C4"]})
+    s.post("start", {})
+    s.post("dispatches", {"recipients": [
+        {"respondent": f"C{i}-a", "customer_id": f"C{i}", "key_account": i < 2,
+         "respondent_class": "A", "channel": "online", "delegated": i == 4}
+        for i in range(5)]})
+
+
+@pytest.mark.rule("SV-DISP-1")
+def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestClient,
+                                                  cases: CaseApplication) -> None:
+    s = survey
+    s.at(2026, 10, 8, 9, 0)
+    created = client.post("/v1/surveys", headers=s.cs, json={
+        "survey_type": "quarterly", "title": "Q4 2026 satisfaction",
+        "plan": {"goals": "measure Q4", "period_start": "2026-10-01",
+                 "period_end": "2026-12-31", "scope": "Q4 customers",
+                 "channels": ["online", "phone"], "owners": ["qian"], "budget": "CNY 20k"}})
+    assert created.status_code == 201
+    s.location = created.headers["location"]
+    plan_due = next(o for o in created.json()["obligations"] if o["rule"] == "SV-PLAN-1")
+    assert plan_due["due_at"] == "2026-10-13T10:00:00Z"  # 5th working day of Q4, 18:00 CST
+    s.post("plan-approval", {}, headers=s.boss)
+    short = s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C2", "C3"]}, expect=422)
+    assert short["errors"][0]["field"] == "sample" and "C1" in short["detail"]
+    s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C1", "C2", "C3", "C4"]})
+    s.post("start", {})
+    s.post("dispatches", {"recipients": [
+        {"respondent": f"C{i}-a", "customer_id": f"C{i}", "key_account": i < 2,
+         "respondent_class": "A", "channel": "online", "delegated": i == 4}
+        for i in range(5)]})
+    # Silent for 3 working days (9th, Saturday 10th, 12th): follow-ups owed by the 13th.
+    s.at(2026, 10, 13, 10, 0)
+    view = s.client.get(s.location, headers=s.cs).json()
+    follow_ups = [o for o in view["obligations"] if o["key"].endswith("/follow-up")]
+    assert len(follow_ups) == 5 and {o["state"] for o in follow_ups} == {"pending"}
+    for i in range(5):
+        s.post("reminders", {"respondent": f"C{i}-a", "kind": "phone_follow_up"})
+    s.at(2026, 10, 15, 10, 0)
+    for i in range(4):
+        s.respond(f"C{i}-a")
+    # C4 is very dissatisfied: 54 points over 14 items, 77.1 out of 100.
+    s.respond("C4-a", **s.answers(price=1, operating_stability=1, performance=2))
+    finding = s.post("findings", {
+        "respondent": "C4-a", "category": "after_sales", "level": "major",
+        "title": "Customer very dissatisfied with price and stability",
+        "description": "survey answer", "service_step": "after_sales_visit",
+        "department": "after_sales",
+        "customer": {"id": "C4", "name": "Delta Automation", "key_account": False,
+                     "contact": {"name": "Zhou Min"}}}, expect=201)
+    [exception_id] = finding["linked_exceptions"]
+    exception = client.get(f"/v1/exceptions/{exception_id}", headers=s.cs)
+    assert exception.status_code == 200 and exception.json()["level"] == "major"
+    s.at(2026, 10, 20, 18, 0)
+    s.post("close", {})
+    s.at(2026, 10, 22, 10, 0)
+    cleaned = s.post("cleaning", {"exclusions": {"C3-a": "contradictory"}, "seed": 7})
+    result = cleaned["cleaning"]
+    assert result["customers_surveyed"] == 4 and result["flagged_for_review"]
+    assert result["call_backs"] == ["C4-a"] and result["call_back_seed"] == 7
+    assert Fraction(result["satisfaction_rate"]) == 75  # C0 C1 C2 above 80, C4 below
+    # Three findings (two 1s, one 2); the top 20 % is one: a 1, ranked by item.
+    assert [f["item"] for f in result["tracked_findings"]] == ["operating_stability"]
+    assert [f["item"] for f in result["notices"]] == ["price", "performance"]
+    s.at(2026, 10, 23, 16, 0)
+    reported = s.post("report", {"summary": "Q4: price is the issue"})
+    assert reported["status"] == "reported"
+    states = {o["key"]: o["state"] for o in reported["obligations"]}
+    assert states["SV-PLAN-1"] == "met" and states["SV-DISP-1"] == "met"
+    assert states["SV-CLOSE-1/cleaning"] == states["SV-CLOSE-1/report"] == "met"
+    assert states["SV-CLOSE-1/process"] == "met"
+    history = client.get(f"{s.location}/history", headers=s.cs).json()["items"]
+    assert [e["type"] for e in history][-3:] == ["Closed", "Cleaned", "Reported"]
+    assert client.get(f"{s.location}/verify", headers=s.cs).json()["ok"]
+
+
+@pytest.mark.rule("SV-VALID-1")
+def test_bad_survey_input_is_refused_and_records_nothing(
+        survey: Survey, cases: CaseApplication) -> None:
+    s = survey
+    start_campaign(s)
+    s.at(2026, 10, 9, 10, 0)
+    before = stored_events(cases)
+    for bad in (s.answers(price=0), s.answers(price=6), s.answers(colour=3)):
+        problem = s.respond("C0-a", expect=422, **bad)
+        assert problem["type"] == "urn:casetrail:problem:validation"
+        assert problem["errors"][0]["field"].startswith("answers.")
+    assert s.respond("nobody", expect=422)["errors"][0]["field"] == "respondent"
+    assert stored_events(cases) == before
+    s.respond("C0-a")
+    duplicate = s.respond("C0-a", expect=422)
+    assert "already answered" in duplicate["detail"]
+    s.post("close", {})
+    after_close = s.respond("C1-a", expect=409)
+    assert after_close["type"] == "urn:casetrail:problem:wrong-state"
+    assert stored_events(cases) == before + 2  # the one response and the close
+    forbidden = s.post("plan-approval", {}, expect=403)
+    assert forbidden["status"] == 403
