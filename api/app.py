@@ -9,7 +9,15 @@ from fastapi import FastAPI
 
 from api import problems
 from api.observability import Metrics, ObservabilityMiddleware
-from api.routers import audit, exceptions, health, obligations, retention, surveys
+from api.routers import (
+    audit,
+    customers,
+    exceptions,
+    health,
+    obligations,
+    retention,
+    surveys,
+)
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.bootstrap import build_application, build_workers
@@ -66,6 +74,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(exceptions.router)
     app.include_router(surveys.router)
+    app.include_router(customers.router)
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
     app.include_router(retention.router)

@@ -296,3 +296,38 @@ def purge(dry_run: Annotated[bool, typer.Option(
     for customer, why in plan.blocked.items():
         err.print(f"kept {customer}: {why}")
     cases.close()
+
+
+importer = typer.Typer(help="Bulk imports.", no_args_is_help=True)
+cli.add_typer(importer, name="import")
+
+
+@importer.command("customers")
+def import_customers_command(
+    path: str,
+    user: Annotated[str, typer.Option(help="recorded as the actor")] = "casetrail-import",
+) -> None:
+    """Import the customer directory from CSV: all rows or none, bad rows reported."""
+    import uuid
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    from application.customer_import import import_customers
+    from domain.actors import Actor
+    from domain.cases import CommandContext
+
+    _, cases = _open_cases()
+    lines = Path(path).read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    ctx = CommandContext(actor=Actor(user, (Role.CS_HEAD,)), at=cases.clock.now(),
+                         correlation_id=f"import-{uuid.uuid4().hex}")
+    with Progress(console=err) as progress:
+        task = progress.add_task("checking rows", total=max(0, len(lines) - 1))
+        saved, errors = import_customers(lines, ctx, cases, lambda: progress.advance(task))
+    for e in errors:
+        err.print(f"[red]line {e.line}, {e.field}: {e.message}[/red]")
+    if errors:
+        err.print(f"{len(errors)} problem(s): nothing imported")
+        raise typer.Exit(1)
+    err.print(f"{saved} customers imported")
+    cases.close()

@@ -228,6 +228,10 @@ class CaseApplication(Application[UUID]):
             raise CaseNotFound(f"no legal hold {hold_id}")
         return hold
 
+    def save_many(self, new_cases: list[Case]) -> CommandResult:
+        """New cases saved together, all or nothing."""
+        return self._save(new_cases[0], None, 201, *new_cases[1:])
+
     def save_case(self, case: Case) -> CommandResult:
         """Save what a command already did to a loaded case (ConcurrentUpdate on a race)."""
         return self._save(case, None, 200)

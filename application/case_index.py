@@ -20,6 +20,7 @@ from domain.errors import InvalidInput
 from domain.legal_holds import LegalHold
 from domain.service_exceptions.model import ServiceException
 from domain.surveys.campaign import SurveyCampaign
+from domain.surveys.directory import CustomerRecord
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:
             department=case.department, title=case.title, opened_at=case.recorded_at,
             updated_at=case.modified_on, closed_at=case.closed_at, retain_until=retain_until,
             erased_at=case.erased_at)
+    if isinstance(case, CustomerRecord):
+        return CaseSummary(
+            case_id=case.id, case_type=case.case_type, version=case.version,
+            status="active", level=None, category=case.size, customer_id=case.business_id,
+            customer_name=case.name, department=case.department, title=case.name,
+            opened_at=case.registered_at, updated_at=case.modified_on, closed_at=None,
+            retain_until=None, erased_at=case.erased_at)
     if isinstance(case, SurveyCampaign):
         return CaseSummary(
             case_id=case.id, case_type=case.case_type, version=case.version,

@@ -172,6 +172,19 @@ class IndexQueries:
             f"SELECT * FROM {self.cases_sql} WHERE customer_id = {self.placeholder}",
             [customer_id])]
 
+    def count_cases(self, case_type: str, opened_from: datetime, opened_to: datetime) -> int:
+        p = self.placeholder
+        rows = self._rows(f"SELECT COUNT(*) AS n FROM {self.cases_sql} WHERE case_type = {p} "
+                          f"AND opened_at >= {p} AND opened_at < {p}",
+                          [case_type, self._value(opened_from), self._value(opened_to)])
+        return int(rows[0]["n"])
+
+    def find_by_title(self, case_type: str, title: str) -> list[CaseSummary]:
+        p = self.placeholder
+        return [_summary_from_row(r) for r in self._rows(
+            f"SELECT * FROM {self.cases_sql} WHERE case_type = {p} AND title = {p}",
+            [case_type, title])]
+
     def active_holds(self) -> list[HoldSummary]:
         return [_hold_from_row(r) for r in self._rows(
             f"SELECT * FROM {self.holds_sql} WHERE released_at IS NULL ORDER BY placed_at", [])]

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 from domain.service_exceptions.values import Contact, Customer
+from domain.surveys.directory import DirectoryContact
+from domain.surveys.responses import RespondentClass
 from infrastructure.key_files import key_material
 from infrastructure.settings import Settings
 
@@ -92,6 +94,24 @@ class KeyRing:
             self._cache.pop(customer_id, None)
 
 
+def seal(keys: KeyRing, customer_id: str, values: list[Any]) -> str:
+    data_key = keys.key(customer_id, create=True)
+    assert data_key is not None
+    nonce = os.urandom(12)
+    sealed = nonce + AESGCM(data_key).encrypt(nonce, json.dumps(values).encode(),
+                                              customer_id.encode())
+    return base64.b64encode(sealed).decode()
+
+
+def unseal(keys: KeyRing, customer_id: str, blob: str) -> list[Any] | None:
+    """The sealed values, or None once the customer's key is destroyed."""
+    data_key = keys.key(customer_id, create=False)
+    if data_key is None:
+        return None
+    raw = base64.b64decode(blob)
+    return list(json.loads(AESGCM(data_key).decrypt(raw[:12], raw[12:], customer_id.encode())))
+
+
 class SealedCustomer(Transcoding):
     """Stores a Customer with its contact sealed under the customer's data key."""
 
@@ -102,27 +122,39 @@ class SealedCustomer(Transcoding):
         self.keys = keys
 
     def encode(self, obj: Customer) -> dict[str, Any]:
-        data_key = self.keys.key(obj.id, create=True)
-        assert data_key is not None
-        nonce = os.urandom(12)
-        plain = json.dumps([obj.contact.name, obj.contact.phone, obj.contact.email]).encode()
-        sealed = nonce + AESGCM(data_key).encrypt(nonce, plain, obj.id.encode())
         return {"id": obj.id, "name": obj.name, "key_account": obj.key_account,
-                "contact": base64.b64encode(sealed).decode()}
+                "contact": seal(self.keys, obj.id, [obj.contact.name, obj.contact.phone,
+                                                    obj.contact.email])}
 
     def decode(self, data: dict[str, Any]) -> Customer:
-        data_key = self.keys.key(data["id"], create=False)
-        contact = ERASED
-        if data_key is not None:
-            raw = base64.b64decode(data["contact"])
-            name, phone, email = json.loads(
-                AESGCM(data_key).decrypt(raw[:12], raw[12:], data["id"].encode()))
-            contact = Contact(name=name, phone=phone, email=email)
+        values = unseal(self.keys, data["id"], data["contact"])
+        contact = ERASED if values is None else Contact(*values)
         return Customer(id=data["id"], name=data["name"], key_account=data["key_account"],
                         contact=contact)
+
+
+class SealedDirectoryContact(Transcoding):
+    """A directory contact: name, phone and e-mail sealed; the class stays readable."""
+
+    type = DirectoryContact
+    name = "pii:DirectoryContact"
+
+    def __init__(self, keys: KeyRing) -> None:
+        self.keys = keys
+
+    def encode(self, obj: DirectoryContact) -> dict[str, Any]:
+        return {"customer_id": obj.customer_id, "class": obj.respondent_class.value,
+                "sealed": seal(self.keys, obj.customer_id, [obj.name, obj.phone, obj.email])}
+
+    def decode(self, data: dict[str, Any]) -> DirectoryContact:
+        values = unseal(self.keys, data["customer_id"], data["sealed"])
+        name, phone, email = values if values is not None else (ERASED.name, None, None)
+        return DirectoryContact(data["customer_id"], name, phone, email,
+                                RespondentClass(data["class"]))
 
 
 def install_sealing(keys: KeyRing) -> Callable[[JSONTranscoder], None]:
     def install(transcoder: JSONTranscoder) -> None:
         transcoder.register(SealedCustomer(keys))
+        transcoder.register(SealedDirectoryContact(keys))
     return install

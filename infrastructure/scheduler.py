@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from application.app import CaseApplication
 from application.retention import PurgePlan, purge
 from application.sla import SweepReport, sweep
+from application.surveys import special_survey_check
 from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.settings import Settings
 from infrastructure.webhooks import Deliverer
@@ -113,6 +114,11 @@ class Workers:
             self._leading(self.deliver), "interval", id="webhooks",
             seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
         self.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
+        self.scheduler.add_job(
+            self._leading(lambda: special_survey_check(cases, cases.index)),  # type: ignore[arg-type]
+            "interval", id="special-survey",
+            seconds=settings.survey_trigger_interval.total_seconds(),
+            next_run_time=cases.clock.now())
         self.scheduler.add_job(
             self._leading(self.purge), "interval", id="purge",
             seconds=settings.purge_interval.total_seconds(), next_run_time=cases.clock.now())

@@ -97,6 +97,20 @@ class CampaignPlan:
 
 
 @dataclass(frozen=True)
+class Trigger:
+    """Why the service itself scheduled a campaign, which sets its launch deadline:
+    SV-TYPE-2 (a service node: 3 working days), SV-TYPE-3 (a follow-up visit
+    `months` after a delivery, or at `due_date`, the warranty's end), SV-TYPE-4
+    (complaints up on the previous quarter: 15 working days)."""
+
+    rule: str
+    source: str
+    start: datetime
+    months: int | None = None
+    due_date: date | None = None
+
+
+@dataclass(frozen=True)
 class Recipient:
     respondent: str
     customer_id: str
@@ -164,13 +178,25 @@ class SurveyCampaign(Case):
         if not plan.channels:
             raise InvalidInput("plan.channels", "name at least one channel")
         return cls(timestamp=ctx.at, meta=ctx.meta("plan"), survey_type=survey_type,
-                   title=title, plan=plan, questionnaire=questionnaire, department=department)
+                   title=title, plan=plan, questionnaire=questionnaire, department=department,
+                   trigger=None)
+
+    @classmethod
+    def schedule(cls, ctx: CommandContext, *, trigger: Trigger, survey_type: SurveyType,
+                 title: str, plan: CampaignPlan, questionnaire: Questionnaire,
+                 department: str = "customer_service") -> SurveyCampaign:
+        """A campaign the service drafts itself when a trigger makes one due; the
+        launch deadline runs from the trigger (SV-TYPE-2/3/4)."""
+        return cls(timestamp=ctx.at, meta=ctx.meta("schedule"), survey_type=survey_type,
+                   title=title, plan=plan, questionnaire=questionnaire, department=department,
+                   trigger=trigger)
 
     @event("Planned")
     def __init__(self, *, timestamp: datetime, meta: EventMeta, survey_type: SurveyType,
                  title: str, plan: CampaignPlan, questionnaire: Questionnaire,
-                 department: str) -> None:
+                 department: str, trigger: Trigger | None) -> None:
         self.survey_type = survey_type
+        self.trigger = trigger
         self.title = title
         self.plan = plan
         self.questionnaire = questionnaire

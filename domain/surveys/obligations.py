@@ -24,7 +24,7 @@ from domain.surveys.campaign import ReminderKind, SurveyCampaign, SurveyType
 
 def obligations(campaign: SurveyCampaign, policy: SurveyPolicy, calendar: BusinessCalendar,
                 now: datetime) -> list[Obligation]:
-    found = list(_plan(campaign, policy, calendar))
+    found = list(_plan(campaign, policy, calendar)) + list(_launch(campaign, policy, calendar))
     if campaign.started_at is not None:
         found += list(_dispatch(campaign, policy, calendar, now))
     found += list(_close(campaign, policy, calendar))
@@ -51,6 +51,25 @@ def _plan(c: SurveyCampaign, policy: SurveyPolicy,
                      started_at=min(c.planned_at, due), due_at=due, met_at=c.approved_at,
                      met_by_version=c.approved_version, responsible="management",
                      level=c.survey_type.value)
+
+
+def _launch(c: SurveyCampaign, policy: SurveyPolicy,
+            calendar: BusinessCalendar) -> Iterator[Obligation]:
+    """SV-TYPE-2/3/4: a triggered campaign is owed a start by its deadline."""
+    trigger = c.trigger
+    if trigger is None:
+        return
+    if trigger.rule == "SV-TYPE-2":
+        due = calendar.add_working_days(trigger.start, policy.instant_launch_working_days)
+    elif trigger.rule == "SV-TYPE-4":
+        due = calendar.add_working_days(trigger.start, policy.special_due_working_days)
+    elif trigger.due_date is not None:
+        due = calendar.end_of_day(trigger.due_date)
+    else:
+        due = calendar.add_months(trigger.start, trigger.months or 0)
+    yield Obligation(key=trigger.rule, rule=trigger.rule, description=f"launch: {trigger.source}",
+                     started_at=min(trigger.start, due), due_at=due, met_at=c.started_at,
+                     responsible="customer service", level=c.survey_type.value)
 
 
 def _dispatch(c: SurveyCampaign, policy: SurveyPolicy, calendar: BusinessCalendar,

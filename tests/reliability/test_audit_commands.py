@@ -58,3 +58,21 @@ def test_verify_checkpoint_replay_export_and_verify_export(
     broken = run(["verify-export", str(file)], store_settings, tmp_path)
     assert broken.returncode == 1 and "checkpoint's head 2" in broken.stderr
     assert run(["verify"], store_settings, tmp_path).returncode == 2
+
+
+@pytest.mark.rule("SV-SAMPLE-2")
+def test_import_customers_command_reports_bad_rows_and_imports_nothing(
+        cases: CaseApplication, store_settings: Settings, tmp_path: Path) -> None:
+    header = ("id,name,key_account,size,region,kind,first_contract,contact_name,"
+              "contact_phone,contact_email,respondent_class\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "C1,ACME,yes,key,east,enterprise,2019-03-01,Wang,,,A\n"
+                   "C2,Delta,no,sme,south,robot,,Zhou,,,B\n")
+    result = run(["import", "customers", str(bad)], store_settings, tmp_path)
+    assert result.returncode == 1
+    assert "line 3, kind" in result.stderr and "nothing imported" in result.stderr
+    good = tmp_path / "good.csv"
+    good.write_text(header + "C1,ACME,yes,key,east,enterprise,2019-03-01,Wang,,,A\n")
+    result = run(["import", "customers", str(good)], store_settings, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 customers imported" in result.stderr

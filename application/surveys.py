@@ -1,0 +1,114 @@
+"""Survey use cases that span aggregates: the customer directory and its import,
+service nodes that make instant surveys and follow-up visits due (SV-TYPE-2/3),
+and the quarterly check that makes a special survey due (SV-TYPE-4)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from application.app import CaseApplication, CommandResult
+from domain.cases import SYSTEM, CommandContext
+from domain.surveys.campaign import (
+    CampaignPlan,
+    Channel,
+    SurveyCampaign,
+    SurveyType,
+    Trigger,
+)
+from domain.surveys.directory import CustomerRecord, NodeType, ServiceNode, customer_uuid
+from domain.surveys.questionnaire import DEFAULT_PERIODIC
+
+
+class CaseCounts(Protocol):
+    def count_cases(self, case_type: str, opened_from: datetime, opened_to: datetime) -> int: ...
+
+    def find_by_title(self, case_type: str, title: str) -> Sequence[object]: ...
+
+
+def register_customers(cases: CaseApplication, records: Sequence[CustomerRecord]) -> int:
+    """All or nothing: every customer of an import is saved in one transaction."""
+    if records:
+        cases.save_many(list(records))
+    return len(records)
+
+
+def _instant(customer: CustomerRecord, trigger: Trigger, title: str,
+             ctx: CommandContext) -> SurveyCampaign:
+    start = trigger.start.date()
+    plan = CampaignPlan(goals=trigger.source, period_start=start,
+                        period_end=trigger.due_date or start + timedelta(days=400),
+                        scope=f"customer {customer.business_id}",
+                        channels=(Channel.PHONE, Channel.ONLINE),
+                        owners=("customer service",), budget="routine")
+    return SurveyCampaign.schedule(ctx, trigger=trigger, survey_type=SurveyType.INSTANT,
+                                   title=title, plan=plan, questionnaire=DEFAULT_PERIODIC)
+
+
+def record_service_node(cases: CaseApplication, ctx: CommandContext, customer_id: str,
+                        node: ServiceNode) -> CommandResult:
+    """SV-TYPE-2: an instant survey due within 3 working days of any service node;
+    SV-TYPE-3: after a delivery, visits at +1 and +3 months and at warranty end.
+    The campaigns are drafted in the same transaction as the node."""
+
+    def command(customer: CustomerRecord) -> list[SurveyCampaign]:
+        customer.record_node(ctx, node)
+        who = customer.business_id
+        label = node.node_type.value.replace("_", " ")
+        drafts = [_instant(customer, Trigger("SV-TYPE-2", f"{label} for {who}",
+                                             node.completed_at), f"Instant survey: {label}, {who}",
+                           ctx)]
+        if node.node_type is NodeType.DELIVERY:
+            for months in cases.policy.surveys.follow_up_visit_months[:-1]:
+                drafts.append(_instant(customer, Trigger(
+                    "SV-TYPE-3", f"visit {months} months after delivery {node.reference}",
+                    node.completed_at, months=months),
+                    f"Follow-up visit +{months}m: {who}", ctx))
+            drafts.append(_instant(customer, Trigger(
+                "SV-TYPE-3", f"warranty end of delivery {node.reference}", node.completed_at,
+                due_date=node.warranty_end), f"Warranty-end visit: {who}", ctx))
+        return drafts
+
+    return cases.execute(CustomerRecord, customer_uuid(customer_id), command)
+
+
+def _quarter(day: date) -> tuple[date, date]:
+    start = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    end = date(start.year + 1, 1, 1) if start.month == 10 else date(start.year, start.month + 3, 1)
+    return start, end
+
+
+def special_survey_check(cases: CaseApplication, counts: CaseCounts) -> SurveyCampaign | None:
+    """SV-TYPE-4: complaints (service exceptions) this quarter more than 10 % up on the
+    previous quarter make a special survey due within 15 working days. Once a quarter."""
+    now = cases.clock.now()
+    zone = cases.calendar.zone
+    today = now.astimezone(zone).date()
+    this_start, this_end = _quarter(today)
+    last_start, _ = _quarter(this_start - timedelta(days=1))
+
+    def instant(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+    current = counts.count_cases("exception", instant(this_start), instant(this_end))
+    previous = counts.count_cases("exception", instant(last_start), instant(this_start))
+    limit = previous * (1 + cases.policy.surveys.special_trigger_complaint_increase)
+    if previous == 0 or current <= limit:
+        return None
+    quarter = f"{this_start.year}-Q{(this_start.month - 1) // 3 + 1}"
+    title = f"Special survey: complaints up in {quarter}"
+    if counts.find_by_title("survey", title):
+        return None
+    ctx = CommandContext(actor=SYSTEM, at=now, correlation_id=f"trigger-{uuid.uuid4().hex}")
+    rise = f"{current} complaints against {previous} the quarter before"
+    plan = CampaignPlan(goals=f"find why complaints rose: {rise}", period_start=this_start,
+                        period_end=this_end - timedelta(days=1), scope="complaining customers",
+                        channels=(Channel.PHONE, Channel.ON_SITE),
+                        owners=("customer service",), budget="special")
+    campaign = SurveyCampaign.schedule(
+        ctx, trigger=Trigger("SV-TYPE-4", rise, now), survey_type=SurveyType.SPECIAL,
+        title=title, plan=plan, questionnaire=DEFAULT_PERIODIC)
+    cases.save_many([campaign])
+    return campaign

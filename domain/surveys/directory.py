@@ -1,0 +1,138 @@
+"""The customer directory (SV-SAMPLE-1/2, SV-TYPE-2/3): customers with their size,
+tenure, region and kind, their contacts (personal data, sealed per customer at
+rest) with a respondent class each, and the service nodes that make a customer
+active in a period and make surveys due.
+
+A customer's aggregate id derives from its business id, so importing the same
+customer twice is a conflict, not a duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import ClassVar
+
+from eventsourcing.domain import event
+
+from domain.actors import EventMeta, Role
+from domain.cases import Case, CommandContext, authorise, business_instant
+from domain.errors import InvalidInput
+from domain.surveys.responses import RespondentClass
+
+_NAMESPACE = uuid.UUID("0b7c1f3e-2a59-4d8e-b1e4-5c2f8a9d6e10")
+KEEPERS = frozenset({Role.CS_HEAD, Role.DEPARTMENT_HEAD, Role.FRONTLINE, Role.SALES,
+                     Role.IMPLEMENTATION})
+
+
+def customer_uuid(customer_id: str) -> uuid.UUID:
+    return uuid.uuid5(_NAMESPACE, customer_id)
+
+
+class NodeType(Enum):
+    """SV-TYPE-1 instant-survey scenarios, and deliveries with their warranty."""
+
+    PRESALES_CONSULTATION = "presales_consultation"
+    PROPOSAL_DELIVERED = "proposal_delivered"
+    PRODUCT_ACCEPTED = "product_accepted"
+    INSTALLATION_DONE = "installation_done"
+    AFTER_SALES_VISIT = "after_sales_visit"
+    DELIVERY = "delivery"
+
+
+@dataclass(frozen=True)
+class DirectoryContact:
+    """Personal information under the PIPL (SEC-PII): sealed at rest per customer."""
+
+    customer_id: str
+    name: str
+    phone: str | None
+    email: str | None
+    respondent_class: RespondentClass
+
+
+@dataclass(frozen=True)
+class ServiceNode:
+    node_type: NodeType
+    completed_at: datetime
+    reference: str
+    warranty_end: date | None = None
+
+
+class CustomerRecord(Case):
+    case_type: ClassVar[str] = "customer"
+
+    @classmethod
+    def register(cls, ctx: CommandContext, *, customer_id: str, name: str, key_account: bool,
+                 size: str, region: str, enterprise: bool, first_contract: date | None,
+                 contacts: tuple[DirectoryContact, ...]) -> CustomerRecord:
+        authorise(ctx, "register_customer", KEEPERS)
+        for field, value in (("id", customer_id), ("name", name), ("region", region)):
+            if not value or not value.strip():
+                raise InvalidInput(field, f"{field} must not be blank")
+        if size not in {"key", "sme"}:
+            raise InvalidInput("size", "size is key or sme")
+        for i, contact in enumerate(contacts):
+            if contact.customer_id != customer_id:
+                raise InvalidInput(f"contacts.{i}", "a contact of another customer")
+        return cls(timestamp=ctx.at, meta=ctx.meta("register_customer"),
+                   customer_id=customer_id, name=name, key_account=key_account, size=size,
+                   region=region, enterprise=enterprise,
+                   first_contract=first_contract, contacts=tuple(contacts),
+                   department="customer_service")
+
+    @staticmethod
+    def create_id(customer_id: str) -> uuid.UUID:
+        """The library names the new aggregate by this, from the creation arguments."""
+        return customer_uuid(customer_id)
+
+    @event("Registered")
+    def __init__(self, *, timestamp: datetime, meta: EventMeta, customer_id: str, name: str,
+                 key_account: bool, size: str, region: str, enterprise: bool,
+                 first_contract: date | None, contacts: tuple[DirectoryContact, ...],
+                 department: str) -> None:
+        self.business_id = customer_id
+        self.name = name
+        self.key_account = key_account
+        self.size = size
+        self.region = region
+        self.enterprise = enterprise
+        self.first_contract = first_contract
+        self.contacts = tuple(contacts)
+        self.nodes: list[ServiceNode] = []
+        self.department = department
+        self.registered_at = timestamp
+        self._start_case_record()
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.business_id
+
+    def tenure(self, on: date) -> str:
+        """New within a year of the first contract, old after (SV-SAMPLE-1 spread)."""
+        if self.first_contract is None:
+            return "new"
+        return "new" if (on - self.first_contract).days < 365 else "old"
+
+    def active_in(self, start: date, end: date) -> bool:
+        """A customer is active in a period when a service node falls in it."""
+        return any(start <= node.completed_at.date() <= end for node in self.nodes)
+
+    def record_node(self, ctx: CommandContext, node: ServiceNode) -> None:
+        authorise(ctx, "service_node", KEEPERS)
+        business_instant(ctx, "completed_at", node.completed_at)
+        if node.node_type is NodeType.DELIVERY and node.warranty_end is None:
+            raise InvalidInput("warranty_end", "a delivery states when its warranty ends")
+        self._node_recorded(timestamp=ctx.at, meta=ctx.meta("service_node"), node=node)
+
+    @event("ServiceNodeRecorded")
+    def _node_recorded(self, *, timestamp: datetime, meta: EventMeta,
+                       node: ServiceNode) -> None:
+        self.nodes.append(node)
+
+    @staticmethod
+    def occurred_at(event: object) -> datetime | None:
+        node = getattr(event, "node", None)
+        return node.completed_at if node is not None else None

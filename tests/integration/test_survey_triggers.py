@@ -1,0 +1,104 @@
+"""The customer directory and the surveys the service makes due, on SQLite and
+PostgreSQL: the CSV import (all rows or none), service nodes (SV-TYPE-2/3), the
+special-survey trigger (SV-TYPE-4), contacts sealed at rest (SEC-PII)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from application.app import CaseApplication
+from application.customer_import import import_customers
+from application.surveys import record_service_node, special_survey_check
+from domain.actors import Role
+from domain.surveys.campaign import SurveyCampaign
+from domain.surveys.directory import CustomerRecord, NodeType, ServiceNode, customer_uuid
+from domain.surveys.responses import RespondentClass
+from tests.factories import ctx, record
+
+CST = ZoneInfo("Asia/Shanghai")
+HEADER = ("id,name,key_account,size,region,kind,first_contract,contact_name,contact_phone,"
+          "contact_email,respondent_class\n")
+GOOD = [HEADER,
+        "C1,ACME Robotics,yes,key,east,enterprise,2019-03-01,Wang Fang,+86 138 0000 0000,,A\n",
+        "C1,ACME Robotics,yes,key,east,enterprise,2019-03-01,Li Lei,,li@acme.example,C\n",
+        "C2,Delta Automation,no,sme,south,enterprise,2026-05-01,Zhou Min,,,B\n"]
+
+
+def campaigns(cases: CaseApplication) -> list[SurveyCampaign]:
+    from application.case_index import SearchFilters
+
+    page = cases.search(SearchFilters(case_type="survey"), 200, None)
+    return [cases.get_case(SurveyCampaign, s.case_id) for s in page.items]
+
+
+def test_sv_sample_2_the_csv_import_is_all_or_nothing_with_a_report(
+        cases: CaseApplication) -> None:
+    context = ctx(cases.clock.now(), Role.CS_HEAD)
+    bad = [*GOOD[:3], "C2,Delta,maybe,huge,south,enterprise,2026-13-01,Zhou,,,Z\n"]
+    saved, errors = import_customers(bad, context, cases)
+    assert saved == 0
+    assert [(e.line, e.field) for e in errors] == [(4, "key_account")]
+    assert cases.recorder.max_notification_id() in (None, 0)  # nothing half-imported
+    saved, errors = import_customers(GOOD, context, cases)
+    assert (saved, errors) == (2, [])
+    acme = cases.get_case(CustomerRecord, customer_uuid("C1"))
+    assert [c.respondent_class for c in acme.contacts] == [RespondentClass.A, RespondentClass.C]
+    assert acme.tenure(date(2026, 10, 1)) == "old"
+    assert cases.get_case(CustomerRecord, customer_uuid("C2")).tenure(date(2026, 10, 1)) == "new"
+    again, errors = import_customers(GOOD, context, cases)
+    assert again == 0 and "already registered" in errors[0].message
+    stored = b"".join(r.state for r in cases.stored_records(customer_uuid("C1"))[0])
+    assert b"Wang Fang" not in stored and b"138 0000" not in stored  # sealed (SEC-PII)
+
+
+def test_sv_type_2_a_service_node_makes_an_instant_survey_due_in_3_working_days(
+        cases: CaseApplication) -> None:
+    import_customers(GOOD, ctx(cases.clock.now(), Role.CS_HEAD), cases)
+    done = datetime(2026, 9, 30, 15, 0, tzinfo=CST)
+    cases.clock.set(done + timedelta(hours=1))  # type: ignore[attr-defined]
+    record_service_node(cases, ctx(cases.clock.now(), Role.IMPLEMENTATION), "C1",
+                        ServiceNode(NodeType.INSTALLATION_DONE, done, "PRJ-7"))
+    [campaign] = campaigns(cases)
+    [launch] = [o for o in cases.obligations(campaign) if o.rule == "SV-TYPE-2"]
+    assert launch.due_at == datetime(2026, 10, 10, 18, 0, tzinfo=CST)  # the CAL-3 example
+    customer = cases.get_case(CustomerRecord, customer_uuid("C1"))
+    assert customer.active_in(date(2026, 7, 1), date(2026, 9, 30))
+
+
+def test_sv_type_3_a_delivery_makes_visits_due_at_1_and_3_months_and_warranty_end(
+        cases: CaseApplication) -> None:
+    import_customers(GOOD, ctx(cases.clock.now(), Role.CS_HEAD), cases)
+    delivered = datetime(2026, 1, 31, 10, 0, tzinfo=CST)
+    cases.clock.set(delivered + timedelta(hours=1))  # type: ignore[attr-defined]
+    record_service_node(cases, ctx(cases.clock.now(), Role.SALES), "C2", ServiceNode(
+        NodeType.DELIVERY, delivered, "DN-2026-001", warranty_end=date(2027, 1, 31)))
+    dues = sorted((o.rule, o.due_at) for c in campaigns(cases) for o in cases.obligations(c)
+                  if o.rule.startswith("SV-TYPE"))
+    end_of = lambda y, m, d: datetime(y, m, d, tzinfo=CST) + timedelta(days=1)  # noqa: E731
+    assert dues == [("SV-TYPE-2", datetime(2026, 2, 4, 18, 0, tzinfo=CST)),  # Sat 31 +3
+                    ("SV-TYPE-3", end_of(2026, 2, 28)),   # +1 month: no 31 February
+                    ("SV-TYPE-3", end_of(2026, 4, 30)),   # +3 months
+                    ("SV-TYPE-3", end_of(2027, 1, 31))]   # warranty end
+
+
+def test_sv_type_4_complaints_up_over_10_percent_make_a_special_survey_due(
+        cases: CaseApplication) -> None:
+    def open_exceptions(n: int, at: datetime) -> None:
+        cases.clock.set(at)  # type: ignore[attr-defined]
+        for _ in range(n):
+            cases.save_case(record(ctx(at)))
+
+    open_exceptions(10, datetime(2026, 8, 10, 10, 0, tzinfo=CST))   # Q3
+    open_exceptions(11, datetime(2026, 11, 10, 10, 0, tzinfo=CST))  # Q4: exactly +10 %
+    assert special_survey_check(cases, cases.index) is None
+    open_exceptions(1, datetime(2026, 11, 20, 10, 0, tzinfo=CST))   # 12: +20 %
+    campaign = special_survey_check(cases, cases.index)
+    assert campaign is not None and campaign.trigger is not None
+    assert "12 complaints against 10" in campaign.trigger.source
+    [due] = [o for o in cases.obligations(campaign) if o.rule == "SV-TYPE-4"]
+    assert due.due_at == datetime(2026, 12, 11, 18, 0, tzinfo=CST)  # 15 working days
+    assert special_survey_check(cases, cases.index) is None  # once per quarter
+    assert len([c for c in campaigns(cases) if c.trigger]) == 1
+
+
