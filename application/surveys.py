@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from application.app import CaseApplication, CommandResult
+from application.case_index import SearchFilters
 from domain.cases import SYSTEM, CommandContext
 from domain.surveys.campaign import (
     CampaignPlan,
@@ -20,12 +21,46 @@ from domain.surveys.campaign import (
 )
 from domain.surveys.directory import CustomerRecord, NodeType, ServiceNode, customer_uuid
 from domain.surveys.questionnaire import DEFAULT_PERIODIC
+from domain.surveys.sampling import SampleCustomer
 
 
 class CaseCounts(Protocol):
     def count_cases(self, case_type: str, opened_from: datetime, opened_to: datetime) -> int: ...
 
     def find_by_title(self, case_type: str, title: str) -> Sequence[object]: ...
+
+
+def previous_comparable(cases: CaseApplication,
+                        campaign: SurveyCampaign) -> tuple[str, str | None] | None:
+    """SV-KPI-1: the latest reported campaign of the same type planned before this one."""
+    page = cases.search(SearchFilters(case_type="survey", category=campaign.survey_type.value,
+                                      status="reported"), 200, None)
+    for summary in page.items:  # newest first
+        if summary.case_id != campaign.id and summary.opened_at < campaign.planned_at:
+            previous = cases.get_case(SurveyCampaign, summary.case_id)
+            score = previous.cleaning.overall_score if previous.cleaning else None
+            return str(previous.id), score
+    return None
+
+
+def active_customers(cases: CaseApplication, start: date, end: date) -> tuple[SampleCustomer, ...]:
+    """SV-SAMPLE-1: the customers with a service node in the period, from the directory,
+    with the aspects the sample's spread is reported on."""
+    found = []
+    cursor = None
+    while True:
+        page = cases.search(SearchFilters(case_type="customer"), 200, cursor)
+        for summary in page.items:
+            customer = cases.get_case(CustomerRecord, summary.case_id)
+            if customer.active_in(start, end):
+                latest = max(customer.nodes, key=lambda n: n.completed_at)
+                found.append(SampleCustomer(
+                    customer.business_id, customer.key_account, customer.size,
+                    customer.tenure(end), customer.region, latest.node_type.value,
+                    customer.enterprise))
+        cursor = page.next_cursor
+        if cursor is None:
+            return tuple(sorted(found, key=lambda c: c.id))
 
 
 def register_customers(cases: CaseApplication, records: Sequence[CustomerRecord]) -> int:

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.models.common import RequestModel, UtcDatetime
 from api.models.exceptions import CustomerIn, ObligationView
+from domain.policy import SurveyPolicy
 from domain.service_exceptions.values import Category, Level
 from domain.surveys.campaign import (
     CampaignPlan,
@@ -23,7 +24,7 @@ from domain.surveys.campaign import (
 )
 from domain.surveys.questionnaire import DEFAULT_PERIODIC, Dimension, Item, Questionnaire
 from domain.surveys.responses import InvalidReason, RespondentClass
-from domain.surveys.sampling import SampleCustomer
+from domain.surveys.sampling import SampleCustomer, check_sample
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
@@ -82,16 +83,18 @@ class SampleCustomerIn(RequestModel):
     tenure: Text
     region: Text
     scenario: Text
+    enterprise: bool = True
 
     def to_domain(self) -> SampleCustomer:
         return SampleCustomer(self.id, self.key_account, self.size, self.tenure, self.region,
-                              self.scenario)
+                              self.scenario, self.enterprise)
 
 
 class SampleIn(RequestModel):
     """SV-SAMPLE-1: the customers active in the period, and those sampled."""
 
-    active: Annotated[list[SampleCustomerIn], Field(min_length=1, max_length=100_000)]
+    active: Annotated[list[SampleCustomerIn], Field(max_length=100_000)] | None = Field(
+        default=None, description="default: the directory's customers active in the period")
     sample: Annotated[list[Text], Field(min_length=1, max_length=100_000)]
     override_reason: LongText | None = Field(
         default=None, description="management only, when the sample breaks SV-SAMPLE-1")
@@ -150,6 +153,8 @@ class SurveyView(BaseModel):
     item_keys: list[str]
     approved_at: UtcDatetime | None
     sample: list[str]
+    sample_spread: dict[str, dict[str, int]] = Field(
+        description="SV-SAMPLE-1: the sample over size, tenure, region and scenario")
     sample_override: str | None
     started_at: UtcDatetime | None
     recipients: int
@@ -168,7 +173,9 @@ class SurveyView(BaseModel):
             id=c.id, version=c.version, status=c.status, survey_type=c.survey_type,
             title=c.title, department=c.department, plan=c.plan,
             item_keys=list(c.questionnaire.item_keys), approved_at=c.approved_at,
-            sample=list(c.sample), sample_override=c.sample_override, started_at=c.started_at,
+            sample=list(c.sample),
+            sample_spread=check_sample(c.active, c.sample, SurveyPolicy()).spread,
+            sample_override=c.sample_override, started_at=c.started_at,
             recipients=len(c.recipients), responses=len(c.responses),
             late_entries=list(c.late_entries), closed_at=c.survey_closed_at,
             cleaning=c.cleaning, reported_at=c.reported_at, report_summary=c.report_summary,

@@ -21,6 +21,7 @@ from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
 from application.app import CaseApplication
 from application.case_index import SearchFilters
+from application.surveys import active_customers, previous_comparable
 from domain.actors import Actor
 from domain.cases import CommandContext
 from domain.policy import SurveyPolicy
@@ -100,9 +101,11 @@ COMMANDS = [
             lambda c, ctx, b, _: c.approve_plan(ctx), "Approve the plan (SV-PLAN-1)"),
     Command("sample", "sample", m.SampleIn, ORGANISERS | APPROVERS,
             lambda c, ctx, b, app: c.set_sample(
-                ctx, _policy(app), active=tuple(x.to_domain() for x in b.active),
+                ctx, _policy(app), active=tuple(x.to_domain() for x in b.active) if b.active
+                else active_customers(app, c.plan.period_start, c.plan.period_end),
                 sample=tuple(b.sample), override_reason=b.override_reason),
-            "Set the sample, checked against SV-SAMPLE-1"),
+            "Set the sample, checked against SV-SAMPLE-1 (active customers from the "
+            "directory unless given)"),
     Command("start", "start", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.start(ctx),
             "Start the campaign"),
     Command("dispatches", "dispatches", m.DispatchIn, ORGANISERS,
@@ -121,7 +124,8 @@ COMMANDS = [
     Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS,
             lambda c, ctx, b, app: c.clean(
                 ctx, _policy(app), exclusions=dict(b.exclusions),
-                seed=b.seed if b.seed is not None else c.id.int % 2**31),
+                seed=b.seed if b.seed is not None else c.id.int % 2**31,
+                previous=previous_comparable(app, c)),
             "Clean the data: exclusions, KPIs, findings (SV-CLOSE-1, SV-KPI-*, SV-FIND-2)"),
     Command("report", "report", m.ReportIn, ORGANISERS,
             lambda c, ctx, b, _: c.report(ctx, summary=b.summary),

@@ -146,7 +146,17 @@ class CleaningResult:
     call_backs: tuple[str, ...]
     call_back_seed: int
     tracked_findings: tuple[Finding, ...]
+    """The top share by severity: due as tracked corrective actions (SV-FIND-2)."""
     notices: tuple[Finding, ...]
+    scores_by_size: dict[str, str]
+    scores_by_tenure: dict[str, str]
+    scores_by_scenario: dict[str, str]
+    previous_campaign: str | None
+    previous_overall_score: str | None
+    response_rate: str | None
+    online_response_rate: str | None
+    on_site_share: str | None
+    rate_targets_met: dict[str, bool | None]
     key_account_weight: float
     min_fill_seconds: float
     max_excluded_share: float
@@ -385,8 +395,11 @@ class SurveyCampaign(Case):
         self.status = CampaignStatus.CLOSED
 
     def clean(self, ctx: CommandContext, policy: SurveyPolicy, *,
-              exclusions: dict[str, InvalidReason], seed: int) -> CleaningResult:
-        """Judge contradictory and malicious responses, then compute the figures."""
+              exclusions: dict[str, InvalidReason], seed: int,
+              previous: tuple[str, str | None] | None = None) -> CleaningResult:
+        """Judge contradictory and malicious responses, then compute the figures, with
+        the previous comparable campaign's overall score beside them (`previous`:
+        its id and score)."""
         authorise(ctx, "cleaning", ORGANISERS)
         self._expect("cleaning", CampaignStatus.CLOSED, "close")
         for respondent, reason in exclusions.items():
@@ -401,6 +414,22 @@ class SurveyCampaign(Case):
         figures = kpis.compute(self.questionnaire, valid, policy)
         found = triage(findings(valid), policy)
         a_class = [r for r in self.recipients.values() if r.respondent_class is RespondentClass.A]
+        sampled = {c.id: c for c in self.active}
+        rates = kpis.response_rates(
+            dispatched=len(self.recipients), responded=len(self.responses),
+            online_dispatched=sum(1 for r in self.recipients.values()
+                                  if r.channel is Channel.ONLINE),
+            online_responded=sum(1 for r in self.responses.values()
+                                 if r.channel == Channel.ONLINE.value),
+            enterprise_customers=sum(1 for cid in self.sample
+                                     if cid in sampled and sampled[cid].enterprise),
+            on_site_interviewed=len({r.customer_id for r in self.responses.values()
+                                     if r.channel == Channel.ON_SITE.value}))
+
+        def by(aspect: str) -> dict[str, str]:
+            groups = {cid: getattr(c, aspect) for cid, c in sampled.items()}
+            return {g: str(v) for g, v in kpis.scores_by(valid, groups, policy).items()}
+
         result = CleaningResult(
             valid=tuple(r.respondent for r in valid),
             excluded=tuple(Exclusion(r, why) for r, why in reasons.items() if why),
@@ -415,6 +444,14 @@ class SurveyCampaign(Case):
             call_backs=call_back_draw(
                 [r.respondent for r in valid if r.delegated], seed, policy),
             call_back_seed=seed, tracked_findings=found.tracked, notices=found.notices,
+            scores_by_size=by("size"), scores_by_tenure=by("tenure"),
+            scores_by_scenario=by("scenario"),
+            previous_campaign=previous[0] if previous else None,
+            previous_overall_score=previous[1] if previous else None,
+            response_rate=_fraction(rates.questionnaire),
+            online_response_rate=_fraction(rates.online),
+            on_site_share=_fraction(rates.on_site_enterprise_share),
+            rate_targets_met=rates.against(policy),
             key_account_weight=policy.key_account_weight,
             min_fill_seconds=policy.min_fill_time.total_seconds(),
             max_excluded_share=policy.max_excluded_share)

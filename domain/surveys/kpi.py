@@ -111,6 +111,18 @@ def compute(questionnaire: Questionnaire, valid: Iterable[Response],
     )
 
 
+def scores_by(valid: Iterable[Response], group_of: dict[str, str],
+              policy: SurveyPolicy) -> dict[str, Fraction]:
+    """SV-KPI-1 per customer type or service step: the mean of the valid scored answers
+    of each group's customers, x20. `group_of` maps customer ids to their group."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for response in valid:
+        group = group_of.get(response.customer_id)
+        if group is not None:
+            groups[group].extend(response.scored().values())
+    return {g: _score(s, policy.score_per_point) for g, s in sorted(groups.items()) if s}
+
+
 @dataclass(frozen=True)
 class ResponseRates:
     """SV-RATE-1, each with its target."""

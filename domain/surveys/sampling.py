@@ -28,6 +28,7 @@ class SampleCustomer:
     """new / old"""
     region: str
     scenario: str
+    enterprise: bool = True
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,50 @@ def test_bad_survey_input_is_refused_and_records_nothing(
     assert stored_events(cases) == before + 2  # the one response and the close
     forbidden = s.post("plan-approval", {}, expect=403)
     assert forbidden["status"] == 403
+
+
+@pytest.mark.rule("SV-KPI-1")
+def test_sample_from_the_directory_and_kpis_versus_the_previous_campaign(
+        survey: Survey, client: TestClient) -> None:
+    s = survey
+    s.at(2026, 10, 8, 9, 0)
+    for i in range(3):
+        assert client.post("/v1/customers", headers=s.cs, json={
+            "id": f"C{i}", "name": f"Customer {i}", "key_account": i == 0,
+            "size": "key" if i == 0 else "sme", "region": "east",
+            "first_contract": "2020-01-01"}).status_code == 201
+        assert client.post(f"/v1/customers/C{i}/service-nodes", headers=s.cs, json={
+            "node_type": "after_sales_visit", "completed_at": "2026-10-08T08:00:00+08:00",
+            "reference": f"V{i}"}).status_code == 201
+
+    def run_campaign(title: str, base: int) -> dict:
+        created = client.post("/v1/surveys", headers=s.cs, json={
+            "survey_type": "quarterly", "title": title,
+            "plan": {"goals": "g", "period_start": "2026-10-01", "period_end": "2026-12-31",
+                     "scope": "s", "channels": ["online"], "owners": ["qian"],
+                     "budget": "b"}})
+        s.location = created.headers["location"]
+        s.post("plan-approval", {}, headers=s.boss)
+        sampled = s.post("sample", {"sample": ["C0", "C1", "C2"]})  # active from the directory
+        assert sampled["sample_spread"]["size"] == {"key": 1, "sme": 2}
+        s.post("start", {})
+        s.post("dispatches", {"recipients": [
+            {"respondent": f"C{i}-a", "customer_id": f"C{i}", "key_account": i == 0,
+             "respondent_class": "A", "channel": "online"} for i in range(3)]})
+        for i in range(3):
+            s.respond(f"C{i}-a", **s.answers(base))
+        s.post("close", {})
+        cleaned = s.post("cleaning", {})
+        s.post("report", {"summary": title})
+        s.clock.advance(timedelta(days=1))
+        return cleaned
+
+    first = run_campaign("Q4 first", 4)
+    assert first["cleaning"]["previous_campaign"] is None
+    missing = s.post("sample", {"sample": ["C0"]}, expect=409)  # reported: no resampling
+    assert missing["status"] == 409
+    second = run_campaign("Q4 second", 3)
+    assert second["cleaning"]["previous_campaign"] == first["id"]
+    assert second["cleaning"]["previous_overall_score"] == first["cleaning"]["overall_score"]
+    assert Fraction(second["cleaning"]["overall_score"]) < Fraction(
+        first["cleaning"]["overall_score"])

@@ -198,6 +198,17 @@ def test_sv_close_1_and_sv_rep_1_cleaning_then_report_each_on_time() -> None:
     assert result.customers_surveyed == 4
     assert result.key_account_weight == 2 and result.min_fill_seconds == 30
     assert [(f.customer_id, f.item) for f in result.tracked_findings] == [("C4", "price")]
+    # SV-KPI-1 per customer type: each response scores 58 on 13 items (price 4, solution
+    # unable), C4's 55 (price 1); C2 is excluded. key: C0 C1 = 116/26; sme: C3 C4 = 113/26.
+    assert result.scores_by_size == {"key": "1160/13", "sme": "1130/13"}
+    assert set(result.scores_by_tenure) == {"old"} and set(result.scores_by_scenario) == {
+        "after_sales"}
+    # SV-RATE-1: 5 of 5 answered, all online; no on-site interviews.
+    assert (result.response_rate, result.online_response_rate, result.on_site_share) == (
+        "1", "1", "0")
+    assert result.rate_targets_met == {"questionnaire": True, "online": True,
+                                       "on_site": False}
+    assert result.previous_campaign is None
     report = owed(campaign, at(2026, 10, 22, 11, 0))["SV-CLOSE-1/report"]
     assert report.due_at == at(2026, 10, 27, 18, 0)  # 3 working days after Thu 22
     campaign.report(cs(at(2026, 10, 23, 16, 0)), summary="Q4: 4 customers, one price issue")
