@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.observability import Metrics
@@ -69,6 +69,8 @@ def _idempotency_key(idempotency_key: Annotated[str | None, Header(
     return idempotency_key
 
 
+AtVersion = Annotated[int | None, Query(
+    ge=1, le=2**53, description="the state at this version (AUD-2)")]
 CasesApp = Annotated[CaseApplication, Depends(_cases)]
 AppMetrics = Annotated[Metrics, Depends(_metrics)]
 CurrentActor = Annotated[Actor, Depends(_actor)]

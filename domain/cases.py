@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
@@ -41,6 +41,18 @@ def authorise(ctx: CommandContext, command: str, allowed: frozenset[Role]) -> No
 
 EARLIEST_BUSINESS_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 """No case of this service happened before this: an earlier instant is a typo."""
+
+
+LATEST_BUSINESS_DATE = date(2199, 12, 31)
+
+
+def plausible_date(field: str, value: date, earliest: date | None = None) -> date:
+    """A calendar date given by the caller, within what this service can mean."""
+    earliest = earliest or EARLIEST_BUSINESS_TIME.date()
+    if not earliest <= value <= LATEST_BUSINESS_DATE:
+        raise InvalidInput(field, f"{field} {value.isoformat()} is outside "
+                                  f"{earliest.isoformat()} to {LATEST_BUSINESS_DATE.isoformat()}")
+    return value
 
 
 def business_instant(ctx: CommandContext, field: str, value: datetime) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field
@@ -101,7 +102,7 @@ def register(body: CustomerIn, response: Response, cases: CasesApp, actor: Curre
                              f"customer {body.id} is already registered") from None
 
     run_command(metrics, "customer", "register", save)
-    response.headers["Location"] = f"/v1/customers/{body.id}"
+    response.headers["Location"] = f"/v1/customers/{quote(body.id, safe='')}"
     return CustomerView.of(cases.get_case(CustomerRecord, record.id), actor,
                            cases.calendar.local_date(cases.clock.now()))
 

@@ -18,6 +18,7 @@ from api.command_routes import Command, CommandRoutes
 from api.commands import case_headers, etag, idempotency_for, run_command
 from api.deps import (
     AppMetrics,
+    AtVersion,
     CasesApp,
     CorrelationId,
     CurrentActor,
@@ -132,8 +133,7 @@ def search_exceptions(
 @router.get("/{case_id}", response_model=m.ExceptionView)
 def get_exception(
     case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
-    version: Annotated[int | None, Query(ge=1, description="the state at this version (AUD-2)")]
-    = None,
+    version: AtVersion = None,
     as_of: Annotated[AwareDatetime | None, Query(
         description="the state as it was at this instant (AUD-2)")] = None,
 ) -> m.ExceptionView:

@@ -9,6 +9,7 @@ from api.command_routes import Command, CommandRoutes
 from api.commands import case_headers, etag, idempotency_for, run_command
 from api.deps import (
     AppMetrics,
+    AtVersion,
     CasesApp,
     CorrelationId,
     CurrentActor,
@@ -75,7 +76,7 @@ def search_surveys(cases: CasesApp, actor: CurrentActor, status: CampaignStatus 
 
 @router.get("/{case_id}", response_model=m.SurveyView)
 def get_survey(case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
-               version: Annotated[int | None, Query(ge=1)] = None) -> m.SurveyView:
+               version: AtVersion = None) -> m.SurveyView:
     campaign = cases.get_case(SurveyCampaign, case_id, version=version)
     response.headers["ETag"] = etag(campaign.version)
     return _view(cases, actor, campaign)

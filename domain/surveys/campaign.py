@@ -18,7 +18,7 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
-from domain.cases import Case, CommandContext, authorise, business_instant
+from domain.cases import Case, CommandContext, authorise, business_instant, plausible_date
 from domain.errors import InvalidInput, StepMissing, WrongState
 from domain.policy import SurveyPolicy
 from domain.surveys import kpi as kpis
@@ -183,6 +183,8 @@ class SurveyCampaign(Case):
         authorise(ctx, "plan", ORGANISERS)
         _text("title", title)
         _text("goals", plan.goals)
+        plausible_date("plan.period_start", plan.period_start)
+        plausible_date("plan.period_end", plan.period_end)
         if plan.period_end < plan.period_start:
             raise InvalidInput("plan.period_end", "the period ends before it starts")
         if not plan.channels:

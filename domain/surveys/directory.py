@@ -18,7 +18,7 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
-from domain.cases import Case, CommandContext, authorise, business_instant
+from domain.cases import Case, CommandContext, authorise, business_instant, plausible_date
 from domain.errors import InvalidInput
 from domain.surveys.responses import RespondentClass
 
@@ -72,6 +72,10 @@ class CustomerRecord(Case):
         for field, value in (("id", customer_id), ("name", name), ("region", region)):
             if not value or not value.strip():
                 raise InvalidInput(field, f"{field} must not be blank")
+        if "/" in customer_id or any(ord(ch) < 32 for ch in customer_id):
+            raise InvalidInput("id", "a customer id has no '/' and no control characters")
+        if first_contract is not None:
+            plausible_date("first_contract", first_contract, date(1900, 1, 1))
         if size not in {"key", "sme"}:
             raise InvalidInput("size", "size is key or sme")
         for i, contact in enumerate(contacts):
@@ -125,6 +129,8 @@ class CustomerRecord(Case):
         business_instant(ctx, "completed_at", node.completed_at)
         if node.node_type is NodeType.DELIVERY and node.warranty_end is None:
             raise InvalidInput("warranty_end", "a delivery states when its warranty ends")
+        if node.warranty_end is not None:
+            plausible_date("warranty_end", node.warranty_end, node.completed_at.date())
         self._node_recorded(timestamp=ctx.at, meta=ctx.meta("service_node"), node=node)
 
     @event("ServiceNodeRecorded")

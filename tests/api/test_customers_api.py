@@ -38,3 +38,15 @@ def test_sec_pii_directory_contacts_and_service_nodes(client: TestClient, make_t
         "reference": "DN-1"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "warranty_end"
     assert client.get("/v1/customers/nobody", headers=cs).status_code == 404
+
+
+def test_a_customer_id_in_chinese_gets_an_encoded_location(client: TestClient,
+                                                          make_token) -> None:
+    cs = bearer(make_token("qian", Role.CS_HEAD))
+    created = client.post("/v1/customers", headers=cs, json=ACME | {"id": "华东机器人-01"})
+    assert created.status_code == 201
+    location = created.headers["location"]
+    assert location == "/v1/customers/%E5%8D%8E%E4%B8%9C%E6%9C%BA%E5%99%A8%E4%BA%BA-01"
+    assert client.get(location, headers=cs).json()["id"] == "华东机器人-01"
+    slash = client.post("/v1/customers", headers=cs, json=ACME | {"id": "EAST/01"})
+    assert slash.status_code == 422 and slash.json()["errors"][0]["field"] == "id"

@@ -44,8 +44,10 @@ def test_sec_in_1_fuzzed_requests_get_documented_answers_never_5xx(tmp_path: Pat
     assert len(operations) > 20
 
     for operation in operations:
+        # Derandomised: the same examples every run, so CI is repeatable; wider
+        # exploration is schemathesis' own runner's job (docs/OPERATIONS.md).
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+                  database=None, derandomize=True)
         @given(case=operation.as_strategy())
         def exercise(case: object) -> None:
             response = case.call(headers={"Authorization": f"Bearer {TOKEN}"})  # type: ignore[attr-defined]

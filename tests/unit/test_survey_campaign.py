@@ -215,3 +215,11 @@ def test_sv_close_1_and_sv_rep_1_cleaning_then_report_each_on_time() -> None:
     process = owed(campaign, at(2026, 10, 23, 17, 0))["SV-CLOSE-1/process"]
     assert process.state_at(at(2026, 11, 30, 0, 0)) is ObligationState.MET
     assert campaign.closed_at == at(2026, 10, 23, 16, 0)
+
+
+def test_sv_plan_1_implausible_plan_dates_are_refused() -> None:
+    far = CampaignPlan("g", date(1, 1, 1), date(1, 12, 31), "s", (Channel.ONLINE,), ("q",), "b")
+    with pytest.raises(InvalidInput) as caught:
+        SurveyCampaign.draft(cs(at(2026, 10, 1, 9, 0)), survey_type=SurveyType.ANNUAL,
+                             title="year 1", plan=far, questionnaire=DEFAULT_PERIODIC)
+    assert caught.value.field == "plan.period_start"
