@@ -11,6 +11,7 @@ from api import problems
 from api.observability import Metrics, ObservabilityMiddleware
 from api.routers import (
     audit,
+    corrective_actions,
     customers,
     exceptions,
     health,
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(exceptions.router)
     app.include_router(surveys.router)
     app.include_router(customers.router)
+    app.include_router(corrective_actions.router)
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
     app.include_router(retention.router)

@@ -34,6 +34,7 @@ from domain.actors import Actor
 from domain.calendar import BusinessCalendar
 from domain.cases import Case, CommandContext
 from domain.clock import Clock
+from domain.corrective_actions import CorrectiveAction
 from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
 from domain.legal_holds import LegalHold
 from domain.obligations import Obligation
@@ -154,6 +155,9 @@ class CaseApplication(Application[UUID]):
         if isinstance(case, SurveyCampaign):
             return survey_obligations.obligations(
                 case, self.policy.surveys, self.calendar, now or self.clock.now())
+        if isinstance(case, CorrectiveAction):
+            return case.obligations(self.policy.corrective_actions, self.calendar,
+                                    now or self.clock.now())
         return []
 
     def search(self, filters: SearchFilters, limit: int, cursor: str | None) -> Page:

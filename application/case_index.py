@@ -16,6 +16,7 @@ from typing import Protocol
 from uuid import UUID
 
 from domain.cases import Case
+from domain.corrective_actions import CorrectiveAction
 from domain.errors import InvalidInput
 from domain.legal_holds import LegalHold
 from domain.service_exceptions.model import ServiceException
@@ -104,6 +105,14 @@ def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:
             status=case.status.value, level=case.level.value, category=case.category.value,
             customer_id=case.customer.id, customer_name=case.customer.name,
             department=case.department, title=case.title, opened_at=case.recorded_at,
+            updated_at=case.modified_on, closed_at=case.closed_at, retain_until=retain_until,
+            erased_at=case.erased_at)
+    if isinstance(case, CorrectiveAction):
+        return CaseSummary(
+            case_id=case.id, case_type=case.case_type, version=case.version,
+            status=case.status.value, level=case.severity.value,
+            category=case.source.kind.value, customer_id=None, customer_name=None,
+            department=case.department, title=case.title, opened_at=case.opened_at,
             updated_at=case.modified_on, closed_at=case.closed_at, retain_until=retain_until,
             erased_at=case.erased_at)
     if isinstance(case, CustomerRecord):

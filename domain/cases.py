@@ -88,6 +88,20 @@ class Case(Aggregate):
         self.closed_at: datetime | None = None
         """Archived or cancelled: retention runs from here (EX-ARC-1, RET-1)."""
         self.erased_at: datetime | None = None
+        self.corrective_actions: list[str] = []
+        """CA-SRC-1: the corrective actions this case opened, shown from this side."""
+
+    def link_actions(self, ctx: CommandContext, action_ids: tuple[str, ...]) -> None:
+        """CA-SRC-1: record the corrective actions opened from this case (saved in the
+        same transaction as the actions themselves)."""
+        if action_ids:
+            self._actions_opened(timestamp=ctx.at, meta=ctx.meta("corrective_actions"),
+                                 action_ids=tuple(action_ids))
+
+    @event("CorrectiveActionsOpened")
+    def _actions_opened(self, *, timestamp: datetime, meta: EventMeta,
+                        action_ids: tuple[str, ...]) -> None:
+        self.corrective_actions.extend(action_ids)
 
     @property
     def customer_id(self) -> str | None:

@@ -444,7 +444,9 @@ class ExceptionView(BaseModel):
                                           detail=case.cancellation[1])
             if case.cancellation else None,
             obligations=obligations,
-            links=Links(self=href, history=f"{href}/history", document=f"{href}/document"),
+            links=Links(self=href, history=f"{href}/history", document=f"{href}/document",
+                        corrective_actions=[f"/v1/corrective-actions/{a}"
+                                            for a in case.corrective_actions]),
             modified_at=case.modified_on,
         )
 

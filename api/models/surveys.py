@@ -165,6 +165,7 @@ class SurveyView(BaseModel):
     reported_at: UtcDatetime | None
     report_summary: str | None
     linked_exceptions: list[str]
+    corrective_actions: list[str] = Field(description="CA-SRC-1: actions opened from here")
     obligations: list[ObligationView]
 
     @classmethod
@@ -179,7 +180,8 @@ class SurveyView(BaseModel):
             recipients=len(c.recipients), responses=len(c.responses),
             late_entries=list(c.late_entries), closed_at=c.survey_closed_at,
             cleaning=c.cleaning, reported_at=c.reported_at, report_summary=c.report_summary,
-            linked_exceptions=list(c.linked_exceptions), obligations=obligations)
+            linked_exceptions=list(c.linked_exceptions),
+            corrective_actions=list(c.corrective_actions), obligations=obligations)
 
 
 class FindingIn(RequestModel):

@@ -31,8 +31,11 @@ from api.problems import ApiProblem, FieldError, Problem
 from api.routers.audit import add_audit_routes
 from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
+from application.corrective_actions import from_review
 from application.documents import render_markdown
 from domain.actors import Actor, Role
+from domain.cases import CommandContext
+from domain.corrective_actions import CorrectiveAction
 from domain.service_exceptions.model import (
     CUSTOMER_FACING,
     HANDLERS,
@@ -180,6 +183,15 @@ def exception_document(case_id: UUID, request: Request, cases: CasesApp,
 
 # --- commands -----------------------------------------------------------------------------
 
+def _review(case: ServiceException, ctx: CommandContext, body: m.ReviewIn,
+            _: CaseApplication) -> list[CorrectiveAction]:
+    case.record_review(ctx, root_cause=body.root_cause, lessons=body.lessons,
+                       improvements=body.improvements_domain(),
+                       retrospective=body.retrospective.to_domain() if body.retrospective
+                       else None)
+    return from_review(case, ctx)
+
+
 COMMANDS = [
     Command("reports", "report_up", m.ReportUpIn, HANDLERS, lambda c, ctx, b, _: c.report_up(
         ctx, reported_to=tuple(b.reported_to), reported_at=b.reported_at, details=b.details,
@@ -230,12 +242,9 @@ COMMANDS = [
     Command("acceptance", "acceptance", m.AcceptanceIn, CUSTOMER_FACING,
             lambda c, ctx, b, _: c.record_acceptance(ctx, accepted=b.accepted, note=b.note),
             "The customer's acceptance; a rejection reopens execution (EX-FB-1)"),
-    Command("review", "review", m.ReviewIn, any_level(REVIEWERS),
-            lambda c, ctx, b, _: c.record_review(
-                ctx, root_cause=b.root_cause, lessons=b.lessons,
-                improvements=b.improvements_domain(),
-                retrospective=b.retrospective.to_domain() if b.retrospective else None),
-            "Review, with the retrospective for critical (EX-REV-1)"),
+    Command("review", "review", m.ReviewIn, any_level(REVIEWERS), _review,
+            "Review, with the retrospective for critical (EX-REV-1); improvement measures "
+            "asking for it open corrective actions in the same transaction (CA-SRC-1)"),
     Command("archive", "archive", m.ArchiveIn, LEADS, lambda c, ctx, b, _: c.archive(
         ctx, documents=tuple(DocumentRef(d.name, d.uri, d.sha256) for d in b.documents)),
         "Archive; read-only afterwards (EX-ARC-1)"),

@@ -22,9 +22,11 @@ from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
 from application.app import CaseApplication
 from application.case_index import SearchFilters
+from application.corrective_actions import from_cleaning
 from application.surveys import active_customers, previous_comparable
 from domain.actors import Actor
 from domain.cases import CommandContext
+from domain.corrective_actions import CorrectiveAction
 from domain.policy import SurveyPolicy
 from domain.service_exceptions.model import ServiceException
 from domain.surveys.campaign import (
@@ -97,6 +99,14 @@ def _policy(cases: CaseApplication) -> SurveyPolicy:
     return cases.policy.surveys
 
 
+def _clean(campaign: SurveyCampaign, ctx: CommandContext, body: m.CleaningIn,
+           app: CaseApplication) -> list[CorrectiveAction]:
+    campaign.clean(ctx, _policy(app), exclusions=dict(body.exclusions),
+                   seed=body.seed if body.seed is not None else campaign.id.int % 2**31,
+                   previous=previous_comparable(app, campaign))
+    return from_cleaning(campaign, ctx)
+
+
 COMMANDS = [
     Command("plan-approval", "plan_approval", m.Empty, APPROVERS,
             lambda c, ctx, b, _: c.approve_plan(ctx), "Approve the plan (SV-PLAN-1)"),
@@ -122,12 +132,9 @@ COMMANDS = [
             "Record a response (SV-VALID-1 checks run)", status_code=201),
     Command("close", "close", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.close(ctx),
             "Close the survey"),
-    Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS,
-            lambda c, ctx, b, app: c.clean(
-                ctx, _policy(app), exclusions=dict(b.exclusions),
-                seed=b.seed if b.seed is not None else c.id.int % 2**31,
-                previous=previous_comparable(app, c)),
-            "Clean the data: exclusions, KPIs, findings (SV-CLOSE-1, SV-KPI-*, SV-FIND-2)"),
+    Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS, _clean,
+            "Clean the data: exclusions, KPIs, findings; the top findings open corrective "
+            "actions in the same transaction (SV-CLOSE-1, SV-KPI-*, SV-FIND-2, CA-SRC-1)"),
     Command("report", "report", m.ReportIn, ORGANISERS,
             lambda c, ctx, b, _: c.report(ctx, summary=b.summary),
             "Submit the analysis report (SV-REP-1)"),

@@ -48,7 +48,8 @@ def test_ex_flow_1_a_general_exception_from_record_to_archive(walk: Walker) -> N
         ("Recorded", "li.wei"), ("ReportedUp", "li.wei"), ("ResponseStarted", "zhao"),
         ("Investigated", "li.wei"), ("PlanProposed", "li.wei"), ("PlanApproved", "zhao"),
         ("Resolved", "li.wei"), ("FeedbackRecorded", "li.wei"), ("Reviewed", "zhao"),
-        ("Archived", "zhao")]
+        ("CorrectiveActionsOpened", "zhao"), ("Archived", "zhao")]
+    assert len(view["links"]["corrective_actions"]) == 1  # the review asked for one
     closed = walk.post("reports", {"reported_to": ["department_head"],
                                    "reported_at": walk.now(), "details": "x"}, "li.wei", 409)
     assert closed["type"] == "urn:casetrail:problem:case-closed"

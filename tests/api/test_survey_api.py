@@ -141,7 +141,13 @@ def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestCl
     assert states["SV-CLOSE-1/cleaning"] == states["SV-CLOSE-1/report"] == "met"
     assert states["SV-CLOSE-1/process"] == "met"
     history = client.get(f"{s.location}/history", headers=s.cs).json()["items"]
-    assert [e["type"] for e in history][-3:] == ["Closed", "Cleaned", "Reported"]
+    assert [e["type"] for e in history][-4:] == [
+        "Closed", "Cleaned", "CorrectiveActionsOpened", "Reported"]
+    [action_id] = reported["corrective_actions"]  # the tracked finding, CA-SRC-1
+    action = client.get(f"/v1/corrective-actions/{action_id}", headers=s.cs)
+    assert action.status_code == 200
+    assert action.json()["source"]["case_id"] == reported["id"]
+    assert action.json()["source_href"] == s.location
     assert client.get(f"{s.location}/verify", headers=s.cs).json()["ok"]
 
 
