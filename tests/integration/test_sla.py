@@ -223,3 +223,32 @@ def test_sla_5_two_concurrent_sweepers_over_1000_due_obligations_record_1000_bre
         if n.topic.endswith("ObligationBreached"))
     assert topic_count == 1000
     assert {len(sla.breach_events(case_id)) for case_id in ids[:50]} == {1}
+
+
+@pytest.mark.rule("CA-PROG-1")
+def test_ca_prog_1_a_missed_monthly_evaluation_is_breached_on_the_record(sla: Sla) -> None:
+    from domain.actors import Actor
+    from domain.cases import CommandContext
+    from domain.corrective_actions import (
+        ActionPlan,
+        CorrectiveAction,
+        Severity,
+        Source,
+        SourceKind,
+    )
+
+    start = sla.clock.now()
+    unit = CommandContext(Actor("zhang", (Role.IMPLEMENTATION,), "implementation"), start, "c")
+    action = CorrectiveAction.open(
+        ctx(start, Role.CS_HEAD), source=Source(SourceKind.MANAGEMENT_REVIEW, None, "MR"),
+        severity=Severity.KEY, title="parts", description="late", department="after_sales")
+    action.assign(ctx(start, Role.CS_HEAD), unit="implementation", person="zhang")
+    action.submit_plan(unit, sla.cases.calendar, sla.cases.policy.corrective_actions,
+                       ActionPlan(("stock",), "zhang", start + timedelta(days=60)))
+    action.review_plan(ctx(start, Role.CS_HEAD), approved=True)
+    sla.cases.save_case(action)
+    sla.clock.advance(timedelta(days=32))
+    sla.sweep()
+    keys = [e.key for e in sla.cases.history(CorrectiveAction, action.id)
+            if type(e).__name__ == "ObligationBreached"]
+    assert "CA-PROG-1/month-1" in keys
