@@ -16,6 +16,7 @@ from api.routers import (
     exceptions,
     health,
     obligations,
+    reports,
     retention,
     surveys,
 )
@@ -28,6 +29,7 @@ from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService, resolve_secret
 from projections.audit import construct_audit_view
 from projections.obligations import construct_view
+from projections.reports import construct_reports_view
 
 DESCRIPTION = """Event-sourced case management for customer-service regulations.
 
@@ -71,12 +73,14 @@ def create_app(
     app.state.obligations = construct_view(cases)
     app.state.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
     app.state.audit = construct_audit_view(cases)
+    app.state.reports = construct_reports_view(cases)
     problems.install(app)
     app.include_router(health.router)
     app.include_router(exceptions.router)
     app.include_router(surveys.router)
     app.include_router(customers.router)
     app.include_router(corrective_actions.router)
+    app.include_router(reports.router)
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
     app.include_router(retention.router)

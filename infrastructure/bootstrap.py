@@ -59,12 +59,14 @@ def init_schema(settings: Settings) -> None:
     from projections.audit import construct_audit_view
     from projections.obligations import construct_view
     from projections.outbox import construct_outbox
+    from projections.reports import construct_reports_view
 
     app = build_application(settings, create_tables=True)
     try:
         construct_view(app).create_table()  # type: ignore[attr-defined]
         construct_outbox(app).create_table()  # type: ignore[attr-defined]
         construct_audit_view(app).create_table()  # type: ignore[attr-defined]
+        construct_reports_view(app).create_table()  # type: ignore[attr-defined]
     finally:
         app.close()
 

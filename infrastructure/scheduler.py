@@ -30,6 +30,7 @@ from infrastructure.webhooks import Deliverer
 from projections.audit import AuditProjection, construct_audit_view
 from projections.obligations import ObligationsProjection, construct_view
 from projections.outbox import OutboxProjection, construct_outbox
+from projections.reports import ReportsProjection, construct_reports_view
 from projections.runtime import ViewRunner
 
 log = logging.getLogger("casetrail.scheduler")
@@ -93,6 +94,9 @@ class Workers:
         self.view = construct_view(cases)
         self.runner = ViewRunner(cases, ObligationsProjection(cases, self.view),
                                  poll_interval=poll_interval)
+        self.reports = construct_reports_view(cases)
+        self.reports_runner = ViewRunner(cases, ReportsProjection(cases, self.reports),
+                                         poll_interval=poll_interval)
         self.audit = construct_audit_view(cases)
         self.audit_runner = ViewRunner(cases, AuditProjection(cases, self.audit),
                                        poll_interval=poll_interval)
@@ -160,6 +164,7 @@ class Workers:
 
     def start(self) -> None:
         self.runner.start()
+        self.reports_runner.start()
         self.audit_runner.start()
         self.outbox_runner.start()
         self.scheduler.start()
@@ -167,6 +172,7 @@ class Workers:
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
         self.runner.stop()
+        self.reports_runner.stop()
         self.audit_runner.stop()
         self.outbox_runner.stop()
         self.leadership.release()

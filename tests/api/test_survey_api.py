@@ -220,3 +220,26 @@ def test_sample_from_the_directory_and_kpis_versus_the_previous_campaign(
     assert second["cleaning"]["previous_overall_score"] == first["cleaning"]["overall_score"]
     assert Fraction(second["cleaning"]["overall_score"]) < Fraction(
         first["cleaning"]["overall_score"])
+
+
+@pytest.mark.rule("RPT-3")
+def test_rpt_3_the_survey_trend_and_the_report_endpoints(
+        survey: Survey, client: TestClient, cases: CaseApplication) -> None:
+    from projections.reports import ReportsProjection, construct_reports_view
+    from projections.runtime import ViewRunner
+
+    test_sample_from_the_directory_and_kpis_versus_the_previous_campaign(survey, client)
+    ViewRunner(cases, ReportsProjection(cases, construct_reports_view(cases))).catch_up()
+    trend = client.get("/v1/reports/surveys", headers=survey.cs, params={
+        "from": "2026-10-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00"}).json()
+    scores = [Fraction(i["overall_score"]) for i in trend["items"]]
+    assert len(scores) == 2 and scores[1] < scores[0]
+    assert client.get("/v1/reports/exceptions/weekly?week=2026-W99",
+                      headers=survey.cs).status_code == 422
+    assert client.get("/v1/reports/exceptions/monthly?month=2026-13",
+                      headers=survey.cs).status_code == 422
+    weekly = client.get("/v1/reports/exceptions/weekly?week=2026-W41", headers=survey.cs)
+    assert weekly.status_code == 200 and weekly.json()["items"] == []
+    departments = client.get("/v1/reports/departments", headers=survey.cs, params={
+        "from": "2026-10-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00"})
+    assert departments.status_code == 200

@@ -1,0 +1,119 @@
+"""`/v1/reports/...` (RPT-1..RPT-3): JSON figures from the reporting view, which
+follows the event log (see `/readyz` for lag). Ratios are exact fractions "n/d"."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime, BaseModel
+
+from api.deps import CasesApp, CurrentActor
+from api.problems import ApiProblem, FieldError, problem_responses
+from application.reports import departments, monthly, weekly
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(422))
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def _bad(field: str, detail: str) -> ApiProblem:
+    return ApiProblem(422, "validation", "Invalid request", detail,
+                      errors=[FieldError(field=f"query.{field}", message=detail)])
+
+
+def _ratio(value: Fraction | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _local(cases: Any, day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=cases.calendar.zone)
+
+
+class Report(BaseModel):
+    period_from: datetime
+    period_to: datetime
+    items: Any
+
+
+@router.get("/exceptions/weekly", response_model=Report)
+def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
+                      week: Annotated[str, Query(examples=["2026-W47"])],
+                      department: str | None = None) -> Report:
+    """RPT-1: general exceptions opened in an ISO week, per department."""
+    found = _WEEK.match(week)
+    try:
+        start = date.fromisocalendar(int(found.group(1)), int(found.group(2)), 1) \
+            if found else None
+    except ValueError:
+        start = None
+    if start is None:
+        raise _bad("week", "an ISO week such as 2026-W47")
+    begin, end = _local(cases, start), _local(cases, start + timedelta(days=7))
+    facts = request.app.state.reports.select("exception", begin, end)
+    return Report(period_from=begin, period_to=end, items=[
+        {"department": w.department, "opened": w.opened, "resolved": w.resolved,
+         "resolved_on_time": w.resolved_on_time, "by_category": w.by_category,
+         "cases": w.cases} for w in weekly(facts, department)])
+
+
+def _month(cases: Any, month: str) -> tuple[datetime, datetime]:
+    found = _MONTH.match(month)
+    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+        raise _bad("month", "a month such as 2026-11")
+    year, number = int(found.group(1)), int(found.group(2))
+    nxt = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
+    return _local(cases, date(year, number, 1)), _local(cases, nxt)
+
+
+@router.get("/exceptions/monthly", response_model=Report)
+def monthly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
+                       month: Annotated[str, Query(examples=["2026-11"])]) -> Report:
+    """RPT-1: the month's major exceptions, counts by category and level, the most
+    frequent problem types and the weakest service steps."""
+    begin, end = _month(cases, month)
+    result = monthly(request.app.state.reports.select("exception", begin, end))
+    return Report(period_from=begin, period_to=end, items={
+        "major_cases": result.major_cases, "by_category_level": result.by_category_level,
+        "frequent_problems": [{"category": c, "exceptions": n}
+                              for c, n in result.frequent_problems],
+        "weak_steps": [{"service_step": s, "exceptions": n, "satisfaction": _ratio(sat)}
+                       for s, n, sat in result.weak_steps]})
+
+
+@router.get("/departments", response_model=Report)
+def department_kpis(request: Request, cases: CasesApp, actor: CurrentActor,
+                    period_from: Annotated[AwareDatetime, Query(alias="from")],
+                    period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Report:
+    """RPT-2: per department, over cases opened in the period."""
+    if period_to <= period_from:
+        raise _bad("to", "'to' must be after 'from'")
+    view = request.app.state.reports
+    kpis = departments(view.select("exception", period_from, period_to),
+                       view.select("corrective_action", period_from, period_to))
+    return Report(period_from=period_from, period_to=period_to, items=[
+        {"department": k.department, "exceptions": k.exceptions,
+         "exception_rate": _ratio(k.exception_rate),
+         "response_timeliness": _ratio(k.response_timeliness),
+         "completion_rate": _ratio(k.completion_rate), "satisfaction": _ratio(k.satisfaction),
+         "corrective_actions": k.actions,
+         "corrective_action_completion_rate": _ratio(k.action_completion_rate),
+         "corrective_actions_overdue": k.actions_overdue} for k in kpis])
+
+
+@router.get("/surveys", response_model=Report)
+def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
+                 period_from: Annotated[AwareDatetime, Query(alias="from")],
+                 period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Report:
+    """RPT-3: every reported campaign's KPIs in the period, oldest first."""
+    if period_to <= period_from:
+        raise _bad("to", "'to' must be after 'from'")
+    facts = request.app.state.reports.select("survey", period_from, period_to)
+    return Report(period_from=period_from, period_to=period_to, items=[
+        {"campaign": str(f.case_id), "survey_type": f.category, "opened_at": f.opened_at,
+         "reported_at": f.resolved_at, "overall_score": f.overall_score,
+         "satisfaction_rate": f.satisfaction_rate, "loyalty": f.loyalty,
+         "favourable_rate": f.favourable_rate} for f in facts if f.resolved_at is not None])

@@ -1,0 +1,140 @@
+"""Report figures (RPT-1..RPT-3) aggregated from the reporting view's facts.
+
+- RPT-1 weekly: general exceptions opened in an ISO week, per department (002 art. 9);
+  monthly: the month's major exceptions (art. 10), counts by category and level,
+  the most frequent problem types and the weakest service steps (art. 15).
+- RPT-2 per department: exception rate (its share of all exceptions in the period),
+  response timeliness (report-ups decided on time), completion rate (resolved of
+  opened), mean customer satisfaction with the handling, corrective actions
+  closed of opened, and those overdue (a breach on record).
+- RPT-3: each reported campaign's KPIs, in time order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Facts:
+    case_id: UUID
+    case_type: str
+    department: str
+    category: str | None
+    level: str | None
+    service_step: str | None
+    status: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    report_on_time: bool | None
+    plan_on_time: bool | None
+    resolution_on_time: bool | None
+    satisfaction: int | None
+    overdue: bool
+    closed: bool
+    overall_score: str | None
+    satisfaction_rate: str | None
+    loyalty: str | None
+    favourable_rate: str | None
+
+
+
+
+
+def _share(part: int, whole: int) -> Fraction | None:
+    return Fraction(part, whole) if whole else None
+
+
+@dataclass(frozen=True)
+class DepartmentWeek:
+    department: str
+    opened: int
+    resolved: int
+    resolved_on_time: int
+    by_category: dict[str, int]
+    cases: list[str]
+
+
+def weekly(facts: Iterable[Facts], department: str | None = None) -> list[DepartmentWeek]:
+    groups: dict[str, list[Facts]] = defaultdict(list)
+    for f in facts:
+        if f.level == "general" and (department is None or f.department == department):
+            groups[f.department].append(f)
+    return [DepartmentWeek(
+        department=d, opened=len(fs), resolved=sum(f.resolved_at is not None for f in fs),
+        resolved_on_time=sum(f.resolution_on_time is True for f in fs),
+        by_category=dict(sorted(Counter(f.category or "" for f in fs).items())),
+        cases=[str(f.case_id) for f in fs]) for d, fs in sorted(groups.items())]
+
+
+@dataclass(frozen=True)
+class Month:
+    major_cases: list[str]
+    by_category_level: dict[str, dict[str, int]]
+    frequent_problems: list[tuple[str, int]]
+    weak_steps: list[tuple[str, int, Fraction | None]]
+    """(service step, exceptions, mean satisfaction): most exceptions, then least satisfied."""
+
+
+def monthly(facts: Iterable[Facts], top: int = 3) -> Month:
+    rows = list(facts)
+    table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for f in rows:
+        table[f.category or ""][f.level or ""] += 1
+    steps: dict[str, list[Facts]] = defaultdict(list)
+    for f in rows:
+        steps[f.service_step or ""].append(f)
+
+    def satisfaction(fs: list[Facts]) -> Fraction | None:
+        scores = [f.satisfaction for f in fs if f.satisfaction is not None]
+        return Fraction(sum(scores), len(scores)) if scores else None
+
+    weak = sorted(((s, len(fs), satisfaction(fs)) for s, fs in steps.items()),
+                  key=lambda t: (-t[1], t[2] if t[2] is not None else 6, t[0]))
+    frequent = Counter(f.category or "" for f in rows).most_common()
+    return Month(
+        major_cases=[str(f.case_id) for f in rows if f.level == "major"],
+        by_category_level={c: dict(sorted(levels.items())) for c, levels in sorted(table.items())},
+        frequent_problems=sorted(frequent, key=lambda t: (-t[1], t[0]))[:top],
+        weak_steps=weak[:top])
+
+
+@dataclass(frozen=True)
+class DepartmentKpis:
+    department: str
+    exceptions: int
+    exception_rate: Fraction | None
+    response_timeliness: Fraction | None
+    completion_rate: Fraction | None
+    satisfaction: Fraction | None
+    actions: int
+    action_completion_rate: Fraction | None
+    actions_overdue: int
+
+
+def departments(exceptions: Iterable[Facts], actions: Iterable[Facts]) -> list[DepartmentKpis]:
+    ex = list(exceptions)
+    by_ex: dict[str, list[Facts]] = defaultdict(list)
+    for f in ex:
+        by_ex[f.department].append(f)
+    by_ca: dict[str, list[Facts]] = defaultdict(list)
+    for f in actions:
+        by_ca[f.department].append(f)
+    result = []
+    for department in sorted(set(by_ex) | set(by_ca)):
+        es, cs = by_ex.get(department, []), by_ca.get(department, [])
+        decided = [f.report_on_time for f in es if f.report_on_time is not None]
+        scores = [f.satisfaction for f in es if f.satisfaction is not None]
+        result.append(DepartmentKpis(
+            department=department, exceptions=len(es), exception_rate=_share(len(es), len(ex)),
+            response_timeliness=_share(sum(decided), len(decided)),
+            completion_rate=_share(sum(f.resolved_at is not None for f in es), len(es)),
+            satisfaction=Fraction(sum(scores), len(scores)) if scores else None,
+            actions=len(cs), action_completion_rate=_share(sum(f.closed for f in cs), len(cs)),
+            actions_overdue=sum(f.overdue and not f.closed for f in cs)))
+    return result
