@@ -8,14 +8,19 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
 from api.deps import CasesApp, CurrentActor
 from api.problems import ApiProblem, FieldError, problem_responses
+from api.rendering import bar_chart, line_chart, respond
 from application.reports import departments, monthly, weekly
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"], responses=problem_responses(422))
+FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
+    "application/json": {}, "text/html": {}, "text/csv": {}},
+    "description": "JSON; `Accept: text/html` for the page with charts, `text/csv` for the table"}}
+router = APIRouter(prefix="/v1/reports", tags=["reports"],
+                   responses=problem_responses(406, 422) | FORMATS)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -39,10 +44,20 @@ class Report(BaseModel):
     items: Any
 
 
-@router.get("/exceptions/weekly", response_model=Report)
+def _as_float(value: str | None) -> float | None:
+    return float(Fraction(value)) if value is not None else None
+
+
+def _render(request: Request, report: Report, title: str, rows: list[dict[str, Any]],
+            columns: list[str], charts: list[str]) -> Response:
+    return respond(request, report.model_dump(mode="json"), title=title, rows=rows,
+                   columns=columns, charts=charts)
+
+
+@router.get("/exceptions/weekly", response_model=Report, response_class=Response)
 def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
                       week: Annotated[str, Query(examples=["2026-W47"])],
-                      department: str | None = None) -> Report:
+                      department: str | None = None) -> Response:
     """RPT-1: general exceptions opened in an ISO week, per department."""
     found = _WEEK.match(week)
     try:
@@ -54,10 +69,16 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
         raise _bad("week", "an ISO week such as 2026-W47")
     begin, end = _local(cases, start), _local(cases, start + timedelta(days=7))
     facts = request.app.state.reports.select("exception", begin, end)
-    return Report(period_from=begin, period_to=end, items=[
-        {"department": w.department, "opened": w.opened, "resolved": w.resolved,
-         "resolved_on_time": w.resolved_on_time, "by_category": w.by_category,
-         "cases": w.cases} for w in weekly(facts, department)])
+    items = [{"department": w.department, "opened": w.opened, "resolved": w.resolved,
+              "resolved_on_time": w.resolved_on_time, "by_category": w.by_category,
+              "cases": w.cases} for w in weekly(facts, department)]
+    chart = bar_chart(f"General exceptions, {week}",
+                      {"opened": [i["opened"] for i in items],
+                       "resolved": [i["resolved"] for i in items]},
+                      [i["department"] for i in items])
+    return _render(request, Report(period_from=begin, period_to=end, items=items),
+                   f"一般客户服务异常周报 Weekly general exceptions {week}", items,
+                   ["department", "opened", "resolved", "resolved_on_time"], [chart])
 
 
 def _month(cases: Any, month: str) -> tuple[datetime, datetime]:
@@ -69,51 +90,75 @@ def _month(cases: Any, month: str) -> tuple[datetime, datetime]:
     return _local(cases, date(year, number, 1)), _local(cases, nxt)
 
 
-@router.get("/exceptions/monthly", response_model=Report)
+@router.get("/exceptions/monthly", response_model=Report, response_class=Response)
 def monthly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
-                       month: Annotated[str, Query(examples=["2026-11"])]) -> Report:
+                       month: Annotated[str, Query(examples=["2026-11"])]) -> Response:
     """RPT-1: the month's major exceptions, counts by category and level, the most
     frequent problem types and the weakest service steps."""
     begin, end = _month(cases, month)
     result = monthly(request.app.state.reports.select("exception", begin, end))
-    return Report(period_from=begin, period_to=end, items={
+    items = {
         "major_cases": result.major_cases, "by_category_level": result.by_category_level,
         "frequent_problems": [{"category": c, "exceptions": n}
                               for c, n in result.frequent_problems],
         "weak_steps": [{"service_step": s, "exceptions": n, "satisfaction": _ratio(sat)}
-                       for s, n, sat in result.weak_steps]})
+                       for s, n, sat in result.weak_steps]}
+    categories = list(result.by_category_level)
+    chart = bar_chart(f"Exceptions by category and level, {month}", {
+        level: [result.by_category_level[c].get(level, 0) for c in categories]
+        for level in ("general", "major", "critical")}, categories)
+    rows = [{"category": c, **levels} for c, levels in result.by_category_level.items()]
+    return _render(request, Report(period_from=begin, period_to=end, items=items),
+                   f"客户服务异常月报 Monthly exceptions {month}", rows,
+                   ["category", "general", "major", "critical"], [chart])
 
 
-@router.get("/departments", response_model=Report)
+@router.get("/departments", response_model=Report, response_class=Response)
 def department_kpis(request: Request, cases: CasesApp, actor: CurrentActor,
                     period_from: Annotated[AwareDatetime, Query(alias="from")],
-                    period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Report:
+                    period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Response:
     """RPT-2: per department, over cases opened in the period."""
     if period_to <= period_from:
         raise _bad("to", "'to' must be after 'from'")
     view = request.app.state.reports
     kpis = departments(view.select("exception", period_from, period_to),
                        view.select("corrective_action", period_from, period_to))
-    return Report(period_from=period_from, period_to=period_to, items=[
+    items = [
         {"department": k.department, "exceptions": k.exceptions,
          "exception_rate": _ratio(k.exception_rate),
          "response_timeliness": _ratio(k.response_timeliness),
          "completion_rate": _ratio(k.completion_rate), "satisfaction": _ratio(k.satisfaction),
          "corrective_actions": k.actions,
          "corrective_action_completion_rate": _ratio(k.action_completion_rate),
-         "corrective_actions_overdue": k.actions_overdue} for k in kpis])
+         "corrective_actions_overdue": k.actions_overdue} for k in kpis]
+    chart = bar_chart("SLA compliance: report-ups on time, and completion", {
+        "response timeliness": [_as_float(i["response_timeliness"]) for i in items],
+        "completion rate": [_as_float(i["completion_rate"]) for i in items]},
+        [i["department"] for i in items])
+    return _render(request, Report(period_from=period_from, period_to=period_to,
+                                   items=items), "部门指标 Department KPIs", items,
+                   list(items[0]) if items else ["department"], [chart])
 
 
-@router.get("/surveys", response_model=Report)
+@router.get("/surveys", response_model=Report, response_class=Response)
 def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
                  period_from: Annotated[AwareDatetime, Query(alias="from")],
-                 period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Report:
+                 period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Response:
     """RPT-3: every reported campaign's KPIs in the period, oldest first."""
     if period_to <= period_from:
         raise _bad("to", "'to' must be after 'from'")
     facts = request.app.state.reports.select("survey", period_from, period_to)
-    return Report(period_from=period_from, period_to=period_to, items=[
+    items = [
         {"campaign": str(f.case_id), "survey_type": f.category, "opened_at": f.opened_at,
          "reported_at": f.resolved_at, "overall_score": f.overall_score,
          "satisfaction_rate": f.satisfaction_rate, "loyalty": f.loyalty,
-         "favourable_rate": f.favourable_rate} for f in facts if f.resolved_at is not None])
+         "favourable_rate": f.favourable_rate} for f in facts if f.resolved_at is not None]
+    chart = line_chart("Satisfaction trend", {
+        name: [_as_float(i[key]) for i in items]
+        for name, key in (("overall score", "overall_score"),
+                          ("satisfaction rate %", "satisfaction_rate"))},
+        [str(i["reported_at"])[:10] for i in items])
+    report = Report(period_from=period_from, period_to=period_to, items=items)
+    return _render(request, report, "满意度趋势 Survey trend", items,
+                   ["campaign", "survey_type", "reported_at", "overall_score",
+                    "satisfaction_rate", "loyalty", "favourable_rate"], [chart])

@@ -1,0 +1,77 @@
+"""Report pages for people (RPT-1..RPT-3): charts drawn as inline SVG, checked in
+headless Chromium by a screenshot; the tables as CSV."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from domain.actors import Role
+from tests.api.conftest import bearer
+from tests.conftest import IN_CI
+from tests.integration.test_reports import Month, month  # noqa: F401 - the fixture
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def saturated_pixels(png: Path) -> int:
+    """Pixels in clear colour: the chart's bars, not text, borders or background."""
+    image = Image.open(png).convert("RGB")
+    width, height = image.size
+    pixels = image.load()
+    return sum(1 for x in range(0, width, 2) for y in range(0, height, 2)
+               if max(pixels[x, y]) - min(pixels[x, y]) > 60)
+
+
+def screenshot(html: str, tmp_path: Path) -> Path:
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("CI=true needs chromium (.ci/run installs Debian's package)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    page, png = tmp_path / "page.html", tmp_path / "page.png"
+    page.write_text(html, encoding="utf-8")
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'u'}",
+                    f"--screenshot={png}", "--window-size=1000,1400", page.as_uri()],
+                   check=True, capture_output=True, timeout=120,
+                   env=os.environ | {"HOME": str(tmp_path)})
+    return png
+
+
+@pytest.mark.rule("RPT-1")
+def test_rpt_1_the_monthly_report_page_renders_its_chart_in_chromium(
+        month: Month, client: TestClient, make_token, tmp_path: Path) -> None:  # noqa: F811
+    token = bearer(make_token("boss", Role.MANAGEMENT), Accept="text/html")
+    response = client.get("/v1/reports/exceptions/monthly?month=2026-11", headers=token)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert "<svg" in page and "<script" not in page and "http" not in page.split("<svg")[0]
+    with_chart = saturated_pixels(screenshot(page, tmp_path))
+    without = page[:page.index("<figure>")] + page[page.index("</figure>") + 9:]
+    bare = saturated_pixels(screenshot(without, tmp_path / "bare"))
+    assert with_chart > 500 > bare  # the chart, and only the chart, draws in colour
+
+
+@pytest.mark.rule("RPT-2")
+def test_rpt_2_department_kpis_as_csv(month: Month, client: TestClient,  # noqa: F811
+                                     make_token) -> None:
+    token = bearer(make_token("boss", Role.MANAGEMENT), Accept="text/csv")
+    response = client.get("/v1/reports/departments", headers=token, params={
+        "from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"})
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0].startswith("department,exceptions,exception_rate,response_timeliness")
+    assert lines[1].startswith("after_sales,4,2/3,3/4,1/4,4,2,1/2,1")
+    refused = client.get("/v1/reports/departments", params={
+        "from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"},
+        headers=bearer(make_token("boss", Role.MANAGEMENT), Accept="application/pdf"))
+    assert refused.status_code == 406
