@@ -12,11 +12,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta, tzinfo
 from fractions import Fraction
+from typing import Protocol
 from uuid import UUID
 
 
@@ -138,3 +140,63 @@ def departments(exceptions: Iterable[Facts], actions: Iterable[Facts]) -> list[D
             actions=len(cs), action_completion_rate=_share(sum(f.closed for f in cs), len(cs)),
             actions_overdue=sum(f.overdue and not f.closed for f in cs)))
     return result
+
+
+def _ratio(value: Fraction | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def weekly_items(facts: Iterable[Facts], department: str | None = None) -> list[dict[str, object]]:
+    return [{"department": w.department, "opened": w.opened, "resolved": w.resolved,
+             "resolved_on_time": w.resolved_on_time, "by_category": w.by_category,
+             "cases": w.cases} for w in weekly(facts, department)]
+
+
+def monthly_items(facts: Iterable[Facts]) -> dict[str, object]:
+    result = monthly(facts)
+    return {"major_cases": result.major_cases, "by_category_level": result.by_category_level,
+            "frequent_problems": [{"category": c, "exceptions": n}
+                                  for c, n in result.frequent_problems],
+            "weak_steps": [{"service_step": s, "exceptions": n, "satisfaction": _ratio(sat)}
+                           for s, n, sat in result.weak_steps]}
+
+
+class FactsSource(Protocol):
+    def select(self, case_type: str, opened_from: datetime | None = None,
+               opened_to: datetime | None = None) -> list[Facts]: ...
+
+
+class RunStore(Protocol):
+    def record_report_run(self, kind: str, period: str, produced_at: datetime,
+                          payload: str) -> bool: ...
+
+
+def produce_due_reports(now: datetime, zone: tzinfo, facts: FactsSource,
+                        runs: RunStore) -> list[tuple[str, str]]:
+    """RPT-1 on schedule: the weekly report of the last complete ISO week (002 art. 9)
+    and the monthly report of the last complete month (art. 10), each produced once
+    and kept with its figures, so it is on record that (and when) it was done."""
+    today = now.astimezone(zone).date()
+
+    def local(day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+    week_start = today - timedelta(days=today.weekday() + 7)
+    year, week, _ = week_start.isocalendar()
+    month_end = date(today.year, today.month, 1)
+    month_start = date(month_end.year - (month_end.month == 1),
+                       12 if month_end.month == 1 else month_end.month - 1, 1)
+    builders: dict[str, Callable[[list[Facts]], object]] = {
+        "weekly": weekly_items, "monthly": monthly_items}
+    due = [("weekly", f"{year}-W{week:02d}", local(week_start),
+            local(week_start + timedelta(days=7))),
+           ("monthly", f"{month_start:%Y-%m}", local(month_start), local(month_end))]
+    produced = []
+    for kind, period, begin, end in due:
+        items = builders[kind](facts.select("exception", begin, end))
+        payload = json.dumps({"period_from": begin.isoformat(), "period_to": end.isoformat(),
+                              "items": items},
+                             ensure_ascii=False)
+        if runs.record_report_run(kind, period, now, payload):
+            produced.append((kind, period))
+    return produced

@@ -31,6 +31,7 @@ IDEMPOTENCY_TABLE = "casetrail_idempotency"
 CHAIN_TABLE = "casetrail_chain"
 CHECKPOINTS_TABLE = "casetrail_checkpoints"
 KEYS_TABLE = "casetrail_customer_keys"
+RUNS_TABLE = "casetrail_report_runs"
 CASES_TABLE = "casetrail_cases"
 CASE_COLUMNS = ("case_id", "case_type", "version", "status", "level", "category",
                 "customer_id", "customer_name", "department", "title", "opened_at",
@@ -185,6 +186,27 @@ class IndexQueries:
             f"SELECT * FROM {self.cases_sql} WHERE case_type = {p} AND title = {p}",
             [case_type, title])]
 
+    runs_sql: str
+
+    def record_report_run(self, kind: str, period: str, produced_at: datetime,
+                          payload: str) -> bool:
+        """Once per kind and period; False when it was already produced."""
+        p = self.placeholder
+        before = self._rows(f"SELECT COUNT(*) AS n FROM {self.runs_sql} WHERE kind = {p} "
+                            f"AND period = {p}", [kind, period])
+        if before[0]["n"]:
+            return False
+        self._write(f"INSERT INTO {self.runs_sql} VALUES ({p}, {p}, {p}, {p}) "
+                    "ON CONFLICT DO NOTHING", [kind, period, self._value(produced_at), payload])
+        return True
+
+    def report_runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._rows(
+            f"SELECT * FROM {self.runs_sql} ORDER BY produced_at, kind, period", [])]
+
+    def _write(self, sql: str, params: list[Any]) -> None:
+        raise NotImplementedError
+
     def active_holds(self) -> list[HoldSummary]:
         return [_hold_from_row(r) for r in self._rows(
             f"SELECT * FROM {self.holds_sql} WHERE released_at IS NULL ORDER BY placed_at", [])]
@@ -194,6 +216,11 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
     placeholder = "?"
     cases_sql = CASES_TABLE
     holds_sql = HOLDS_TABLE
+    runs_sql = RUNS_TABLE
+
+    def _write(self, sql: str, params: list[Any]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(sql, params)
 
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
@@ -236,6 +263,8 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             "key_fingerprint TEXT NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (customer_id TEXT PRIMARY KEY, "
             "wrapped_key TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (kind TEXT NOT NULL, period TEXT NOT NULL, "
+            "produced_at TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (kind, period))",
         ]
 
     def _insert_events(
@@ -343,6 +372,10 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
 class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
     placeholder = "%s"
 
+    def _write(self, sql: str, params: list[Any]) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(sql, params)
+
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.execute(sql, params)
@@ -390,6 +423,11 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             "hash text NOT NULL, PRIMARY KEY (case_id, version))"))
         self.checkpoints_table = Identifier(self.datastore.schema, CHECKPOINTS_TABLE).as_string()
         self.keys_table = Identifier(self.datastore.schema, KEYS_TABLE).as_string()
+        self.runs_sql = Identifier(self.datastore.schema, RUNS_TABLE).as_string()
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS " + self.runs_sql + " (kind text NOT NULL, period text "
+            "NOT NULL, produced_at timestamptz NOT NULL, payload text NOT NULL, "
+            "PRIMARY KEY (kind, period))"))
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.keys_table + " (customer_id text PRIMARY KEY, "
             "wrapped_key text NOT NULL)"))

@@ -21,6 +21,7 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from application.app import CaseApplication
+from application.reports import produce_due_reports
 from application.retention import PurgePlan, purge
 from application.sla import SweepReport, sweep
 from application.surveys import special_survey_check
@@ -119,6 +120,9 @@ class Workers:
             seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
         self.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
         self.scheduler.add_job(
+            self._leading(self.produce_reports), "interval", id="reports",
+            seconds=settings.report_interval.total_seconds(), next_run_time=cases.clock.now())
+        self.scheduler.add_job(
             self._leading(lambda: special_survey_check(cases, cases.index)),  # type: ignore[arg-type]
             "interval", id="special-survey",
             seconds=settings.survey_trigger_interval.total_seconds(),
@@ -157,6 +161,11 @@ class Workers:
         if plan.customers and not dry_run:
             log.info("purged the personal data of %d customers", len(plan.customers))
         return plan
+
+    def produce_reports(self) -> list[tuple[str, str]]:
+        self.reports_runner.catch_up()
+        return produce_due_reports(self.cases.clock.now(), self.cases.calendar.zone,
+                                   self.reports, self.cases.index)  # type: ignore[arg-type]
 
     def deliver(self) -> int:
         self.outbox_runner.catch_up()

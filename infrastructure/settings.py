@@ -106,6 +106,9 @@ class Settings(BaseSettings):
         default=50, ge=2, description="snapshot a case every N events (fast as-of reads)")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     purge_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    report_interval: timedelta = Field(
+        default=timedelta(hours=1), gt=timedelta(0),
+        description="how often the scheduler checks for a week or month to report (RPT-1)")
     survey_trigger_interval: timedelta = Field(
         default=timedelta(days=1), gt=timedelta(0),
         description="how often complaints are compared quarter on quarter (SV-TYPE-4)")

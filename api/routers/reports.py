@@ -3,6 +3,7 @@ follows the event log (see `/readyz` for lag). Ratios are exact fractions "n/d".
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -14,7 +15,7 @@ from pydantic import AwareDatetime, BaseModel
 from api.deps import CasesApp, CurrentActor
 from api.problems import ApiProblem, FieldError, problem_responses
 from api.rendering import bar_chart, line_chart, respond
-from application.reports import departments, monthly, weekly
+from application.reports import departments, monthly, monthly_items, weekly_items
 
 FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/json": {}, "text/html": {}, "text/csv": {}},
@@ -69,9 +70,7 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
         raise _bad("week", "an ISO week such as 2026-W47")
     begin, end = _local(cases, start), _local(cases, start + timedelta(days=7))
     facts = request.app.state.reports.select("exception", begin, end)
-    items = [{"department": w.department, "opened": w.opened, "resolved": w.resolved,
-              "resolved_on_time": w.resolved_on_time, "by_category": w.by_category,
-              "cases": w.cases} for w in weekly(facts, department)]
+    items = weekly_items(facts, department)
     chart = bar_chart(f"General exceptions, {week}",
                       {"opened": [i["opened"] for i in items],
                        "resolved": [i["resolved"] for i in items]},
@@ -96,13 +95,9 @@ def monthly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
     """RPT-1: the month's major exceptions, counts by category and level, the most
     frequent problem types and the weakest service steps."""
     begin, end = _month(cases, month)
-    result = monthly(request.app.state.reports.select("exception", begin, end))
-    items = {
-        "major_cases": result.major_cases, "by_category_level": result.by_category_level,
-        "frequent_problems": [{"category": c, "exceptions": n}
-                              for c, n in result.frequent_problems],
-        "weak_steps": [{"service_step": s, "exceptions": n, "satisfaction": _ratio(sat)}
-                       for s, n, sat in result.weak_steps]}
+    facts = request.app.state.reports.select("exception", begin, end)
+    result = monthly(facts)
+    items = monthly_items(facts)
     categories = list(result.by_category_level)
     chart = bar_chart(f"Exceptions by category and level, {month}", {
         level: [result.by_category_level[c].get(level, 0) for c in categories]
@@ -162,3 +157,10 @@ def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
     return _render(request, report, "满意度趋势 Survey trend", items,
                    ["campaign", "survey_type", "reported_at", "overall_score",
                     "satisfaction_rate", "loyalty", "favourable_rate"], [chart])
+
+
+@router.get("/runs", response_model=list[dict[str, Any]])
+def report_runs(request: Request, cases: CasesApp, actor: CurrentActor) -> list[dict[str, Any]]:
+    """The weekly and monthly reports the scheduler produced, and when (RPT-1)."""
+    return [{"kind": r["kind"], "period": r["period"], "produced_at": r["produced_at"],
+             "report": json.loads(r["payload"])} for r in cases.index.report_runs()]  # type: ignore[attr-defined]

@@ -156,3 +156,21 @@ def test_rpt_4_a_rebuilt_reporting_view_equals_the_live_one(month: Month) -> Non
     live = [month.view.select(t) for t in ("exception", "corrective_action", "survey")]
     month.runner.rebuild()
     assert [month.view.select(t) for t in ("exception", "corrective_action", "survey")] == live
+
+
+@pytest.mark.rule("RPT-1")
+def test_rpt_1_the_scheduler_produces_the_weekly_and_monthly_reports_once(
+        month: Month, store_settings) -> None:
+    from infrastructure.scheduler import SingleProcessLeadership, Workers
+
+    workers = Workers(month.cases, store_settings, SingleProcessLeadership())
+    month.at(datetime(2026, 12, 1, 9, 0, tzinfo=CST))  # Tuesday 1 December
+    assert workers.produce_reports() == [("weekly", "2026-W48"), ("monthly", "2026-11")]
+    assert workers.produce_reports() == []  # once per period
+    runs = {(r["kind"], r["period"]): r for r in month.cases.index.report_runs()}
+    import json
+
+    monthly_report = json.loads(runs[("monthly", "2026-11")]["payload"])
+    assert monthly_report["items"]["major_cases"] == [month.ids["d"], month.ids["e"]]
+    weekly_report = json.loads(runs[("weekly", "2026-W48")]["payload"])
+    assert [i["department"] for i in weekly_report["items"]] == ["after_sales"]  # case f
