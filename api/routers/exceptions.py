@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from markdown_it import MarkdownIt
 from pydantic import AwareDatetime
 
@@ -28,6 +28,7 @@ from api.deps import (
 )
 from api.models import exceptions as m
 from api.problems import ApiProblem, FieldError, Problem
+from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
 from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
@@ -173,10 +174,15 @@ def exception_document(case_id: UUID, request: Request, cases: CasesApp,
     case = cases.get_case(ServiceException, case_id)
     text = closing_markdown(cases, case, _reveal(actor))
     if wants_html:
-        page = ("<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">"
-                f"<title>{case.title[:80].replace('<', '&lt;')}</title></head>"
-                f"<body>{_html.render(text)}</body></html>")
-        return HTMLResponse(page, headers={"ETag": etag(case.version)})
+        now = cases.clock.now()
+        owed = [o for o in cases.obligations(case) if o.rule != "EX-PROG-1"]
+        chart = bar_chart("Deadlines: hours allowed and taken", {
+            "allowed": [(o.due_at - o.started_at).total_seconds() / 3600 for o in owed],
+            "taken": [((o.met_at or now) - o.started_at).total_seconds() / 3600
+                      for o in owed]}, [o.rule for o in owed])
+        response = page(case.title[:80], f"<figure>{chart}</figure>", _html.render(text))
+        response.headers["ETag"] = etag(case.version)
+        return response
     return Response(text, media_type="text/markdown; charset=utf-8",
                     headers={"ETag": etag(case.version)})
 

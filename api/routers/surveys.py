@@ -1,9 +1,11 @@
 """`/v1/surveys`: satisfaction survey campaigns (DOMAIN.md section 3)."""
 
+from fractions import Fraction
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import case_headers, etag, idempotency_for, run_command
@@ -19,10 +21,12 @@ from api.deps import (
 from api.models import surveys as m
 from api.models.exceptions import ObligationView
 from api.problems import problem_responses
+from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
 from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_cleaning
+from application.survey_report import render_survey_report
 from application.surveys import active_customers, previous_comparable
 from domain.actors import Actor
 from domain.cases import CommandContext
@@ -147,4 +151,27 @@ ROUTES = CommandRoutes(router, SurveyCampaign, m.SurveyView, _view)  # type: ign
 for _command in COMMANDS:
     ROUTES.add(_command)
 
-add_audit_routes(router, SurveyCampaign, frozenset())
+def survey_markdown(cases: CaseApplication, campaign: SurveyCampaign, reveal: bool) -> str:
+    return render_survey_report(campaign, cases.calendar.zone)
+
+
+add_audit_routes(router, SurveyCampaign, frozenset(), survey_markdown)
+
+
+@router.get("/{case_id}/document", response_class=Response, responses={
+    200: {"content": {"text/markdown": {}, "text/html": {}},
+          "description": "the survey analysis report (SV-REP-1)"}})
+def survey_document(case_id: UUID, request: Request, cases: CasesApp,
+                    actor: CurrentActor) -> Response:
+    """The analysis report as Markdown, or HTML with the dimension chart."""
+    campaign = cases.get_case(SurveyCampaign, case_id)
+    text = survey_markdown(cases, campaign, False)
+    if "text/html" not in request.headers.get("accept", ""):
+        return Response(text, media_type="text/markdown; charset=utf-8")
+    charts = []
+    if campaign.cleaning is not None:
+        scores = campaign.cleaning.dimension_scores
+        charts.append(bar_chart("Score by dimension", {
+            "score": [float(Fraction(v)) for v in scores.values()]}, list(scores)))
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return page(campaign.title, "".join(f"<figure>{c}</figure>" for c in charts), body)

@@ -139,6 +139,8 @@ class CleaningResult:
     flagged_for_review: bool
     customers_surveyed: int
     overall_score: str | None
+    dimension_scores: dict[str, str]
+    item_scores: dict[str, str]
     satisfaction_rate: str | None
     loyalty: str | None
     favourable_rate: str | None
@@ -438,6 +440,8 @@ class SurveyCampaign(Case):
             flagged_for_review=needs_review(len(reasons), len(reasons) - len(valid), policy),
             customers_surveyed=figures.customers_surveyed,
             overall_score=_fraction(figures.overall_score),
+            dimension_scores={k: str(v) for k, v in figures.dimension_scores.items()},
+            item_scores={k: str(v) for k, v in figures.item_scores.items()},
             satisfaction_rate=_fraction(figures.satisfaction_rate),
             loyalty=_fraction(figures.loyalty),
             favourable_rate=_fraction(figures.favourable_rate),

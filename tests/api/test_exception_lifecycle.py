@@ -232,6 +232,7 @@ def test_ex_form_1_each_level_renders_its_own_closing_document(
     assert html.headers["content-type"].startswith("text/html")
     assert f"<h1>{title}</h1>" in html.text
     assert "<script>" not in html.text and "&lt;script&gt;" in html.text
+    assert "<svg" in html.text and "Deadlines: hours allowed and taken" in html.text
     assert "Wang Fang" not in html.text and "withheld" in html.text
     refused = client.get(f"{walk.location}/document",
                          headers=bearer(walk.tokens["zhao"], Accept="application/pdf"))

@@ -243,3 +243,23 @@ def test_rpt_3_the_survey_trend_and_the_report_endpoints(
     departments = client.get("/v1/reports/departments", headers=survey.cs, params={
         "from": "2026-10-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00"})
     assert departments.status_code == 200
+
+
+@pytest.mark.rule("SV-REP-1")
+def test_sv_rep_1_the_analysis_report_as_markdown_and_html_with_a_chart(
+        survey: Survey, client: TestClient) -> None:
+    test_a_quarterly_campaign_from_plan_to_report(survey, client, None)  # type: ignore[arg-type]
+    markdown = client.get(f"{survey.location}/document", headers=survey.cs)
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    text = markdown.text
+    assert text.startswith("# 客户满意度分析报告 — Q4 2026 satisfaction")
+    for section in ("Scope", "Sample", "Process", "Scores", "customer type", "Core problems",
+                    "Suggestions", "Proposed actions", "Summary"):
+        assert section in text
+    assert "operating\\_stability scored 1 by C4" in text  # Markdown-escaped
+    assert "Satisfaction rate: 75.0 %" in text
+    html = client.get(f"{survey.location}/document",
+                      headers={**survey.cs, "Accept": "text/html"}).text
+    assert "<svg" in html and "Score by dimension" in html and "<script" not in html
+    exported = client.get(f"{survey.location}/export", headers=survey.cs).json()
+    assert exported["documents"]["closing.md"] == text
