@@ -1,0 +1,55 @@
+"""Shared set-up for the benchmarks: a fresh PostgreSQL schema (or SQLite file) with
+the casetrail schema, and a timer. Benchmarks print ratios against a baseline
+measured in the same run; they are never run as tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from infrastructure.bootstrap import build_application, init_schema
+from infrastructure.settings import Settings
+
+PG_URL = os.environ.get("CASETRAIL_BENCH_DATABASE_URL",
+                        "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def postgres_settings(**overrides: object) -> Iterator[Settings]:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    tmp = Path(tempfile.mkdtemp())
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        settings = Settings(database_url=PG_URL, postgres_schema=schema,
+                            secret_key="bench-" + "x" * 40, signing_key_file=tmp / "s",
+                            master_key_file=tmp / "m", secret_key_file=tmp / "k",
+                            **overrides)  # type: ignore[arg-type]
+        init_schema(settings)
+        yield settings
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def raw_insert_rate(settings: Settings, seconds: float = 3.0) -> float:
+    """The baseline: single-row INSERT transactions per second, autocommit, psycopg."""
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{settings.postgres_schema}".raw (n bigint, body bytea)')
+        body = os.urandom(300)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            conn.execute(f'INSERT INTO "{settings.postgres_schema}".raw VALUES (%s, %s)',
+                         (count, body))
+            count += 1
+        return count / (time.perf_counter() - started)
+
+
+__all__ = ["build_application", "postgres_settings", "raw_insert_rate"]
