@@ -30,6 +30,7 @@ from psycopg.sql import SQL, Identifier
 from application.app import CaseApplication
 from domain.cases import Case
 from domain.obligations import Obligation
+from projections.runtime import CaseProjection
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_obligations"
@@ -247,20 +248,17 @@ def construct_view(cases: CaseApplication) -> ObligationsView:
     return for_backend(cases, SQLiteObligationsView, PostgresObligationsView)
 
 
-class ObligationsProjection:
+class ObligationsProjection(CaseProjection):
     """Derives a case's obligations again for each of its events."""
 
     name = "obligations"
-
-    def __init__(self, cases: CaseApplication, view: ObligationsView) -> None:
-        self.cases = cases
-        self.view = view
+    view: ObligationsView
 
     def process(self, event: Any, tracking: Tracking) -> None:
         case_id = event.originator_id
-        case = self.cases.repository.get(case_id, version=event.originator_version)
+        case = self.case_at(event)
         rows = None
-        if isinstance(case, Case):
+        if case is not None:
             horizon = self.cases.calendar.add_working_days(event.timestamp, 1)
             obligations = self.cases.obligations(case, now=horizon)
             rows = rows_for(case, obligations, self.cases.policy.sla.warning_fraction)

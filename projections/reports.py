@@ -28,6 +28,7 @@ from domain.corrective_actions import ActionStatus, CorrectiveAction
 from domain.obligations import ObligationState
 from domain.service_exceptions.model import ServiceException
 from domain.surveys.campaign import SurveyCampaign
+from projections.runtime import CaseProjection
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_report_facts"
@@ -171,16 +172,13 @@ def construct_reports_view(cases: CaseApplication) -> ReportsView:
     return for_backend(cases, SQLiteReportsView, PostgresReportsView)
 
 
-class ReportsProjection:
+class ReportsProjection(CaseProjection):
     """Facts as of each event: deterministic on replay (the event's own time is "now")."""
 
     name = "reports"
-
-    def __init__(self, cases: CaseApplication, view: ReportsView) -> None:
-        self.cases = cases
-        self.view = view
+    view: ReportsView
 
     def process(self, event: Any, tracking: Tracking) -> None:
-        case = self.cases.repository.get(event.originator_id, version=event.originator_version)
-        facts = facts_of(self.cases, case, event.timestamp) if isinstance(case, Case) else None
+        case = self.case_at(event)
+        facts = facts_of(self.cases, case, event.timestamp) if case is not None else None
         self.view.apply(event.originator_id, facts, tracking)

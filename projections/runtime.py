@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from application.app import CaseApplication
+from domain.cases import Case
 
 log = logging.getLogger("casetrail.projections")
 
@@ -31,6 +32,20 @@ class Projection(Protocol):
     view: Any
 
     def process(self, event: Any, tracking: Tracking) -> None: ...
+
+
+class CaseProjection:
+    """A projection over cases: its view, and the case as it was at an event."""
+
+    name: str
+
+    def __init__(self, cases: CaseApplication, view: Any) -> None:
+        self.cases = cases
+        self.view = view
+
+    def case_at(self, event: Any) -> Case | None:
+        case = self.cases.repository.get(event.originator_id, version=event.originator_version)
+        return case if isinstance(case, Case) else None
 
 
 class ViewRunner:
