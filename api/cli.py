@@ -15,6 +15,7 @@ from infrastructure.settings import Settings
 
 if TYPE_CHECKING:
     from application.app import CaseApplication
+    from infrastructure.checkpoints import Checkpoints
 
 cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_help=True)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -172,7 +173,7 @@ def main() -> None:
     cli()
 
 
-def _checkpoints(settings: Settings, cases: CaseApplication) -> object:
+def _checkpoints(settings: Settings, cases: CaseApplication) -> Checkpoints:
     from infrastructure.checkpoints import Checkpoints, load_signer
 
     return Checkpoints(cases.recorder, load_signer(settings))
@@ -191,7 +192,7 @@ def verify(
         err.print("[red]give a case id or --all[/red]")
         raise typer.Exit(2)
     settings, cases = _open_cases()
-    latest = _checkpoints(settings, cases).latest()  # type: ignore[attr-defined]
+    latest = _checkpoints(settings, cases).latest()
     ids = [UUID(case_id)] if case_id else [c for c, _, _ in cases.recorder.chain_heads()]  # type: ignore[attr-defined]
     broken = 0
     for cid in ids:
@@ -211,7 +212,7 @@ def verify(
 def checkpoint() -> None:
     """Sign a checkpoint of every chain head now (the scheduler does this hourly)."""
     settings, cases = _open_cases()
-    seq = _checkpoints(settings, cases).create(cases.clock.now())  # type: ignore[attr-defined]
+    seq = _checkpoints(settings, cases).create(cases.clock.now())
     err.print(f"checkpoint {seq} signed")
     cases.close()
 
@@ -260,7 +261,7 @@ def export_case(case_id: str) -> None:
 
     settings, cases = _open_cases()
     case = cases.get_case(Case, UUID(case_id))
-    result = export(_checkpoints(settings, cases), cases, type(case), case.id,  # type: ignore[arg-type]
+    result = export(_checkpoints(settings, cases), cases, type(case), case.id,
                     reveal_contact=False, render=closing_markdown)
     sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     cases.close()

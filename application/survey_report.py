@@ -12,8 +12,9 @@ from application.documents import esc
 from domain.surveys.campaign import SurveyCampaign
 
 
-def _pct(value: str | None) -> str:
-    return "—" if value is None else f"{float(Fraction(value)):.1f}"
+def _pct(value: str | None, scale: int = 1) -> str:
+    """An exact "n/d" figure, shown to one decimal (`scale` 100 for a share as %)."""
+    return "—" if value is None else f"{float(Fraction(value) * scale):.1f}"
 
 
 def render_survey_report(c: SurveyCampaign, zone: tzinfo) -> str:
@@ -40,7 +41,7 @@ def render_survey_report(c: SurveyCampaign, zone: tzinfo) -> str:
     lines += [f"- Excluded: {len(r.excluded)}"
               + (" — flagged for review (over the exclusion threshold)"
                  if r.flagged_for_review else ""),
-              f"- Response rate {_pct(r.response_rate and str(Fraction(r.response_rate) * 100))} %",
+              f"- Response rate {_pct(r.response_rate, 100)} %",
               "", "## 4. Scores / 满意度得分", "",
               f"- Overall score: {_pct(r.overall_score)}"
               + (f" (previous comparable campaign: {_pct(r.previous_overall_score)})"

@@ -74,7 +74,7 @@ def _instant(customer: CustomerRecord, trigger: Trigger, title: str,
              ctx: CommandContext) -> SurveyCampaign:
     start = trigger.start.date()
     plan = CampaignPlan(goals=trigger.source, period_start=start,
-                        period_end=trigger.due_date or start + timedelta(days=400),
+                        period_end=max(trigger.due_date or start, start),
                         scope=f"customer {customer.business_id}",
                         channels=(Channel.PHONE, Channel.ONLINE),
                         owners=("customer service",), budget="routine")

@@ -46,6 +46,13 @@ EARLIEST_BUSINESS_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_BUSINESS_DATE = date(2199, 12, 31)
 
 
+def required_text(field: str, value: str) -> str:
+    """Free text the caller must give: not empty and not only whitespace."""
+    if not value or not value.strip():
+        raise InvalidInput(field, f"{field} must not be blank")
+    return value
+
+
 def plausible_date(field: str, value: date, earliest: date | None = None) -> date:
     """A calendar date given by the caller, within what this service can mean."""
     earliest = earliest or EARLIEST_BUSINESS_TIME.date()

@@ -18,7 +18,7 @@ from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
 from domain.calendar import BusinessCalendar
-from domain.cases import Case, CommandContext, authorise, business_instant
+from domain.cases import Case, CommandContext, authorise, business_instant, required_text
 from domain.errors import InvalidInput, NotPermitted, StepMissing, WrongState
 from domain.obligations import Obligation
 from domain.policy import CorrectiveActionPolicy
@@ -74,12 +74,6 @@ class ActionPlan:
         object.__setattr__(self, "measures", tuple(self.measures))
 
 
-def _text(field: str, value: str) -> str:
-    if not value or not value.strip():
-        raise InvalidInput(field, f"{field} must not be blank")
-    return value
-
-
 class CorrectiveAction(Case):
     case_type: ClassVar[str] = "corrective_action"
 
@@ -90,8 +84,8 @@ class CorrectiveAction(Case):
         survey's cleaning) in the same transaction."""
         if source.kind is SourceKind.MANAGEMENT_REVIEW:
             authorise(ctx, "open", OPENERS)
-        _text("title", title)
-        _text("department", department)
+        required_text("title", title)
+        required_text("department", department)
         return cls(timestamp=ctx.at, meta=ctx.meta("open"), source=source, severity=severity,
                    title=title, description=description, department=department)
 
@@ -132,7 +126,7 @@ class CorrectiveAction(Case):
         if self.status is not ActionStatus.OPEN:
             raise WrongState("assignment", self.status.value, "the action is already assigned")
         self._assigned(timestamp=ctx.at, meta=ctx.meta("assignment"),
-                       unit=_text("unit", unit), person=_text("person", person))
+                       unit=required_text("unit", unit), person=required_text("person", person))
 
     @event("Assigned")
     def _assigned(self, *, timestamp: datetime, meta: EventMeta, unit: str,
@@ -181,7 +175,7 @@ class CorrectiveAction(Case):
         if self.status is not ActionStatus.PLAN_SUBMITTED:
             raise StepMissing("plan_review", "plans")
         if not approved:
-            _text("reason", reason)
+            required_text("reason", reason)
         self._plan_reviewed(timestamp=ctx.at, meta=ctx.meta("plan_review"), approved=approved,
                             reason=reason)
 
@@ -204,7 +198,7 @@ class CorrectiveAction(Case):
             raise StepMissing("progress_evaluations", "plan_review")
         self._unit_member(ctx, "progress_evaluations")
         self._evaluated(timestamp=ctx.at, meta=ctx.meta("progress_evaluations"),
-                        summary=_text("summary", summary), effective=effective)
+                        summary=required_text("summary", summary), effective=effective)
 
     @event("Evaluated")
     def _evaluated(self, *, timestamp: datetime, meta: EventMeta, summary: str,
@@ -220,7 +214,7 @@ class CorrectiveAction(Case):
             raise StepMissing("implementation", "assignment")
         self._unit_member(ctx, "implementation")
         self._implemented(timestamp=ctx.at, meta=ctx.meta("implementation"),
-                          evidence=_text("evidence", evidence))
+                          evidence=required_text("evidence", evidence))
 
     @event("Implemented")
     def _implemented(self, *, timestamp: datetime, meta: EventMeta, evidence: str) -> None:
@@ -238,7 +232,7 @@ class CorrectiveAction(Case):
             raise StepMissing("verification", "implementation")
         business_instant(ctx, "revisited_at", revisited_at)
         if not effective:
-            _text("notes", notes)
+            required_text("notes", notes)
         self._verified(timestamp=ctx.at, meta=ctx.meta("verification"), effective=effective,
                        revisited_at=revisited_at, notes=notes)
 
@@ -285,7 +279,7 @@ class CorrectiveAction(Case):
         if self.status is not ActionStatus.CLOSED:
             raise WrongState("reopening", self.status.value, "only a closed action reopens")
         self._reopened(timestamp=ctx.at, meta=ctx.meta("reopening"),
-                       reason=_text("reason", reason))
+                       reason=required_text("reason", reason))
 
     @event("Reopened")
     def _reopened(self, *, timestamp: datetime, meta: EventMeta, reason: str) -> None:

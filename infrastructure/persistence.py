@@ -192,19 +192,17 @@ class IndexQueries:
                           payload: str) -> bool:
         """Once per kind and period; False when it was already produced."""
         p = self.placeholder
-        before = self._rows(f"SELECT COUNT(*) AS n FROM {self.runs_sql} WHERE kind = {p} "
-                            f"AND period = {p}", [kind, period])
-        if before[0]["n"]:
-            return False
-        self._write(f"INSERT INTO {self.runs_sql} VALUES ({p}, {p}, {p}, {p}) "
-                    "ON CONFLICT DO NOTHING", [kind, period, self._value(produced_at), payload])
-        return True
+        inserted = self._write(f"INSERT INTO {self.runs_sql} VALUES ({p}, {p}, {p}, {p}) "
+                               "ON CONFLICT DO NOTHING RETURNING kind",
+                               [kind, period, self._value(produced_at), payload])
+        return bool(inserted)
 
     def report_runs(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._rows(
             f"SELECT * FROM {self.runs_sql} ORDER BY produced_at, kind, period", [])]
 
-    def _write(self, sql: str, params: list[Any]) -> None:
+    def _write(self, sql: str, params: list[Any]) -> list[Any]:
+        """Run a statement in its own transaction; the rows it returns."""
         raise NotImplementedError
 
     def active_holds(self) -> list[HoldSummary]:
@@ -218,9 +216,10 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
     holds_sql = HOLDS_TABLE
     runs_sql = RUNS_TABLE
 
-    def _write(self, sql: str, params: list[Any]) -> None:
+    def _write(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=True) as c:
             c.execute(sql, params)
+            return list(c.fetchall())
 
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
@@ -372,9 +371,10 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
 class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
     placeholder = "%s"
 
-    def _write(self, sql: str, params: list[Any]) -> None:
+    def _write(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=True) as c:
             c.execute(sql, params)
+            return list(c.fetchall())
 
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:

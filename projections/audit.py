@@ -43,8 +43,6 @@ class AuditQuery:
 
 
 class AuditView(SqlView):
-    table: str
-
     def add(self, row: AuditRow, tracking: Tracking) -> None:
         with self._transaction() as c:
             c.execute(self._sql(
@@ -54,11 +52,6 @@ class AuditView(SqlView):
                  self._instant(row.recorded_at), row.actor, row.roles, row.command,
                  row.correlation_id])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
-
-    def clear(self, tracking_name: str) -> None:
-        with self._transaction() as c:
-            c.execute(f"DELETE FROM {self.table}")
-            self._reset_tracking(c, tracking_name)
 
     def select(self, query: AuditQuery, limit: int) -> list[AuditRow]:
         where, params = ["1 = 1"], []

@@ -110,8 +110,6 @@ class ObligationQuery:
 class ObligationsView(SqlView):
     """The view's queries, the same SQL on both backends."""
 
-    table: str
-
     def _where(self, query: ObligationQuery) -> tuple[str, list[Any]]:
         where, params = ["1 = 1"], []
         for column in ("state", "rule", "level", "department"):
@@ -169,11 +167,6 @@ class ObligationsView(SqlView):
                 for row in rows:
                     c.execute(insert, self._params(row))
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
-
-    def clear(self, tracking_name: str) -> None:
-        with self._transaction() as c:
-            c.execute(f"DELETE FROM {self.table}")
-            self._reset_tracking(c, tracking_name)
 
     def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
         where, params = self._where(query)

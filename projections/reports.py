@@ -91,8 +91,6 @@ def facts_of(cases: CaseApplication, case: Case, now: datetime) -> Facts | None:
 
 
 class ReportsView(SqlView):
-    table: str
-
     def _params(self, facts: Facts) -> list[Any]:
         values = []
         for name in COLUMNS:
@@ -113,11 +111,6 @@ class ReportsView(SqlView):
                     f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
                     f"({', '.join(['{p}'] * len(COLUMNS))})"), self._params(facts))
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
-
-    def clear(self, tracking_name: str) -> None:
-        with self._transaction() as c:
-            c.execute(f"DELETE FROM {self.table}")
-            self._reset_tracking(c, tracking_name)
 
     def select(self, case_type: str, opened_from: datetime | None = None,
                opened_to: datetime | None = None) -> list[Facts]:

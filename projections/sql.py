@@ -20,6 +20,7 @@ T = TypeVar("T")
 class SqlView:
     placeholder: str
     datastore: Any
+    table: str
 
     def _sql(self, text: str) -> str:
         return text.replace("{p}", self.placeholder)
@@ -49,6 +50,12 @@ class SqlView:
     def _reset_tracking(self, c: Any, tracking_name: str) -> None:
         c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = {{p}}"),
                   [tracking_name])
+
+    def clear(self, tracking_name: str) -> None:
+        """For a replay: empty the view and reset its position, in one transaction."""
+        with self._transaction() as c:
+            c.execute(f"DELETE FROM {self.table}")
+            self._reset_tracking(c, tracking_name)
 
 
 class SQLiteSql(SqlView):

@@ -23,6 +23,10 @@ UtcDatetime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
 
 REDACTED = "[redacted]"
 
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
+OptionalText = Annotated[str, Field(max_length=20_000)]
+
 
 class RequestModel(BaseModel):
     """Unknown fields are errors, so an `actor` smuggled into a body is refused."""

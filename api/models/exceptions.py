@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
-from api.models.common import RequestModel, UtcDatetime
+from api.models.common import LongText, OptionalText, RequestModel, Text, UtcDatetime
 from domain.actors import Role
 from domain.cases import Case
 from domain.obligations import Obligation, ObligationState
@@ -44,9 +44,6 @@ from domain.service_exceptions.values import (
     Status,
 )
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
-OptionalText = Annotated[str, Field(max_length=20_000)]
 Phone = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$")]
 Names = Annotated[list[Text], Field(max_length=100)]
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from api.models.common import RequestModel, UtcDatetime
+from api.models.common import LongText, RequestModel, Text, UtcDatetime
 from api.models.exceptions import CustomerIn, ObligationView
 from domain.policy import SurveyPolicy
 from domain.service_exceptions.values import Category, Level
@@ -25,9 +25,6 @@ from domain.surveys.campaign import (
 from domain.surveys.questionnaire import DEFAULT_PERIODIC, Dimension, Item, Questionnaire
 from domain.surveys.responses import InvalidReason, RespondentClass
 from domain.surveys.sampling import SampleCustomer, check_sample
-
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
 class ItemIn(RequestModel):

@@ -18,7 +18,7 @@ from api.deps import (
     IdempotencyKey,
     require,
 )
-from api.models.common import RequestModel, UtcDatetime
+from api.models.common import LongText, RequestModel, Text, UtcDatetime
 from api.models.exceptions import ObligationView
 from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
@@ -38,8 +38,6 @@ from domain.corrective_actions import (
 
 router = APIRouter(prefix="/v1/corrective-actions", tags=["corrective actions"],
                    responses=problem_responses(404, 409, 412))
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
 SOURCE_PATHS = {SourceKind.SURVEY_FINDING: "/v1/surveys",
                 SourceKind.EXCEPTION_REVIEW: "/v1/exceptions"}
 

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, EmailStr, Field
 
 from api.commands import run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, require
-from api.models.common import RequestModel, UtcDatetime
+from api.models.common import RequestModel, Text, UtcDatetime
 from api.problems import problem_responses
 from application.app import CommandResult
 from application.surveys import record_service_node
@@ -31,7 +31,6 @@ from domain.surveys.responses import RespondentClass
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"],
                    responses=problem_responses(404, 409))
-Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class ContactIn(RequestModel):

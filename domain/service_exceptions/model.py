@@ -17,7 +17,7 @@ from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
 from domain.calendar import BusinessCalendar
-from domain.cases import Case, CommandContext, authorise, business_instant
+from domain.cases import Case, CommandContext, authorise, business_instant, required_text
 from domain.errors import CaseClosed, CaseNotFound, InvalidInput, StepMissing, WrongState
 from domain.service_exceptions.values import (
     DAILY_PROGRESS,
@@ -102,12 +102,6 @@ class ResolutionRecord:
     reopened: bool = False
 
 
-def _text(field: str, value: str) -> str:
-    if not value or not value.strip():
-        raise InvalidInput(field, f"{field} must not be blank")
-    return value
-
-
 class ServiceException(Case):
     case_type: ClassVar[str] = "exception"
 
@@ -138,7 +132,7 @@ class ServiceException(Case):
                             ("service_step", service_step), ("department", department),
                             ("customer.id", customer.id), ("customer.name", customer.name),
                             ("customer.contact.name", customer.contact.name)):
-            _text(name, value)
+            required_text(name, value)
         return cls(
             timestamp=ctx.at, meta=ctx.meta("record"), customer=customer, category=category,
             level=level, title=title, description=description, service_step=service_step,
@@ -217,7 +211,7 @@ class ServiceException(Case):
         business_instant(ctx, "reported_at", reported_at)
         if reported_at < self.discovered_at:
             raise InvalidInput("reported_at", "reported_at is before the exception was discovered")
-        _text("details", details)
+        required_text("details", details)
         self._reported_up(timestamp=ctx.at, meta=ctx.meta("report_up"), report=Report(
             reported_by=ctx.actor.user, reported_to=tuple(dict.fromkeys(reported_to)),
             reported_at=reported_at, details=details, first_judgement=first_judgement,
@@ -251,7 +245,7 @@ class ServiceException(Case):
         self._before_resolution("reclassification")
         if level is self.level:
             raise InvalidInput("level", f"the exception is already {level.value}")
-        _text("reason", reason)
+        required_text("reason", reason)
         self._reclassified(timestamp=ctx.at, meta=ctx.meta("reclassification"), level=level,
                            previous=self.level, reason=reason)
 
@@ -266,7 +260,7 @@ class ServiceException(Case):
         """EX-SPEC-1 flags, set at record time or later (replacing the set)."""
         self._guard(ctx, "flags", LEADS)
         self._before_resolution("flags")
-        _text("reason", reason)
+        required_text("reason", reason)
         self._special_types_set(timestamp=ctx.at, meta=ctx.meta("flags"),
                                 special=tuple(dict.fromkeys(special)), reason=reason)
 
@@ -324,7 +318,7 @@ class ServiceException(Case):
         if self.status not in {Status.RESPONDING, Status.INVESTIGATED}:
             raise WrongState("investigation", self.status.value,
                              "the investigation is closed once a plan is approved")
-        _text("root_cause", investigation.root_cause)
+        required_text("root_cause", investigation.root_cause)
         if SpecialType.PRODUCT_QUALITY in self.special:
             absent = {Role.RND, Role.SUPPLY_CHAIN} - set(investigation.participants)
             if absent:
@@ -347,7 +341,7 @@ class ServiceException(Case):
         """EX-SPEC-1 contract dispute: legal's opinion precedes plan approval."""
         self._guard(ctx, "legal_opinion", frozenset({Role.LEGAL}))
         self._before_resolution("legal_opinion")
-        _text("opinion", opinion)
+        required_text("opinion", opinion)
         self._legal_opinion_given(timestamp=ctx.at, meta=ctx.meta("legal_opinion"),
                                   opinion=opinion)
 
@@ -365,8 +359,8 @@ class ServiceException(Case):
         if SpecialType.MAJOR_LOSS not in self.special:
             raise WrongState("loss_assessment", self.status.value,
                              "only a case flagged major_loss takes a loss assessment")
-        _text("amount", assessment.amount)
-        _text("basis", assessment.basis)
+        required_text("amount", assessment.amount)
+        required_text("basis", assessment.basis)
         self._loss_assessed(timestamp=ctx.at, meta=ctx.meta("loss_assessment"),
                             assessment=assessment)
 
@@ -392,7 +386,7 @@ class ServiceException(Case):
             raise InvalidInput("measures", "a plan needs at least one measure")
         for i, measure in enumerate(measures):
             for name in ("description", "responsible_department", "responsible_person"):
-                _text(f"measures.{i}.{name}", getattr(measure, name))
+                required_text(f"measures.{i}.{name}", getattr(measure, name))
         if self.level is Level.CRITICAL and not milestones:
             raise InvalidInput("milestones", "a critical exception's plan needs staged milestones")
         number = len(self.plans) + 1
@@ -431,7 +425,7 @@ class ServiceException(Case):
             self._plan_approved(timestamp=ctx.at, meta=ctx.meta("plan_approval"), number=number)
         else:
             self._plan_rejected(timestamp=ctx.at, meta=ctx.meta("plan_approval"), number=number,
-                                reason=_text("reason", reason or ""))
+                                reason=required_text("reason", reason or ""))
 
     @event("PlanApproved")
     def _plan_approved(self, *, timestamp: datetime, meta: EventMeta, number: int) -> None:
@@ -475,7 +469,7 @@ class ServiceException(Case):
         day of execution; the day defaults to today in the business zone."""
         self._guard(ctx, "progress", HANDLERS)
         self._require_executing("progress")
-        _text("summary", summary)
+        required_text("summary", summary)
         today = calendar.local_date(ctx.at)
         day = day or today
         if day > today:
@@ -498,7 +492,7 @@ class ServiceException(Case):
                 resolved_at: datetime | None = None) -> None:
         self._guard(ctx, "resolution", CUSTOMER_FACING)
         self._require_executing("resolution")
-        _text("summary", summary)
+        required_text("summary", summary)
         resolved_at = business_instant(ctx, "resolved_at", resolved_at or ctx.at)
         if resolved_at < self.execution[-1].started_at:
             raise InvalidInput("resolved_at", "resolved_at is before execution started")
@@ -566,7 +560,7 @@ class ServiceException(Case):
         if self.status is not Status.FEEDBACK_RECEIVED:
             raise WrongState("acceptance", self.status.value)
         if not accepted:
-            _text("note", note)
+            required_text("note", note)
         self._acceptance_recorded(timestamp=ctx.at, meta=ctx.meta("acceptance"),
                                   accepted=accepted, note=note)
 
@@ -598,8 +592,8 @@ class ServiceException(Case):
             raise WrongState("review", self.status.value, "the review is already recorded")
         if self.status is not needed:
             raise StepMissing("review", self._next_step_after_resolution())
-        _text("root_cause", root_cause)
-        _text("lessons", lessons)
+        required_text("root_cause", root_cause)
+        required_text("lessons", lessons)
         if self.level is Level.CRITICAL:
             if retrospective is None:
                 raise InvalidInput("retrospective",
@@ -635,7 +629,7 @@ class ServiceException(Case):
         """EX-FLOW-1: duplicate or not an exception, only before resolution."""
         self._guard(ctx, "cancellation", LEADS)
         self._before_resolution("cancellation")
-        _text("detail", detail)
+        required_text("detail", detail)
         self._cancelled(timestamp=ctx.at, meta=ctx.meta("cancellation"), reason=reason,
                         detail=detail)
 

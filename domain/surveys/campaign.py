@@ -18,7 +18,14 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
-from domain.cases import Case, CommandContext, authorise, business_instant, plausible_date
+from domain.cases import (
+    Case,
+    CommandContext,
+    authorise,
+    business_instant,
+    plausible_date,
+    required_text,
+)
 from domain.errors import InvalidInput, StepMissing, WrongState
 from domain.policy import SurveyPolicy
 from domain.surveys import kpi as kpis
@@ -164,12 +171,6 @@ class CleaningResult:
     max_excluded_share: float
 
 
-def _text(field: str, value: str) -> str:
-    if not value or not value.strip():
-        raise InvalidInput(field, f"{field} must not be blank")
-    return value
-
-
 def _fraction(value: object) -> str | None:
     """Figures are stored exactly, as 'numerator/denominator'."""
     return None if value is None else str(value)
@@ -183,8 +184,8 @@ class SurveyCampaign(Case):
               plan: CampaignPlan, questionnaire: Questionnaire,
               department: str = "customer_service") -> SurveyCampaign:
         authorise(ctx, "plan", ORGANISERS)
-        _text("title", title)
-        _text("goals", plan.goals)
+        required_text("title", title)
+        required_text("goals", plan.goals)
         plausible_date("plan.period_start", plan.period_start)
         plausible_date("plan.period_end", plan.period_end)
         if plan.period_end < plan.period_start:
@@ -474,7 +475,7 @@ class SurveyCampaign(Case):
         """SV-REP-1: the analysis report, submitted to management."""
         authorise(ctx, "report", ORGANISERS)
         self._expect("report", CampaignStatus.CLEANED, "cleaning")
-        _text("summary", summary)
+        required_text("summary", summary)
         self._reported(timestamp=ctx.at, meta=ctx.meta("report"), summary=summary)
 
     @event("Reported")

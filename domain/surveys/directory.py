@@ -18,7 +18,14 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
-from domain.cases import Case, CommandContext, authorise, business_instant, plausible_date
+from domain.cases import (
+    Case,
+    CommandContext,
+    authorise,
+    business_instant,
+    plausible_date,
+    required_text,
+)
 from domain.errors import InvalidInput
 from domain.surveys.responses import RespondentClass
 
@@ -70,8 +77,7 @@ class CustomerRecord(Case):
                  contacts: tuple[DirectoryContact, ...]) -> CustomerRecord:
         authorise(ctx, "register_customer", KEEPERS)
         for field, value in (("id", customer_id), ("name", name), ("region", region)):
-            if not value or not value.strip():
-                raise InvalidInput(field, f"{field} must not be blank")
+            required_text(field, value)
         if "/" in customer_id or any(ord(ch) < 32 for ch in customer_id):
             raise InvalidInput("id", "a customer id has no '/' and no control characters")
         if first_contract is not None:
