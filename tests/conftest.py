@@ -15,7 +15,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from application.app import CaseApplication
 from domain.actors import Role
 from infrastructure.bootstrap import build_application, init_schema
@@ -105,3 +107,10 @@ def make_token(clock: FrozenClock) -> Callable[..., str]:
         return service.issue(user, list(roles or (Role.FRONTLINE,)), department, ttl)
 
     return make
+
+
+@pytest.fixture
+def client(store_settings: Settings, clock: FrozenClock,
+           cases: CaseApplication) -> Iterator[TestClient]:
+    with TestClient(create_app(store_settings, clock, cases)) as test_client:
+        yield test_client
