@@ -51,6 +51,12 @@ class SqlView:
         c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = {{p}}"),
                   [tracking_name])
 
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Every row in a stable order: how a view is compared with its rebuild (RPT-4)."""
+        fetched = self._fetch(f"SELECT * FROM {self.table}", [])
+        return sorted((tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in fetched),
+                      key=repr)
+
     def clear(self, tracking_name: str) -> None:
         """For a replay: empty the view and reset its position, in one transaction."""
         with self._transaction() as c:
