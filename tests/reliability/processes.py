@@ -13,7 +13,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from domain.actors import Role
+from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
+from infrastructure.tokens import TokenService
 
 CASETRAIL = shutil.which("casetrail", path=str(Path(sys.executable).parent)) or "casetrail"
 
@@ -58,5 +61,40 @@ def http_json(url: str, token: str | None = None, body: Any = None) -> Any:
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([CASETRAIL, *args], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+    """The command's output goes to `<cwd>/<command>.log`, never to a pipe nobody
+    reads: a full pipe would block the process on its next log line."""
+    with open(log_of(args, cwd), "ab") as log:
+        return subprocess.Popen([CASETRAIL, *args], env=env, cwd=cwd, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def log_of(args: list[str], cwd: Path) -> Path:
+    return cwd / f"{args[0]}.log"
+
+
+def token_for(settings: Settings, user: str, *roles: Role) -> str:
+    """A real token the test's server accepts."""
+    return TokenService(settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+                        SystemClock()).issue(user, list(roles))
+
+
+def healthy(base: str) -> bool:
+    try:
+        return bool(http_json(f"{base}/healthz") == {"status": "ok"})
+    except OSError:
+        return False
+
+
+def serve(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
+    """`casetrail serve` on `port`, once it answers /healthz."""
+    args = ["serve", "--port", str(port)]
+    server = start(args, env, cwd)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not healthy(base):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            output = log_of(args, cwd).read_text()[-5000:]
+            raise AssertionError(f"casetrail serve did not come up:\n{output}")
+        time.sleep(0.1)
+    return server

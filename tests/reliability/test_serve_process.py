@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import open_body
-
-CASETRAIL = shutil.which("casetrail", path=str(Path(sys.executable).parent)) or "casetrail"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.reliability.processes import CASETRAIL, free_port, serve
 
 
 def clean_env() -> dict[str, str]:
@@ -37,21 +26,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = clean_env()
     subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=env, check=True, timeout=60)
     port = free_port()
-    server = subprocess.Popen([CASETRAIL, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server = serve(env, tmp_path, port)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    output = server.stdout.read().decode() if server.stdout else ""
-                    pytest.fail(f"casetrail serve did not come up:\n{output}")
-                time.sleep(0.2)
-        yield base, tmp_path
+        yield f"http://127.0.0.1:{port}", tmp_path
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -22,7 +22,15 @@ from projections.obligations import ObligationQuery, ObligationsProjection, cons
 from projections.reports import ReportsProjection, construct_reports_view
 from projections.runtime import ViewRunner
 from tests.factories import ctx, open_body, record, report_up
-from tests.reliability.processes import env_for, free_port, http_json, start, wait_for
+from tests.reliability.processes import (
+    env_for,
+    free_port,
+    http_json,
+    serve,
+    start,
+    token_for,
+    wait_for,
+)
 
 
 def view_rows(cases: CaseApplication) -> list:
@@ -102,15 +110,10 @@ def test_the_embedded_scheduler_records_breaches_on_its_own(
                   CASETRAIL_POLICY__EXCEPTIONS__REPORT_UP_CRITICAL="PT2S",
                   CASETRAIL_POLICY__SLA__SWEEP_INTERVAL="PT1S",
                   CASETRAIL_EMBEDDED_WORKERS="true")
-    server = start(["serve", "--port", str(port)], env, tmp_path)
+    server = serve(env, tmp_path, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _up(base), 30, "serve to start")
-        from infrastructure.clock import SystemClock
-        from infrastructure.tokens import TokenService
-
-        token = TokenService(store_settings.secret_key.get_secret_value(),
-                             SystemClock()).issue("li.wei", [Role.FRONTLINE])
+        token = token_for(store_settings, "li.wei", Role.FRONTLINE)
         discovered = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
         case = http_json(f"{base}/v1/exceptions", token,
                          open_body(level="critical", discovered_at=discovered))
@@ -125,13 +128,6 @@ def test_the_embedded_scheduler_records_breaches_on_its_own(
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
-
-
-def _up(base: str) -> bool:
-    try:
-        return http_json(f"{base}/healthz") == {"status": "ok"}
-    except OSError:
-        return False
 
 
 @pytest.mark.postgres
