@@ -26,6 +26,7 @@ from infrastructure.bootstrap import build_application, build_workers
 from infrastructure.checkpoints import Checkpoints, load_signer
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
+from infrastructure.store_gate import StoreGate
 from infrastructure.tokens import TokenService, resolve_secret
 from projections.audit import construct_audit_view
 from projections.obligations import construct_view
@@ -67,6 +68,8 @@ def create_app(
                   lifespan=lifespan, responses=problems.COMMON_RESPONSES)
     app.state.settings = settings
     app.state.store = settings.store
+    app.state.store_gate = (StoreGate(settings.database_url.get_secret_value())
+                            if settings.database_url else None)
     app.state.cases = cases
     app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer)
     app.state.metrics = Metrics()

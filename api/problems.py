@@ -9,6 +9,7 @@ from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -65,6 +66,14 @@ def problem_response(request: Request, status: int, slug: str, title: str, detai
                    detail=detail, instance=request.url.path, errors=errors)
     content = body.model_dump(exclude_none=True) | extra
     return JSONResponse(content, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+ALWAYS_SERVED = frozenset({"/healthz", "/metrics"})
+
+
+def store_unavailable(request: Request, detail: str) -> JSONResponse:
+    return problem_response(request, 503, "store-unavailable", "Service unavailable", detail,
+                            headers={"Retry-After": "2"})
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -151,9 +160,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InterfaceError)
     async def _store_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("store unavailable", extra={"error": type(exc).__name__})
-        return problem_response(request, 503, "store-unavailable", "Service unavailable",
-                                "the event store is not reachable; nothing was recorded",
-                                headers={"Retry-After": "5"})
+        gate = request.app.state.store_gate
+        if gate is not None:
+            await run_in_threadpool(gate.suspect)
+        # The connection may have broken while the write was committing: say so.
+        return store_unavailable(request, "the event store did not answer; a command may "
+                                 "or may not have been recorded: repeat it with the same "
+                                 "Idempotency-Key, which applies it at most once")
+
+    @app.middleware("http")
+    async def _fail_fast(request: Request, call_next: Any) -> Any:
+        """R4: while the store is known to be away, answer at once (liveness and
+        metrics still answer: the process itself is fine)."""
+        gate = request.app.state.store_gate
+        if gate is not None and gate.closed and request.url.path not in ALWAYS_SERVED:
+            return store_unavailable(request, "the event store is not reachable; "
+                                     "nothing was recorded")
+        return await call_next(request)
 
     @app.exception_handler(ProgrammingError)
     async def _schema_missing(request: Request, exc: Exception) -> JSONResponse:

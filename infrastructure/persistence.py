@@ -17,9 +17,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
 from application.audit import GENESIS, StoredRecord, link
@@ -368,8 +369,22 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             return [_summary_from_row(row) for row in c.fetchall()]
 
 
+def _read_retry(method: Any) -> Any:
+    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)(method.__wrapped__)
+
+
 class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
     placeholder = "%s"
+
+    # The library retries each statement ten times, 0.2 s apart, each after a pool
+    # wait: an outage took a minute to answer, and a write whose commit was cut off
+    # was repeated into a false conflict (R4). Reads are retried once (the pool
+    # pre-pings, so a dead connection is rare). A write is never repeated blindly:
+    # its outcome is unknown, and the client's Idempotency-Key makes repeating it safe.
+    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+    select_events = _read_retry(PostgresApplicationRecorder.select_events)
+    select_notifications = _read_retry(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _read_retry(PostgresApplicationRecorder.max_notification_id)
 
     def _write(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=True) as c:
@@ -435,7 +450,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
         self.insert_idempotency_statement = SQL(
-            "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s)").format(*table)
+            "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING key").format(*table)
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
 
@@ -448,14 +463,22 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             row = curs.fetchone()
             return bytes.fromhex(row["hash"]) if row else GENESIS
 
-        rows = chain_rows(stored_events, kwargs.get("event_times", {}), previous)
-        if rows:
-            curs.executemany(f"INSERT INTO {self.chain_table} VALUES (%s,%s,%s,%s,%s)", rows)
+        # A lost race (the case's next version, or the Idempotency-Key, taken by another
+        # writer) fails on these rows' keys. Their results are fetched here, so the
+        # conflict is raised as itself from this hook and the transaction rolls back;
+        # left to the library's insert it would surface as an aborted pipeline.
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
             curs.execute(self.insert_idempotency_statement, (
                 record.scope, record.key, record.fingerprint, record.status_code,
                 record.case_id, record.case_version, record.created_at))
+            curs.fetchall()
+        rows = chain_rows(stored_events, kwargs.get("event_times", {}), previous)
+        if rows:
+            values = ", ".join(["(%s,%s,%s,%s,%s)"] * len(rows))
+            curs.execute(f"INSERT INTO {self.chain_table} VALUES {values} RETURNING version",
+                         [value for row in rows for value in row])
+            curs.fetchall()
         summary: CaseSummary
         for summary in kwargs.get("case_summaries", ()):
             curs.execute(self.upsert_case_statement,

@@ -1,0 +1,131 @@
+"""B2: the HTTP layer. One `uvicorn` server process on PostgreSQL; load from another
+process on loopback (4 connections, time-bounded).
+
+- commands/s through the API (POST a report up, with If-Match-free optimistic
+  saves) divided by B1's commands/s with 4 clients, measured in the same run.
+  Target >= 0.5.
+- GET case requests/s divided by GETs of a bare FastAPI endpoint that returns a
+  constant, mounted in the same server. Target >= 0.5.
+
+    .venv/bin/python -m bench.b2_http
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench.b1_write_path import command_rate
+from bench.common import build_application, postgres_settings
+from domain.actors import Role
+from infrastructure.clock import SystemClock
+from infrastructure.settings import Settings
+from infrastructure.tokens import TokenService
+from tests.factories import ctx, record, report_body
+
+SECONDS = 5.0
+CLIENTS = 4
+CASES = 1500
+PORT = 8765
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(settings)
+
+    @app.get("/bench/constant", include_in_schema=False)
+    def constant() -> dict[str, bool]:
+        return {"ok": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", access_log=False)
+
+
+def load(kind: str, token: str, ids: list[str], results: Any) -> None:
+    """Runs in its own process: CLIENTS connections for SECONDS; puts requests/s."""
+    counts = [0] * CLIENTS
+    stop = time.perf_counter() + SECONDS
+
+    def client(n: int) -> None:
+        mine = ids[n::CLIENTS]
+        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
+            while time.perf_counter() < stop:
+                case_id = mine[counts[n] % len(mine)]
+                if kind == "command":
+                    at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+                    response = http.post(f"/v1/exceptions/{case_id}/reports", json=report_body(
+                        reported_to=["department_head"], reported_at=at))
+                elif kind == "get":
+                    response = http.get(f"/v1/exceptions/{case_id}")
+                else:
+                    response = http.get("/bench/constant")
+                response.raise_for_status()
+                counts[n] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(sum(counts) / (time.perf_counter() - started))
+
+
+def rate(kind: str, token: str, ids: list[str]) -> float:
+    spawn = multiprocessing.get_context("spawn")
+    results = spawn.Queue()
+    process = spawn.Process(target=load, args=(kind, token, ids, results))
+    process.start()
+    value = float(results.get(timeout=SECONDS * 10))
+    process.join()
+    return value
+
+
+def main() -> None:
+    with postgres_settings(postgres_pool_size=8, log_level="WARNING") as settings:
+        direct = command_rate(settings, CLIENTS)
+        cases = build_application(settings, SystemClock())
+        ids = []
+        for _ in range(CASES):
+            case = record(ctx(datetime.now(UTC)), discovered_at=datetime.now(UTC) - timedelta(1))
+            cases.save_case(case)
+            ids.append(str(case.id))
+        cases.close()
+        token = TokenService(settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+                             SystemClock()).issue("bench", [Role.FRONTLINE])
+        server = multiprocessing.get_context("spawn").Process(target=serve, args=(settings,))
+        server.start()
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{PORT}/healthz").raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            commands = rate("command", token, ids)
+            gets = rate("get", token, ids)
+            constant = rate("constant", token, ids)
+        finally:
+            server.terminate()
+            server.join(10)
+    print(f"B1 commands/s, {CLIENTS} clients (baseline)   {direct:9.1f}")
+    print(f"HTTP commands/s, {CLIENTS} connections      {commands:9.1f}   "
+          f"ratio {commands / direct:.2f} (target >= 0.5)")
+    print(f"bare constant endpoint, requests/s    {constant:9.1f}")
+    print(f"GET case, requests/s                  {gets:9.1f}   "
+          f"ratio {gets / constant:.2f} (target >= 0.5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""B3: projection catch-up. Events per second replayed into the obligations and
+report views (each event applied to both, with its tracking row), divided by raw
+single-row INSERT transactions per second on the same database. Target >= 2.
+
+    .venv/bin/python -m bench.b3_catch_up
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from bench.common import build_application, postgres_settings, raw_insert_rate
+from domain.actors import Role
+from domain.service_exceptions.values import Level
+from infrastructure.clock import SystemClock
+from projections.obligations import ObligationsProjection, construct_view
+from projections.reports import ReportsProjection, construct_reports_view
+from projections.runtime import ViewRunner
+from tests.factories import ctx, record, report_up
+
+CASES = 1000  # three events each: recorded, reported up, reclassified
+
+
+def main() -> None:
+    with postgres_settings() as settings:
+        baseline = raw_insert_rate(settings)
+        cases = build_application(settings, SystemClock())
+        now = datetime.now(UTC)
+        for _ in range(CASES):
+            case = record(ctx(now), level=Level.MAJOR)
+            report_up(case, ctx(now), Role.CS_HEAD)
+            case.reclassify(ctx(now, Role.CS_HEAD), level=Level.CRITICAL, reason="worse")
+            cases.save_case(case)
+        events = int(cases.recorder.max_notification_id() or 0)
+        seconds = {}
+        for name, runner in (
+                ("obligations", ViewRunner(cases, ObligationsProjection(
+                    cases, construct_view(cases)))),
+                ("reports", ViewRunner(cases, ReportsProjection(
+                    cases, construct_reports_view(cases))))):
+            started = time.perf_counter()
+            assert runner.rebuild() == events
+            seconds[name] = time.perf_counter() - started
+        cases.close()
+    both = events / sum(seconds.values())
+    print(f"raw INSERT tx/s (baseline)        {baseline:9.1f}")
+    for name, s in seconds.items():
+        print(f"{name + ' view, events/s':<33} {events / s:9.1f}")
+    print(f"both views, events/s              {both:9.1f}   ratio {both / baseline:.2f} "
+          "(target >= 2)")
+
+
+if __name__ == "__main__":
+    main()
