@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import problems
+from api.deps import reject_unknown_query
 from api.observability import Metrics, ObservabilityMiddleware
 from api.routers import (
     audit,
@@ -65,7 +66,8 @@ def create_app(
             app.state.cases.close()
 
     app = FastAPI(title="casetrail", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan, responses=problems.COMMON_RESPONSES)
+                  lifespan=lifespan, responses=problems.COMMON_RESPONSES,
+                  dependencies=[Depends(reject_unknown_query)])
     app.state.settings = settings
     app.state.store = settings.store
     app.state.store_gate = (StoreGate(settings.database_url.get_secret_value())

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.observability import Metrics
-from api.problems import ApiProblem, invalid_header, unauthorized
+from api.problems import ApiProblem, FieldError, invalid_header, unauthorized
 from application.app import CaseApplication
 from domain.actors import Actor, Role
 from infrastructure.tokens import InvalidToken, TokenService
@@ -91,3 +91,37 @@ def require(roles: Iterable[Role]) -> Callable[[Actor], Actor]:
         return actor
 
     return check
+
+
+def reject_unknown_query(request: Request) -> None:
+    """SEC-IN-1: a query parameter the call does not take is an error, not ignored (a
+    mistyped filter, `?levle=major`, would otherwise silently return everything), and
+    so is a single-valued one given twice (which value would count?)."""
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    declared = _declared_query(route.dependant)
+    errors = [FieldError(field=f"query.{name}", message="not a parameter of this call")
+              for name in sorted(set(request.query_params) - set(declared))]
+    errors += [FieldError(field=f"query.{name}", message="given more than once")
+               for name, many in sorted(declared.items())
+               if not many and len(request.query_params.getlist(name)) > 1]
+    if errors:
+        fields = ", ".join(e.field for e in errors)
+        raise ApiProblem(422, "validation", "Invalid request", f"invalid fields: {fields}",
+                         errors=errors)
+
+
+def _declared_query(dependant: Any) -> dict[str, bool]:
+    """Every query parameter of a route (with its dependencies): may it repeat?"""
+    names = {field.alias: _is_sequence(field.field_info.annotation)
+             for field in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared_query(sub)
+    return names
+
+
+def _is_sequence(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, tuple, set, frozenset):
+        return True
+    return any(_is_sequence(arg) for arg in get_args(annotation))

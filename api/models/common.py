@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from domain.actors import Actor
 from domain.service_exceptions.values import Contact
@@ -20,6 +21,21 @@ def _utc(value: datetime) -> str:
 
 UtcDatetime = Annotated[datetime, PlainSerializer(_utc, return_type=str)]
 """Instants go out in UTC with a `Z` (API.md conventions)."""
+
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
+def _iso_only(value: Any) -> Any:
+    """Pydantic reads a bare number as Unix time; an API caller who sends one has
+    almost certainly made a mistake, so it is refused (SEC-IN-1)."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 instant with its offset, "
+                         "e.g. 2026-11-22T09:00:00+08:00")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+"""An instant a caller gives: ISO 8601 with an offset, never a bare number."""
 
 REDACTED = "[redacted]"
 

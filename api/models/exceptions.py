@@ -13,9 +13,9 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
-from api.models.common import LongText, OptionalText, RequestModel, Text, UtcDatetime
+from api.models.common import Instant, LongText, OptionalText, RequestModel, Text, UtcDatetime
 from domain.actors import Role
 from domain.cases import Case
 from domain.obligations import Obligation, ObligationState
@@ -76,7 +76,7 @@ class OpenException(RequestModel):
     title: Text
     description: LongText
     service_step: Text
-    discovered_at: AwareDatetime = Field(
+    discovered_at: Instant = Field(
         description="when the problem was found or the customer's feedback came; not future")
     department: Text
     contract_ref: Text | None = None
@@ -89,7 +89,7 @@ class ReportUpIn(RequestModel):
     """EX-ESC-1: whom it was reported to, when, and what."""
 
     reported_to: Annotated[list[Role], Field(min_length=1)]
-    reported_at: AwareDatetime
+    reported_at: Instant
     details: LongText
     first_judgement: OptionalText = ""
     customer_demands: OptionalText = ""
@@ -112,14 +112,14 @@ class FlagsIn(RequestModel):
 
 class MilestoneIn(RequestModel):
     name: Text
-    due_at: AwareDatetime
+    due_at: Instant
 
     def to_domain(self) -> Milestone:
         return Milestone(self.name, self.due_at)
 
 
 class MeetingIn(RequestModel):
-    held_at: AwareDatetime
+    held_at: Instant
     attendees: Annotated[list[Text], Field(min_length=1, max_length=100)]
     minutes: LongText
 
@@ -173,7 +173,7 @@ class MeasureIn(RequestModel):
     description: LongText
     responsible_department: Text
     responsible_person: Text
-    due_at: AwareDatetime
+    due_at: Instant
 
     def to_domain(self) -> Measure:
         return Measure(self.description, self.responsible_department,
@@ -206,7 +206,7 @@ class ProgressIn(RequestModel):
 
 class ResolutionIn(RequestModel):
     summary: LongText
-    resolved_at: AwareDatetime | None = Field(default=None, description="default: now")
+    resolved_at: Instant | None = Field(default=None, description="default: now")
 
 
 class FeedbackIn(RequestModel):
@@ -214,7 +214,7 @@ class FeedbackIn(RequestModel):
 
     satisfaction: Annotated[int, Field(ge=1, le=5)]
     comment: OptionalText = ""
-    informed_at: AwareDatetime
+    informed_at: Instant
 
 
 class AcceptanceIn(RequestModel):

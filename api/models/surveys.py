@@ -6,9 +6,9 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
-from api.models.common import LongText, RequestModel, Text, UtcDatetime
+from api.models.common import Instant, LongText, RequestModel, Text, UtcDatetime
 from api.models.exceptions import CustomerIn, ObligationView
 from domain.policy import SurveyPolicy
 from domain.service_exceptions.values import Category, Level
@@ -123,8 +123,8 @@ class ResponseIn(RequestModel):
     """Answers 1-5 or `unable_to_comment` per item key; fill time from the two instants."""
 
     respondent: Text
-    started_at: AwareDatetime
-    submitted_at: AwareDatetime
+    started_at: Instant
+    submitted_at: Instant
     answers: dict[str, int | str] = Field(max_length=500)
 
 

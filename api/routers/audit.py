@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.deps import CasesApp, CurrentActor, require
-from api.models.common import ActorView, History, HistoryEntry, UtcDatetime, jsonable
+from api.models.common import ActorView, History, HistoryEntry, Instant, UtcDatetime, jsonable
 from application.app import CaseApplication
 from domain.actors import Actor, Role
 from domain.cases import Case
@@ -160,8 +160,8 @@ def audit_trail(
     request: Request,
     actor: Annotated[str | None, Query(description="a user id")] = None,
     case: Annotated[UUID | None, Query(description="a case id")] = None,
-    recorded_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    recorded_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    recorded_from: Annotated[Instant | None, Query(alias="from")] = None,
+    recorded_to: Annotated[Instant | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$",
                                         description="next_cursor of the previous page")] = None,

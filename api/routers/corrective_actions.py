@@ -5,7 +5,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import case_headers, etag, idempotency_for, run_command
@@ -18,7 +18,7 @@ from api.deps import (
     IdempotencyKey,
     require,
 )
-from api.models.common import LongText, RequestModel, Text, UtcDatetime
+from api.models.common import Instant, LongText, RequestModel, Text, UtcDatetime
 from api.models.exceptions import ObligationView
 from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
@@ -61,7 +61,7 @@ class AssignmentIn(RequestModel):
 class PlanIn(RequestModel):
     measures: Annotated[list[LongText], Field(min_length=1, max_length=100)]
     responsible_person: Text
-    horizon_end: AwareDatetime = Field(description="at most 3 months ahead (CA-PLAN-1)")
+    horizon_end: Instant = Field(description="at most 3 months ahead (CA-PLAN-1)")
     emergency_measures: LongText | None = None
 
 
@@ -81,7 +81,7 @@ class ImplementationIn(RequestModel):
 
 class VerificationIn(RequestModel):
     effective: bool
-    revisited_at: AwareDatetime
+    revisited_at: Instant
     notes: Annotated[str, Field(max_length=20_000)] = ""
 
 

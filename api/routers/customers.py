@@ -8,11 +8,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
 from api.commands import run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, require
-from api.models.common import RequestModel, Text, UtcDatetime
+from api.models.common import Instant, RequestModel, Text, UtcDatetime
 from api.problems import problem_responses
 from application.app import CommandResult
 from application.surveys import record_service_node
@@ -53,7 +53,7 @@ class CustomerIn(RequestModel):
 
 class NodeIn(RequestModel):
     node_type: NodeType
-    completed_at: AwareDatetime
+    completed_at: Instant
     reference: Text
     warranty_end: date | None = None
 

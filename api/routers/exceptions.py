@@ -12,7 +12,6 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from markdown_it import MarkdownIt
-from pydantic import AwareDatetime
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import case_headers, etag, idempotency_for, run_command
@@ -27,6 +26,7 @@ from api.deps import (
     require,
 )
 from api.models import exceptions as m
+from api.models.common import Instant
 from api.problems import ApiProblem, FieldError, Problem
 from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
@@ -114,9 +114,9 @@ def search_exceptions(
     status: Status | None = None, level: Level | None = None,
     category: Category | None = None, customer_id: str | None = None,
     department: str | None = None,
-    opened_from: Annotated[AwareDatetime | None, Query(
+    opened_from: Annotated[Instant | None, Query(
         description="recorded at or after")] = None,
-    opened_to: Annotated[AwareDatetime | None, Query(description="recorded before")] = None,
+    opened_to: Annotated[Instant | None, Query(description="recorded before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> m.ExceptionPage:
@@ -138,7 +138,7 @@ def search_exceptions(
 def get_exception(
     case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
     version: AtVersion = None,
-    as_of: Annotated[AwareDatetime | None, Query(
+    as_of: Annotated[Instant | None, Query(
         description="the state as it was at this instant (AUD-2)")] = None,
 ) -> m.ExceptionView:
     """The current state, with obligations and links; `?version=N` or `?as_of=` for an

@@ -10,10 +10,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.deps import CurrentActor, require
-from api.models.common import UtcDatetime
+from api.models.common import Instant, UtcDatetime
 from api.problems import ApiProblem, FieldError, Problem
 from application.compliance import ESCALATION_RULES, escalation_compliance, event_id
 from domain.actors import Role
@@ -89,7 +89,7 @@ def list_obligations(
     state: ObligationState | None = None,
     rule: Annotated[str | None, Query(examples=["EX-ESC-1"])] = None,
     subject: Annotated[UUID | None, Query(description="a case id")] = None,
-    due_before: AwareDatetime | None = None,
+    due_before: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> ObligationPage:
@@ -140,8 +140,8 @@ class ComplianceReport(BaseModel):
             dependencies=[Depends(require(COMPLIANCE_READERS))])
 def escalation_compliance_report(
     request: Request,
-    period_from: Annotated[AwareDatetime, Query(alias="from", description="due at or after")],
-    period_to: Annotated[AwareDatetime, Query(alias="to", description="due before")],
+    period_from: Annotated[Instant, Query(alias="from", description="due at or after")],
+    period_to: Annotated[Instant, Query(alias="to", description="due before")],
     level: str | None = None,
     department: str | None = None,
 ) -> ComplianceReport:

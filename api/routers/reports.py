@@ -10,9 +10,10 @@ from fractions import Fraction
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.deps import CasesApp, CurrentActor
+from api.models.common import Instant
 from api.problems import ApiProblem, FieldError, problem_responses
 from api.rendering import bar_chart, line_chart, respond
 from application.reports import departments, monthly, monthly_items, weekly_items
@@ -110,8 +111,8 @@ def monthly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
 
 @router.get("/departments", response_model=Report, response_class=Response)
 def department_kpis(request: Request, cases: CasesApp, actor: CurrentActor,
-                    period_from: Annotated[AwareDatetime, Query(alias="from")],
-                    period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Response:
+                    period_from: Annotated[Instant, Query(alias="from")],
+                    period_to: Annotated[Instant, Query(alias="to")]) -> Response:
     """RPT-2: per department, over cases opened in the period."""
     if period_to <= period_from:
         raise _bad("to", "'to' must be after 'from'")
@@ -137,8 +138,8 @@ def department_kpis(request: Request, cases: CasesApp, actor: CurrentActor,
 
 @router.get("/surveys", response_model=Report, response_class=Response)
 def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
-                 period_from: Annotated[AwareDatetime, Query(alias="from")],
-                 period_to: Annotated[AwareDatetime, Query(alias="to")]) -> Response:
+                 period_from: Annotated[Instant, Query(alias="from")],
+                 period_to: Annotated[Instant, Query(alias="to")]) -> Response:
     """RPT-3: every reported campaign's KPIs in the period, oldest first."""
     if period_to <= period_from:
         raise _bad("to", "'to' must be after 'from'")

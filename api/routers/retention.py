@@ -6,11 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.commands import idempotency_for, run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, IdempotencyKey, require
-from api.models.common import RequestModel, UtcDatetime
+from api.models.common import Instant, RequestModel, UtcDatetime
 from api.problems import Problem
 from application.retention import plan_purge
 from domain.actors import Role
@@ -92,7 +92,7 @@ class RetentionPage(BaseModel):
 @router.get("/v1/retention", response_model=RetentionPage,
             dependencies=[Depends(require(READERS))])
 def retention(request: Request, cases: CasesApp,
-              due_before: AwareDatetime | None = None) -> RetentionPage:
+              due_before: Instant | None = None) -> RetentionPage:
     """Closed records whose retention ends by `due_before` (default: now), whether
     each may be purged, and the holds that keep it."""
     store = cases.index

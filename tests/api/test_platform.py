@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -59,3 +60,21 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
         "x-request-id"] == "abc-123"
     made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert len(made.headers["x-request-id"]) == 32
+
+
+@pytest.mark.rule("SEC-IN-1")
+def test_sec_in_1_unknown_repeated_or_numeric_query_values_are_refused(
+        client: TestClient, make_token) -> None:
+    headers = bearer(make_token())
+    typo = client.get("/v1/exceptions?levle=major", headers=headers)
+    assert typo.status_code == 422
+    assert [e["field"] for e in typo.json()["errors"]] == ["query.levle"]
+    twice = client.get("/v1/obligations?rule=EX-ESC-1&rule=EX-RES-1", headers=headers)
+    assert twice.status_code == 422
+    assert twice.json()["errors"][0] == {"field": "query.rule",
+                                         "message": "given more than once"}
+    unix_time = client.get("/v1/obligations?due_before=1700000000", headers=headers)
+    assert unix_time.status_code == 422
+    assert "ISO 8601" in unix_time.json()["errors"][0]["message"]
+    assert client.get("/v1/obligations?due_before=2026-11-22T09:00:00%2B08:00",
+                      headers=headers).status_code == 200
