@@ -89,5 +89,7 @@ def create_app(
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
     app.include_router(retention.router)
+    if app.state.store_gate is not None:
+        app.add_middleware(problems.StoreGateMiddleware, gate=app.state.store_gate)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

@@ -55,8 +55,7 @@ class CommandRoutes:
                     result: CommandResult) -> BaseModel:
         """The case exactly at the version the command produced: a repeated request
         with the same Idempotency-Key gets the same body."""
-        return self.view(cases, actor, cases.get_case(self.case_class, result.case_id,
-                                                      result.version))
+        return self.view(cases, actor, cases.case_after(self.case_class, result))
 
     def execute(self, command: Command, case_id: UUID, body: BaseModel, request: Request,
                 response: Response, cases: CaseApplication, actor: Actor, correlation_id: str,
@@ -71,8 +70,7 @@ class CommandRoutes:
                                  status_code=command.status_code))
         location = None
         if command.location is not None:
-            case = cases.get_case(self.case_class, case_id, result.version)
-            location = command.location(case, case_id)
+            location = command.location(cases.case_after(self.case_class, result), case_id)
         case_headers(response, result, location=location)
         return self.result_view(cases, actor, result)
 

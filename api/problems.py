@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.errors import (
     CaseClosed,
@@ -27,6 +28,7 @@ from domain.errors import (
     StepMissing,
     WrongState,
 )
+from infrastructure.store_gate import StoreGate
 
 log = logging.getLogger("casetrail.api")
 MEDIA_TYPE = "application/problem+json"
@@ -168,15 +170,6 @@ def install(app: FastAPI) -> None:
                                  "or may not have been recorded: repeat it with the same "
                                  "Idempotency-Key, which applies it at most once")
 
-    @app.middleware("http")
-    async def _fail_fast(request: Request, call_next: Any) -> Any:
-        """R4: while the store is known to be away, answer at once (liveness and
-        metrics still answer: the process itself is fine)."""
-        gate = request.app.state.store_gate
-        if gate is not None and gate.closed and request.url.path not in ALWAYS_SERVED:
-            return store_unavailable(request, "the event store is not reachable; "
-                                     "nothing was recorded")
-        return await call_next(request)
 
     @app.exception_handler(ProgrammingError)
     async def _schema_missing(request: Request, exc: Exception) -> JSONResponse:
@@ -190,3 +183,20 @@ def install(app: FastAPI) -> None:
         return problem_response(request, 500, "internal", "Internal error",
                                 "an unexpected error occurred; quote the X-Request-ID "
                                 "response header when reporting it")
+
+
+class StoreGateMiddleware:
+    """R4: while the store is known to be away, answer at once (liveness and metrics
+    still answer: the process itself is fine). Pure ASGI: it sits on every request."""
+
+    def __init__(self, app: ASGIApp, gate: StoreGate) -> None:
+        self.app = app
+        self.gate = gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.gate.closed and scope["path"] not in ALWAYS_SERVED:
+            response = store_unavailable(Request(scope), "the event store is not reachable; "
+                                         "nothing was recorded")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

@@ -10,7 +10,7 @@ that lost the race for the next version is caught by the store's uniqueness of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -62,6 +62,8 @@ class CommandResult:
     version: int
     status_code: int
     replayed: bool = False
+    case: Case | LegalHold | None = field(default=None, compare=False, repr=False)
+    """The case as saved (None on a replay): what the response shows, without a reload."""
 
 
 class CaseApplication(Application[UUID]):
@@ -125,6 +127,13 @@ class CaseApplication(Application[UUID]):
     def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         self.get_case(case_type, case_id)
         return list(self.events.get(case_id))
+
+    def case_after(self, case_type: type[C], result: CommandResult) -> C:
+        """The case as the command left it: the saved object, or read back at the
+        version a replayed command recorded."""
+        if isinstance(result.case, case_type):
+            return result.case
+        return self.get_case(case_type, result.case_id, result.version)
 
     def get_case_as_of(self, case_type: type[C], case_id: UUID, instant: datetime) -> C:
         """AUD-2: the state as it was at `instant`: the last version recorded at or
@@ -286,4 +295,4 @@ class CaseApplication(Application[UUID]):
             raise ConcurrentUpdate(
                 f"another change to {case.case_type} {case.id} was recorded first; "
                 "reload it and try again") from None
-        return CommandResult(case.id, case.version, status_code)
+        return CommandResult(case.id, case.version, status_code, case=case)

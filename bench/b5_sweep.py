@@ -28,9 +28,9 @@ PENDING = f"""
 INSERT INTO {{schema}}.{TABLE}
 SELECT gen_random_uuid(), 'EX-RES-1@v1', 'exception', 'after_sales', 'EX-RES-1', 'major',
        'resolve the major exception', 'zhang.san', now(),
-       now() + (n % 30 + 1) * interval '1 day', now() + (n % 30 + 1) * interval '18 hours',
+       now() + (n %% 30 + 1) * interval '1 day', now() + (n %% 30 + 1) * interval '18 hours',
        NULL, NULL, NULL, NULL, NULL, 'pending', 1,
-       now() + (n % 30 + 1) * interval '1 day', now() + (n % 30 + 1) * interval '18 hours'
+       now() + (n %% 30 + 1) * interval '1 day', now() + (n %% 30 + 1) * interval '18 hours'
 FROM generate_series(1, %s) AS n
 """
 

@@ -148,7 +148,7 @@ def open_action(body: OpenAction, request: Request, response: Response, cases: C
             severity=body.severity, title=body.title, description=body.description,
             department=body.department), idempotency=idem))
     case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
-    return _view(cases, actor, cases.get_case(CorrectiveAction, result.case_id, result.version))
+    return _view(cases, actor, cases.case_after(CorrectiveAction, result))
 
 
 @router.get("/{case_id}", response_model=ActionView)

@@ -66,7 +66,7 @@ def open_survey(body: m.OpenSurvey, request: Request, response: Response, cases:
                                      questionnaire=body.questionnaire_domain(),
                                      department=body.department), idempotency=idem))
     case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
-    return _view(cases, actor, cases.get_case(SurveyCampaign, result.case_id, result.version))
+    return _view(cases, actor, cases.case_after(SurveyCampaign, result))
 
 
 @router.get("", response_model=list[m.SurveyView])
