@@ -16,6 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC
+from typing import Any
 
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -92,19 +93,18 @@ class Workers:
                  leadership: AdvisoryLockLeadership | SingleProcessLeadership, *,
                  poll_interval: float = 1.0) -> None:
         self.cases = cases
+        def runner(projection: Any) -> ViewRunner:
+            return ViewRunner(cases, projection, poll_interval=poll_interval,
+                              batch_size=settings.view_batch_size)
+
         self.view = construct_view(cases)
-        self.runner = ViewRunner(cases, ObligationsProjection(cases, self.view),
-                                 poll_interval=poll_interval)
+        self.runner = runner(ObligationsProjection(cases, self.view))
         self.reports = construct_reports_view(cases)
-        self.reports_runner = ViewRunner(cases, ReportsProjection(cases, self.reports),
-                                         poll_interval=poll_interval)
+        self.reports_runner = runner(ReportsProjection(cases, self.reports))
         self.audit = construct_audit_view(cases)
-        self.audit_runner = ViewRunner(cases, AuditProjection(cases, self.audit),
-                                       poll_interval=poll_interval)
+        self.audit_runner = runner(AuditProjection(cases, self.audit))
         self.outbox = construct_outbox(cases)
-        self.outbox_runner = ViewRunner(
-            cases, OutboxProjection(cases, self.outbox, settings.webhooks),
-            poll_interval=poll_interval)
+        self.outbox_runner = runner(OutboxProjection(cases, self.outbox, settings.webhooks))
         self.deliverer = Deliverer(self.outbox, settings.webhooks, cases.clock,
                                    timeout=settings.webhook_timeout,
                                    max_backoff=settings.webhook_max_backoff)

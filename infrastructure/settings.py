@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     master_key_file: Path = Path("var/master.key")
     snapshot_interval: int = Field(
         default=50, ge=2, description="snapshot a case every N events (fast as-of reads)")
+    view_batch_size: int = Field(
+        default=500, ge=1, description="events a view applies per transaction when catching up")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     purge_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
     report_interval: timedelta = Field(

@@ -4,6 +4,7 @@ history of a case (straight from the store) has the details."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
+from projections.runtime import Batch
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_audit"
@@ -43,14 +45,14 @@ class AuditQuery:
 
 
 class AuditView(SqlView):
-    def add(self, row: AuditRow, tracking: Tracking) -> None:
+    def add(self, rows: Sequence[AuditRow], tracking: Tracking) -> None:
         with self._transaction() as c:
-            c.execute(self._sql(
+            c.executemany(self._sql(
                 f"INSERT INTO {self.table} VALUES ({{p}}, {{p}}, {{p}}, {{p}}, {{p}}, {{p}}, "
                 "{p}, {p}, {p}) ON CONFLICT (seq) DO NOTHING"),
-                [row.seq, self._uuid(row.case_id), row.version, row.event_type,
-                 self._instant(row.recorded_at), row.actor, row.roles, row.command,
-                 row.correlation_id])
+                [[row.seq, self._uuid(row.case_id), row.version, row.event_type,
+                  self._instant(row.recorded_at), row.actor, row.roles, row.command,
+                  row.correlation_id] for row in rows])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
     def select(self, query: AuditQuery, limit: int) -> list[AuditRow]:
@@ -117,12 +119,16 @@ class AuditProjection:
         self.cases = cases
         self.view = view
 
-    def process(self, event: Any, tracking: Tracking) -> None:
+    def process(self, batch: Batch, tracking: Tracking) -> None:
+        self.view.add([self._row(seq, event) for seq, event in batch], tracking)
+
+    @staticmethod
+    def _row(seq: int, event: Any) -> AuditRow:
         meta = getattr(event, "meta", None)
-        self.view.add(AuditRow(
-            seq=tracking.notification_id, case_id=event.originator_id,
+        return AuditRow(
+            seq=seq, case_id=event.originator_id,
             version=event.originator_version, event_type=type(event).__name__,
             recorded_at=event.timestamp, actor=meta.actor.user if meta else "",
             roles=",".join(r.value for r in meta.actor.roles) if meta else "",
             command=meta.command if meta else "",
-            correlation_id=meta.correlation_id if meta else ""), tracking)
+            correlation_id=meta.correlation_id if meta else "")

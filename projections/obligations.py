@@ -30,7 +30,7 @@ from psycopg.sql import SQL, Identifier
 from application.app import CaseApplication
 from domain.cases import Case
 from domain.obligations import Obligation
-from projections.runtime import CaseProjection
+from projections.runtime import Batch, CaseProjection
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_obligations"
@@ -155,17 +155,19 @@ class ObligationsView(SqlView):
             values.append(value)
         return values
 
-    def apply(self, case_id: UUID, rows: Sequence[ObligationRow] | None,
+    def apply(self, changes: Sequence[tuple[UUID, Sequence[ObligationRow] | None]],
               tracking: Tracking) -> None:
-        """Replace the case's rows (None: leave them) and advance tracking, atomically."""
+        """Replace each case's rows (None: leave them) and advance tracking, atomically."""
+        insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
+                           f"({', '.join(['{p}'] * len(COLUMNS))})")
         with self._transaction() as c:
-            if rows is not None:
+            for case_id, rows in changes:
+                if rows is None:
+                    continue
                 c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
                           [self._uuid(case_id)])
-                insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
-                                   f"({', '.join(['{p}'] * len(COLUMNS))})")
-                for row in rows:
-                    c.execute(insert, self._params(row))
+                if rows:
+                    c.executemany(insert, [self._params(row) for row in rows])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
     def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
@@ -247,13 +249,15 @@ class ObligationsProjection(CaseProjection):
     name = "obligations"
     view: ObligationsView
 
-    def process(self, event: Any, tracking: Tracking) -> None:
-        case_id = event.originator_id
+    def process(self, batch: Batch, tracking: Tracking) -> None:
+        self.view.apply([(event.originator_id, self._rows(event))
+                         for event in self.last_per_case(batch)], tracking)
+
+    def _rows(self, event: Any) -> list[ObligationRow] | None:
         case = self.case_at(event)
-        rows = None
-        if case is not None:
-            horizon = self.cases.calendar.add_working_days(event.timestamp, 1)
-            obligations = self.cases.obligations(case, now=horizon)
-            rows = rows_for(case, obligations, self.cases.policy.sla.warning_fraction)
-        self.view.apply(case_id, rows, tracking)
+        if case is None:
+            return None
+        horizon = self.cases.calendar.add_working_days(event.timestamp, 1)
+        obligations = self.cases.obligations(case, now=horizon)
+        return rows_for(case, obligations, self.cases.policy.sla.warning_fraction)
 

@@ -24,6 +24,7 @@ from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
 from infrastructure.settings import WebhookTarget
+from projections.runtime import Batch
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 OUTBOX = "casetrail_outbox"
@@ -154,7 +155,11 @@ class OutboxProjection:
         self.view = view
         self.targets = targets
 
-    def process(self, event: Any, tracking: Tracking) -> None:
+    def process(self, batch: Batch, tracking: Tracking) -> None:
+        self.view.add([delivery for _, event in batch for delivery in self._deliveries(event)],
+                      tracking)
+
+    def _deliveries(self, event: Any) -> list[tuple[str, str, str, str, datetime]]:
         deliveries = []
         case_id, version, timestamp = (event.originator_id, event.originator_version,
                                        event.timestamp)
@@ -172,4 +177,4 @@ class OutboxProjection:
                 "responsible": event.responsible, "recorded_at": timestamp.isoformat(),
             }, ensure_ascii=False, separators=(",", ":"))
             deliveries.append((delivery_id, str(target.url), kind, payload, timestamp))
-        self.view.add(deliveries, tracking)
+        return deliveries

@@ -11,6 +11,7 @@ replays it; a rebuild equals the live view (RPT-4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from domain.corrective_actions import ActionStatus, CorrectiveAction
 from domain.obligations import ObligationState
 from domain.service_exceptions.model import ServiceException
 from domain.surveys.campaign import SurveyCampaign
-from projections.runtime import CaseProjection
+from projections.runtime import Batch, CaseProjection
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_report_facts"
@@ -102,14 +103,16 @@ class ReportsView(SqlView):
             values.append(value)
         return values
 
-    def apply(self, case_id: UUID, facts: Facts | None, tracking: Tracking) -> None:
+    def apply(self, changes: Sequence[tuple[UUID, Facts | None]], tracking: Tracking) -> None:
+        """Replace each case's facts and advance tracking, atomically."""
+        insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
+                           f"({', '.join(['{p}'] * len(COLUMNS))})")
         with self._transaction() as c:
-            c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
-                      [self._uuid(case_id)])
-            if facts is not None:
-                c.execute(self._sql(
-                    f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
-                    f"({', '.join(['{p}'] * len(COLUMNS))})"), self._params(facts))
+            for case_id, facts in changes:
+                c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
+                          [self._uuid(case_id)])
+                if facts is not None:
+                    c.execute(insert, self._params(facts))
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
     def select(self, case_type: str, opened_from: datetime | None = None,
@@ -171,7 +174,10 @@ class ReportsProjection(CaseProjection):
     name = "reports"
     view: ReportsView
 
-    def process(self, event: Any, tracking: Tracking) -> None:
+    def process(self, batch: Batch, tracking: Tracking) -> None:
+        self.view.apply([(event.originator_id, self._facts(event))
+                         for event in self.last_per_case(batch)], tracking)
+
+    def _facts(self, event: Any) -> Facts | None:
         case = self.case_at(event)
-        facts = facts_of(self.cases, case, event.timestamp) if case is not None else None
-        self.view.apply(event.originator_id, facts, tracking)
+        return facts_of(self.cases, case, event.timestamp) if case is not None else None

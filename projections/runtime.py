@@ -2,9 +2,11 @@
 
 Each view keeps its position as a tracking row (name `casetrail:<view>`) written in
 the same transaction as the view change, so a crash at any point resumes where
-the last committed event left off: no duplicates, no gaps. On PostgreSQL the
-runner follows the log through the library's LISTEN/NOTIFY subscription; SQLite
-has no subscriptions, so there it polls `select_notifications`.
+the last committed event left off: no duplicates, no gaps. Catching up applies a
+batch of events (`view_batch_size`, 500) per transaction; following the log live
+applies each event as it comes. On PostgreSQL the runner follows the log through
+the library's LISTEN/NOTIFY subscription; SQLite has no subscriptions, so there
+it polls `select_notifications`.
 
 Several runners may follow the same view (two workers): a runner that loses the
 race for a position gets an IntegrityError from the tracking row, re-reads the
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -27,11 +29,16 @@ from domain.cases import Case
 log = logging.getLogger("casetrail.projections")
 
 
+Batch = Sequence[tuple[int, Any]]
+"""(notification id, domain event) pairs, in log order."""
+
+
 class Projection(Protocol):
     name: str
     view: Any
 
-    def process(self, event: Any, tracking: Tracking) -> None: ...
+    def process(self, batch: Batch, tracking: Tracking) -> None:
+        """Apply the batch and advance tracking to its last event, in one transaction."""
 
 
 class CaseProjection:
@@ -46,6 +53,13 @@ class CaseProjection:
     def case_at(self, event: Any) -> Case | None:
         case = self.cases.repository.get(event.originator_id, version=event.originator_version)
         return case if isinstance(case, Case) else None
+
+    @staticmethod
+    def last_per_case(batch: Batch) -> list[Any]:
+        """Each case's last event in the batch. A view that replaces a case's rows
+        from the case as of an event needs only that one: the rows the earlier
+        events would have written are replaced within the same transaction."""
+        return list({event.originator_id: event for _, event in batch}.values())
 
 
 class ViewRunner:
@@ -67,26 +81,26 @@ class ViewRunner:
     def lag(self) -> int:
         return max(0, int(self.cases.recorder.max_notification_id() or 0) - self.position)
 
-    def _apply(self, notification: Any) -> None:
-        event = self.cases.mapper.to_domain_event(notification)
-        self.projection.process(event, Tracking(self.tracking_name, notification.id))
+    def _apply(self, notifications: Sequence[Any]) -> None:
+        batch = [(n.id, self.cases.mapper.to_domain_event(n)) for n in notifications]
+        self.projection.process(batch, Tracking(self.tracking_name, notifications[-1].id))
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Apply every event recorded so far; returns how many this runner applied."""
+        """Apply every event recorded so far, a batch per transaction (B3); returns
+        how many this runner applied."""
         applied = 0
         while True:
             batch = self.cases.recorder.select_notifications(
                 start=self.position + 1, limit=self.batch_size)
             if not batch:
                 return applied
-            for notification in batch:
-                try:
-                    self._apply(notification)
-                except IntegrityError:
-                    break  # another runner took this position: re-read and go on
-                applied += 1
-                if on_progress:
-                    on_progress(1)
+            try:
+                self._apply(batch)
+            except IntegrityError:
+                continue  # another runner took these positions: re-read and go on
+            applied += len(batch)
+            if on_progress:
+                on_progress(len(batch))
 
     def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Drop the view and replay the whole log into it."""
@@ -130,6 +144,6 @@ class ViewRunner:
                 return
             for notification in subscription:
                 try:
-                    self._apply(notification)
+                    self._apply([notification])
                 except IntegrityError:
                     return  # another runner is ahead: resubscribe from the new position
