@@ -250,11 +250,10 @@ class ObligationsProjection(CaseProjection):
     view: ObligationsView
 
     def process(self, batch: Batch, tracking: Tracking) -> None:
-        self.view.apply([(event.originator_id, self._rows(event))
-                         for event in self.last_per_case(batch)], tracking)
+        self.view.apply([(event.originator_id, self._rows(event, case))
+                         for event, case in self.cases_after(batch)], tracking)
 
-    def _rows(self, event: Any) -> list[ObligationRow] | None:
-        case = self.case_at(event)
+    def _rows(self, event: Any, case: Case | None) -> list[ObligationRow] | None:
         if case is None:
             return None
         horizon = self.cases.calendar.add_working_days(event.timestamp, 1)

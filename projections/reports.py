@@ -175,9 +175,6 @@ class ReportsProjection(CaseProjection):
     view: ReportsView
 
     def process(self, batch: Batch, tracking: Tracking) -> None:
-        self.view.apply([(event.originator_id, self._facts(event))
-                         for event in self.last_per_case(batch)], tracking)
-
-    def _facts(self, event: Any) -> Facts | None:
-        case = self.case_at(event)
-        return facts_of(self.cases, case, event.timestamp) if case is not None else None
+        self.view.apply([(event.originator_id, facts_of(self.cases, case, event.timestamp)
+                          if case is not None else None)
+                         for event, case in self.cases_after(batch)], tracking)

@@ -50,16 +50,23 @@ class CaseProjection:
         self.cases = cases
         self.view = view
 
-    def case_at(self, event: Any) -> Case | None:
-        case = self.cases.repository.get(event.originator_id, version=event.originator_version)
-        return case if isinstance(case, Case) else None
-
-    @staticmethod
-    def last_per_case(batch: Batch) -> list[Any]:
-        """Each case's last event in the batch. A view that replaces a case's rows
-        from the case as of an event needs only that one: the rows the earlier
-        events would have written are replaced within the same transaction."""
-        return list({event.originator_id: event for _, event in batch}.values())
+    def cases_after(self, batch: Batch) -> list[tuple[Any, Case | None]]:
+        """Each case of the batch as of its last event there, with that event. A view
+        that replaces a case's rows from the case as of an event needs only that one:
+        what the earlier events would have written is replaced in the same
+        transaction. The batch's own events are folded onto the case as it was before
+        them (read from the store only when the case began before the batch)."""
+        states: dict[Any, Any] = {}
+        last: dict[Any, Any] = {}
+        for _, event in batch:
+            key = event.originator_id
+            if key not in states:
+                states[key] = None if event.originator_version == 1 else (
+                    self.cases.repository.get(key, version=event.originator_version - 1))
+            states[key] = event.mutate(states[key])
+            last[key] = event
+        return [(last[key], state if isinstance(state, Case) else None)
+                for key, state in states.items()]
 
 
 class ViewRunner:
