@@ -27,6 +27,10 @@ class IdempotencyRecord:
 class IdempotencyStore(Protocol):
     def find_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None: ...
 
+    def forget_idempotency(self, before: datetime) -> int:
+        """Drop the records made before `before`; returns how many. A key used again
+        after that is a new request."""
+
 
 def fingerprint(payload: Any) -> str:
     """A stable digest of a request: canonical JSON of what the command received."""

@@ -8,46 +8,35 @@ Also with 4 concurrent clients, each on its own cases.
 
 from __future__ import annotations
 
-import threading
-import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from bench.common import build_application, postgres_settings, raw_insert_rate
+from bench.common import (
+    build_application,
+    calls_per_second,
+    postgres_settings,
+    raw_insert_rate,
+    short_cases,
+)
 from domain.actors import Role
 from domain.service_exceptions.model import ServiceException
 from infrastructure.clock import SystemClock
-from tests.factories import ctx, record, report_up
+from infrastructure.settings import Settings
+from tests.factories import ctx, report_up
 
 SECONDS = 5.0
 CASES = 1500
 
 
-def command_rate(settings, clients: int) -> float:  # type: ignore[no-untyped-def]
+def command_rate(settings: Settings, clients: int) -> float:
     cases = build_application(settings, SystemClock())
-    ids = []
-    # Realistic cases are short (tens of events): spread the commands over many.
-    for _ in range(CASES):
-        case = record(ctx(datetime.now(UTC)), discovered_at=datetime.now(UTC) - timedelta(1))
-        cases.save_case(case)
-        ids.append(case.id)
-    counts = [0] * clients
-    stop = time.perf_counter() + SECONDS
+    ids = short_cases(cases, CASES)
 
-    def client(n: int) -> None:
-        mine = ids[n::clients]
-        while time.perf_counter() < stop:
-            case_id = mine[counts[n] % len(mine)]
-            cases.execute(ServiceException, case_id, lambda c: report_up(
-                c, ctx(datetime.now(UTC)), Role.DEPARTMENT_HEAD))
-            counts[n] += 1
+    def command(client: int, n: int) -> None:
+        mine = ids[client::clients]
+        cases.execute(ServiceException, mine[n % len(mine)], lambda c: report_up(
+            c, ctx(datetime.now(UTC)), Role.DEPARTMENT_HEAD))
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    rate = sum(counts) / (time.perf_counter() - started)
+    rate = calls_per_second(clients, SECONDS, command)
     cases.close()
     return rate
 

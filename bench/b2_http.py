@@ -13,7 +13,6 @@ process on loopback (4 connections, time-bounded).
 from __future__ import annotations
 
 import multiprocessing
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,12 +20,12 @@ from typing import Any
 import httpx
 
 from bench.b1_write_path import command_rate
-from bench.common import build_application, postgres_settings
+from bench.common import build_application, calls_per_second, postgres_settings, short_cases
 from domain.actors import Role
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService
-from tests.factories import ctx, record, report_body
+from tests.factories import report_body
 
 SECONDS = 5.0
 CLIENTS = 4
@@ -50,33 +49,25 @@ def serve(settings: Settings) -> None:
 
 def load(kind: str, token: str, ids: list[str], results: Any) -> None:
     """Runs in its own process: CLIENTS connections for SECONDS; puts requests/s."""
-    counts = [0] * CLIENTS
-    stop = time.perf_counter() + SECONDS
+    https = [httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30,
+                          headers={"Authorization": f"Bearer {token}"}) for _ in range(CLIENTS)]
 
-    def client(n: int) -> None:
-        mine = ids[n::CLIENTS]
-        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as http:
-            while time.perf_counter() < stop:
-                case_id = mine[counts[n] % len(mine)]
-                if kind == "command":
-                    at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-                    response = http.post(f"/v1/exceptions/{case_id}/reports", json=report_body(
-                        reported_to=["department_head"], reported_at=at))
-                elif kind == "get":
-                    response = http.get(f"/v1/exceptions/{case_id}")
-                else:
-                    response = http.get("/bench/constant")
-                response.raise_for_status()
-                counts[n] += 1
+    def request(client: int, n: int) -> None:
+        http, mine = https[client], ids[client::CLIENTS]
+        case_id = mine[n % len(mine)]
+        if kind == "command":
+            at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+            response = http.post(f"/v1/exceptions/{case_id}/reports", json=report_body(
+                reported_to=["department_head"], reported_at=at))
+        elif kind == "get":
+            response = http.get(f"/v1/exceptions/{case_id}")
+        else:
+            response = http.get("/bench/constant")
+        response.raise_for_status()
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    results.put(sum(counts) / (time.perf_counter() - started))
+    results.put(calls_per_second(CLIENTS, SECONDS, request))
+    for http in https:
+        http.close()
 
 
 def rate(kind: str, token: str, ids: list[str]) -> float:
@@ -93,11 +84,7 @@ def main() -> None:
     with postgres_settings(postgres_pool_size=8, log_level="WARNING") as settings:
         direct = command_rate(settings, CLIENTS)
         cases = build_application(settings, SystemClock())
-        ids = []
-        for _ in range(CASES):
-            case = record(ctx(datetime.now(UTC)), discovered_at=datetime.now(UTC) - timedelta(1))
-            cases.save_case(case)
-            ids.append(str(case.id))
+        ids = [str(case_id) for case_id in short_cases(cases, CASES)]
         cases.close()
         token = TokenService(settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
                              SystemClock()).issue("bench", [Role.FRONTLINE])

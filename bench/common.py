@@ -7,15 +7,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from infrastructure.bootstrap import build_application, init_schema
 from infrastructure.settings import Settings
+from tests.factories import ctx, record
 
 PG_URL = os.environ.get("CASETRAIL_BENCH_DATABASE_URL",
                         "postgresql://postgres@127.0.0.1:5432/test")
@@ -52,4 +56,37 @@ def raw_insert_rate(settings: Settings, seconds: float = 3.0) -> float:
         return count / (time.perf_counter() - started)
 
 
-__all__ = ["build_application", "postgres_settings", "raw_insert_rate"]
+def short_cases(cases: Any, count: int) -> list[uuid.UUID]:
+    """Realistic cases are short (tens of events): commands are spread over many.
+    General exceptions found a day ago, so any instant today is a valid report."""
+    ids = []
+    for _ in range(count):
+        now = datetime.now(UTC)
+        case = record(ctx(now), discovered_at=now - timedelta(days=1))
+        cases.save_case(case)
+        ids.append(case.id)
+    return ids
+
+
+def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], None]) -> float:
+    """`clients` threads, each calling `call(client, n)` with n = 0, 1, ... until
+    `seconds` have passed; returns the calls per second of them all."""
+    counts = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def client(c: int) -> None:
+        while time.perf_counter() < stop:
+            call(c, counts[c])
+            counts[c] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+__all__ = ["build_application", "calls_per_second", "postgres_settings", "raw_insert_rate",
+           "short_cases"]

@@ -285,7 +285,7 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             c.execute(
                 f"INSERT INTO {IDEMPOTENCY_TABLE} VALUES (?,?,?,?,?,?,?)",
                 (record.scope, record.key, record.fingerprint, record.status_code,
-                 record.case_id.hex, record.case_version, record.created_at.isoformat()),
+                 record.case_id.hex, record.case_version, sqlite_instant(record.created_at)),
             )
         summary: CaseSummary
         for summary in kwargs.get("case_summaries", ()):
@@ -296,6 +296,13 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             c.execute(UPSERT_HOLD.format(table=HOLDS_TABLE, p="?"),
                       _sqlite_row([getattr(hold, name) for name in HOLD_COLUMNS]))
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def forget_idempotency(self, before: datetime) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DELETE FROM {IDEMPOTENCY_TABLE} WHERE created_at < ?",
+                      (sqlite_instant(before),))
+            c.execute("SELECT changes() AS n")
+            return int(c.fetchone()["n"])
 
     def find_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         with self.datastore.transaction(commit=False) as c:
@@ -453,6 +460,8 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING key").format(*table)
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
+        self.forget_idempotency_statement = SQL(
+            "DELETE FROM {}.{} WHERE created_at < %s").format(*table)
 
     def _insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -488,6 +497,11 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             curs.execute(self.upsert_hold_statement,
                          [getattr(hold, name) for name in HOLD_COLUMNS])
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def forget_idempotency(self, before: datetime) -> int:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.forget_idempotency_statement, (before,))
+            return int(c.rowcount)
 
     def find_idempotency(self, scope: str, key: str) -> IdempotencyRecord | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -130,6 +130,10 @@ class Workers:
         self.scheduler.add_job(
             self._leading(self.purge), "interval", id="purge",
             seconds=settings.purge_interval.total_seconds(), next_run_time=cases.clock.now())
+        self.idempotency_retention = settings.idempotency_retention
+        self.scheduler.add_job(
+            self._leading(self.forget_idempotency), "interval", id="idempotency-expiry",
+            hours=1, next_run_time=cases.clock.now())
         self.scheduler.add_job(
             self._leading(lambda: self.checkpoints.create(cases.clock.now())), "interval",
             id="checkpoint", seconds=settings.checkpoint_interval.total_seconds())
@@ -161,6 +165,14 @@ class Workers:
         if plan.customers and not dry_run:
             log.info("purged the personal data of %d customers", len(plan.customers))
         return plan
+
+    def forget_idempotency(self) -> int:
+        """Idempotency-Key records older than `idempotency_retention` go."""
+        forgotten = self.cases.idempotency.forget_idempotency(
+            self.cases.clock.now() - self.idempotency_retention)
+        if forgotten:
+            log.info("forgot %d expired Idempotency-Key records", forgotten)
+        return forgotten
 
     def produce_reports(self) -> list[tuple[str, str]]:
         self.reports_runner.catch_up()

@@ -108,6 +108,9 @@ class Settings(BaseSettings):
         default=500, ge=1, description="events a view applies per transaction when catching up")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
     purge_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
+    idempotency_retention: timedelta = Field(
+        default=timedelta(days=7), gt=timedelta(0),
+        description="how long a repeated Idempotency-Key replays its first answer")
     report_interval: timedelta = Field(
         default=timedelta(hours=1), gt=timedelta(0),
         description="how often the scheduler checks for a week or month to report (RPT-1)")

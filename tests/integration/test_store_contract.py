@@ -16,6 +16,7 @@ from domain.service_exceptions.model import ServiceException
 from domain.service_exceptions.values import Category, Level, Status
 from infrastructure.bootstrap import build_application, init_schema
 from infrastructure.clock import FrozenClock
+from infrastructure.scheduler import SingleProcessLeadership, Workers
 from infrastructure.settings import Settings
 from tests.factories import ctx, record, report_up
 
@@ -103,6 +104,24 @@ def test_idempotent_repeat_returns_the_first_result_and_records_nothing(
         first.case_id, first.version, first.status_code)
     assert again.replayed
     assert stored_event_count(cases) == count
+
+
+def test_keys_expire_after_the_idempotency_retention(cases: CaseApplication,
+                                                     store_settings: Settings) -> None:
+    """The hourly job forgets keys older than `idempotency_retention` (7 days): a
+    key used again after that is a new request; a younger one still replays."""
+    workers = Workers(cases, store_settings, SingleProcessLeadership())
+    old = Idempotency("li.wei POST /v1/exceptions", "k-old", "f1")
+    first = open_case(cases, old)
+    cases.clock.advance(timedelta(days=6))
+    young = Idempotency("li.wei POST /v1/exceptions", "k-young", "f1")
+    kept = open_case(cases, young)
+    cases.clock.advance(timedelta(days=1, seconds=1))
+    assert workers.forget_idempotency() == 1
+    assert open_case(cases, young).replayed
+    again = open_case(cases, old)
+    assert not again.replayed and again.case_id != first.case_id
+    assert open_case(cases, young).case_id == kept.case_id
 
 
 def test_same_key_with_another_request_is_refused(cases: CaseApplication) -> None:
