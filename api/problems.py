@@ -170,7 +170,6 @@ def install(app: FastAPI) -> None:
                                  "or may not have been recorded: repeat it with the same "
                                  "Idempotency-Key, which applies it at most once")
 
-
     @app.exception_handler(ProgrammingError)
     async def _schema_missing(request: Request, exc: Exception) -> JSONResponse:
         log.error("store not usable", extra={"error": str(exc)})
