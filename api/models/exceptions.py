@@ -193,6 +193,9 @@ class PlanIn(RequestModel):
 class PlanDecisionIn(RequestModel):
     approved: bool
     reason: OptionalText | None = Field(default=None, description="required to reject")
+    refer_to_management: bool = Field(default=False, description=(
+        "critical only: the group leader approves and puts the plan before management, "
+        "who then decide it (EX-PLAN-1); execution starts with management's approval"))
 
 
 class ProgressIn(RequestModel):
@@ -314,13 +317,15 @@ class PlanView(BaseModel):
     decided_by: str | None
     decided_at: UtcDatetime | None
     reason: str | None
+    referred_by: str | None = Field(description="the group leader who put it before management")
     plan: Plan
 
     @classmethod
     def of(cls, record: PlanRecord) -> PlanView:
         return cls(number=record.plan.number, status=record.status,
                    proposed_by=record.proposed_by, decided_by=record.decided_by,
-                   decided_at=record.decided_at, reason=record.reason, plan=record.plan)
+                   decided_at=record.decided_at, reason=record.reason,
+                   referred_by=record.referred_by, plan=record.plan)
 
 
 class ProgressView(BaseModel):

@@ -41,6 +41,7 @@ from domain.service_exceptions.model import (
     CUSTOMER_FACING,
     HANDLERS,
     LEADS,
+    MANAGEMENT_DECIDES,
     ServiceException,
 )
 from domain.service_exceptions.values import (
@@ -276,7 +277,7 @@ add_audit_routes(router, ServiceException, CONTACT_VIEWERS, closing_markdown)
 
 @router.post("/{case_id}/plans/{number}/approval", response_model=m.ExceptionView,
              summary="Approve or reject a plan revision (EX-PLAN-1)",
-             dependencies=[Depends(require(any_level(PLAN_APPROVERS)))])
+             dependencies=[Depends(require(any_level(PLAN_APPROVERS) | MANAGEMENT_DECIDES))])
 def plan_approval(case_id: UUID, number: int, body: m.PlanDecisionIn, request: Request,
                   response: Response, cases: CasesApp, actor: CurrentActor,
                   correlation_id: CorrelationId, metrics: AppMetrics, expected_version: IfMatch,
@@ -287,5 +288,6 @@ def plan_approval(case_id: UUID, number: int, body: m.PlanDecisionIn, request: R
         command, case_id, body, request, response, cases, actor, correlation_id, metrics,
         expected_version, idempotency_key,
         lambda case, ctx: case.decide_plan(ctx, number=number, approved=body.approved,
-                                           reason=body.reason))
+                                           reason=body.reason,
+                                           refer_to_management=body.refer_to_management))
 

@@ -49,6 +49,8 @@ from domain.service_exceptions.values import (
 HANDLERS = frozenset(Role) - {Role.AUDITOR}
 """EX-ROLE-1: every role but the auditor's may record, report up, investigate, plan."""
 LEADS = frozenset({Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER})
+MANAGEMENT_DECIDES = frozenset({Role.MANAGEMENT})
+"""EX-PLAN-1: a critical plan the group leader referred is decided by management."""
 """Who may reclassify, flag, cancel and archive."""
 CUSTOMER_FACING = frozenset({Role.FRONTLINE, Role.DEPARTMENT_HEAD, Role.CS_HEAD,
                              Role.GROUP_LEADER})
@@ -61,6 +63,8 @@ CLOSED = frozenset({Status.ARCHIVED, Status.CANCELLED})
 
 class PlanStatus:
     PROPOSED = "proposed"
+    REFERRED = "referred"
+    """A critical plan the group leader put before management (EX-PLAN-1)."""
     APPROVED = "approved"
     REJECTED = "rejected"
     SUPERSEDED = "superseded"
@@ -84,6 +88,8 @@ class PlanRecord:
     decided_at: datetime | None = None
     decided_version: int | None = None
     reason: str | None = None
+    referred_by: str | None = None
+    """The group leader who put a critical plan before management, if one did."""
 
 
 @dataclass
@@ -398,7 +404,7 @@ class ServiceException(Case):
     @event("PlanProposed")
     def _plan_proposed(self, *, timestamp: datetime, meta: EventMeta, plan: Plan) -> None:
         for record in self.plans:
-            if record.status == PlanStatus.PROPOSED:
+            if record.status in (PlanStatus.PROPOSED, PlanStatus.REFERRED):
                 record.status = PlanStatus.SUPERSEDED
         self.plans.append(PlanRecord(plan=plan, proposed_by=meta.actor.user))
 
@@ -408,24 +414,43 @@ class ServiceException(Case):
         return self.plans[number - 1]
 
     def decide_plan(self, ctx: CommandContext, *, number: int, approved: bool,
-                    reason: str | None = None) -> None:
+                    reason: str | None = None, refer_to_management: bool = False) -> None:
         """EX-PLAN-1 approval by the level's role; EX-INV-1 and EX-SPEC-1 prerequisites.
-        The first approval starts execution."""
-        self._guard(ctx, "plan_approval", PLAN_APPROVERS[self.level])
+        The first approval starts execution. A critical plan may instead be put before
+        management (002 art. 8(5): 必要时提交公司管理层审议), who then decide it; the
+        EX-PLAN-2 deadline runs on meanwhile."""
         record = self.plan(number)
-        if record.status != PlanStatus.PROPOSED:
+        referred = record.status == PlanStatus.REFERRED
+        self._guard(ctx, "plan_approval",
+                    MANAGEMENT_DECIDES if referred else PLAN_APPROVERS[self.level])
+        if record.status not in (PlanStatus.PROPOSED, PlanStatus.REFERRED):
             raise WrongState("plan_approval", record.status,
                              f"plan {number} is {record.status}, not awaiting a decision")
+        if refer_to_management and (referred or self.level is not Level.CRITICAL
+                                    or not approved):
+            raise InvalidInput("refer_to_management", "only the group leader's approval of a "
+                               "critical plan can be put before management")
         if approved:
             if self.investigation is None:
                 raise StepMissing("plan_approval", "investigation")
             if SpecialType.CONTRACT_DISPUTE in self.special and not self.legal_opinions:
                 raise StepMissing("plan_approval", "legal_opinion",
                                   "a contract-dispute plan needs legal's opinion first")
-            self._plan_approved(timestamp=ctx.at, meta=ctx.meta("plan_approval"), number=number)
+            if refer_to_management:
+                self._plan_referred(timestamp=ctx.at, meta=ctx.meta("plan_approval"),
+                                    number=number)
+            else:
+                self._plan_approved(timestamp=ctx.at, meta=ctx.meta("plan_approval"),
+                                    number=number)
         else:
             self._plan_rejected(timestamp=ctx.at, meta=ctx.meta("plan_approval"), number=number,
                                 reason=required_text("reason", reason or ""))
+
+    @event("PlanReferred")
+    def _plan_referred(self, *, timestamp: datetime, meta: EventMeta, number: int) -> None:
+        record = self.plans[number - 1]
+        record.status = PlanStatus.REFERRED
+        record.referred_by = meta.actor.user
 
     @event("PlanApproved")
     def _plan_approved(self, *, timestamp: datetime, meta: EventMeta, number: int) -> None:

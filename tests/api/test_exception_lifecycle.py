@@ -85,6 +85,25 @@ def test_ex_flow_1_a_major_exception_with_a_rejected_acceptance(walk: Walker) ->
     assert ("AcceptanceRecorded", "li.wei") in steps(walk)
 
 
+def test_ex_plan_1_a_critical_plan_put_before_management(walk: Walker) -> None:
+    walk.at(datetime(2026, 10, 8, 9, 0))
+    walk.open(level="critical", discovered_at="2026-10-08T08:50:00+08:00")
+    walk.report("group_leader", "principal")
+    walk.respond("critical")
+    walk.investigate()
+    walk.propose(final_due=datetime(2026, 10, 16, 18, 0, tzinfo=CST))
+    walk.post("plans/1/approval", {"approved": True}, "feng", expect=403)
+    referred = walk.post("plans/1/approval", {"approved": True, "refer_to_management": True},
+                         "sun")
+    assert referred["status"] != "executing"
+    assert walk.get("/plans/1")["status"] == "referred"
+    assert walk.get("/plans/1")["referred_by"] == "sun"
+    walk.post("plans/1/approval", {"approved": True}, "sun", expect=403)
+    approved = walk.post("plans/1/approval", {"approved": True}, "feng")
+    assert approved["status"] == "executing"
+    assert walk.get("/plans/1")["decided_by"] == "feng"
+
+
 def test_ex_flow_1_a_critical_contract_dispute_through_its_retrospective(
         walk: Walker) -> None:
     walk.at(datetime(2026, 10, 8, 9, 0))

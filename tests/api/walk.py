@@ -19,6 +19,7 @@ PEOPLE = {
     "li.wei": Role.FRONTLINE, "zhao": Role.DEPARTMENT_HEAD, "qian": Role.CS_HEAD,
     "sun": Role.GROUP_LEADER, "zhou": Role.PRINCIPAL, "wu": Role.LEGAL,
     "zheng": Role.FINANCE, "rnd.1": Role.RND, "audit.1": Role.AUDITOR,
+    "feng": Role.MANAGEMENT,
 }
 LEAD = {"general": "zhao", "major": "qian", "critical": "sun"}
 

@@ -61,7 +61,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/exceptions/{case_id}/loss-assessment"):
         frozenset({Role.LEGAL, Role.FINANCE}),  # EX-SPEC-1 major_loss
     ("POST", "/v1/exceptions/{case_id}/plans"): STAFF,  # EX-PLAN-1: proposed by handlers
-    ("POST", "/v1/exceptions/{case_id}/plans/{number}/approval"): LEADS,  # EX-PLAN-1
+    # EX-PLAN-1: the level's lead; management decides a critical plan referred to it.
+    ("POST", "/v1/exceptions/{case_id}/plans/{number}/approval"): LEADS | {Role.MANAGEMENT},
     ("POST", "/v1/exceptions/{case_id}/progress"): STAFF,  # EX-PROG-1
     ("POST", "/v1/exceptions/{case_id}/resolution"): CUSTOMER_FACING,  # EX-RES-1
     ("POST", "/v1/exceptions/{case_id}/feedback"): CUSTOMER_FACING,  # EX-FB-1

@@ -278,6 +278,42 @@ def test_ex_plan_1_a_critical_plan_needs_milestones_and_the_group_leader() -> No
         case.decide_plan(ctx(T0, Role.CS_HEAD), number=number, approved=True)
 
 
+def test_ex_plan_1_a_critical_plan_referred_to_management_is_decided_by_management() -> None:
+    case = record(ctx(T0), level=Level.CRITICAL)
+    report_fully(case, T0)
+    start_response(case, T0)
+    investigate(case, T0)
+    number = propose(case, T0)
+    with pytest.raises(NotPermitted):  # management alone does not approve a critical plan
+        case.decide_plan(ctx(T0, Role.MANAGEMENT), number=number, approved=True)
+    case.decide_plan(ctx(T0, Role.GROUP_LEADER, user="leader"), number=number, approved=True,
+                     refer_to_management=True)
+    assert case.plans[0].status == "referred" and case.plans[0].referred_by == "leader"
+    assert case.status is not Status.EXECUTING and case.plan_in_force is None
+    [plan] = by_rule(case, "EX-PLAN-2")
+    assert plan.met_at is None  # the deadline runs on while management deliberates
+    with pytest.raises(NotPermitted, match="management"):
+        case.decide_plan(ctx(T0, Role.GROUP_LEADER), number=number, approved=True)
+    case.decide_plan(ctx(T0 + timedelta(hours=5), Role.MANAGEMENT, user="board"),
+                     number=number, approved=True)
+    assert case.status is Status.EXECUTING
+    assert case.plans[0].decided_by == "board"
+    [plan] = by_rule(case, "EX-PLAN-2")
+    assert plan.met_at == T0 + timedelta(hours=5)
+
+
+def test_ex_plan_1_only_a_critical_approval_can_be_referred() -> None:
+    case = record(ctx(T0), level=Level.MAJOR)
+    report_fully(case, T0)
+    start_response(case, T0)
+    investigate(case, T0)
+    number = propose(case, T0)
+    with pytest.raises(InvalidInput) as refused:
+        case.decide_plan(ctx(T0, Role.CS_HEAD), number=number, approved=True,
+                         refer_to_management=True)
+    assert refused.value.field == "refer_to_management"
+
+
 def test_ex_plan_2_major_plan_due_24_hours_from_a_timely_report() -> None:
     case = record(ctx(T0), level=Level.MAJOR, discovered_at=T0 - timedelta(hours=1))
     report_fully(case, T0)  # on time: 1 hour after discovery, 2 allowed
