@@ -142,9 +142,10 @@ def rebuild(view: Annotated[str, typer.Argument(
     if view not in views:
         err.print(f"[red]unknown view {view!r}[/red]; views: {', '.join(views)}")
         raise typer.Exit(2)
-    _, cases = _open_cases()
+    settings, cases = _open_cases()
     projection, construct = views[view]
-    runner = ViewRunner(cases, projection(cases, construct(cases)))  # type: ignore[operator]
+    runner = ViewRunner(cases, projection(cases, construct(cases)),  # type: ignore[operator]
+                        batch_size=settings.view_batch_size)
     total = int(cases.recorder.max_notification_id() or 0)
     with Progress(console=err) as progress:
         task = progress.add_task(f"rebuilding {view}", total=total)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import psycopg
 
@@ -49,6 +50,6 @@ class StoreGate:
 
     def _probe(self) -> None:
         while not self.reachable():
-            threading.Event().wait(self.interval)
+            time.sleep(self.interval)
         self._closed.clear()
         log.warning("the event store is reachable again")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,6 +22,7 @@ from domain.errors import DomainError, NotPermitted
 from domain.service_exceptions.model import ServiceException
 from domain.service_exceptions.values import Improvement, Level, Meeting, Milestone
 from tests.api.conftest import bearer, stored_events
+from tests.conftest import T0
 from tests.factories import (
     ctx,
     feedback,
@@ -155,8 +156,6 @@ def test_every_call_times_every_role_gets_the_decision_domain_md_implies(
 
 
 # --- decisions that depend on the exception's level ------------------------------------
-
-T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # a Monday, 09:00 in Shanghai
 
 RESPOND = {Level.GENERAL: {Role.DEPARTMENT_HEAD}, Level.MAJOR: {Role.CS_HEAD},
            Level.CRITICAL: {Role.GROUP_LEADER}}  # EX-RESP-1
