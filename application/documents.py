@@ -12,12 +12,12 @@ from it) shows it literally.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
 from domain.obligations import Obligation
 from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import Level
+from domain.service_exceptions.values import Level, Report
 
 FORMS = {
     Level.GENERAL: ("一般客户服务异常处置记录表", "Handling record of a general service exception"),
@@ -41,8 +41,10 @@ def _table(rows: Iterable[tuple[str, str]]) -> list[str]:
     return ["| | |", "|---|---|", *(f"| {label} | {value} |" for label, value in rows), ""]
 
 
-def render_markdown(case: ServiceException, obligations: list[Obligation], *, now: datetime,
-                    zone: tzinfo, reveal_contact: bool) -> str:
+def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]],
+                    obligations: list[Obligation], *, now: datetime, zone: tzinfo,
+                    reveal_contact: bool) -> str:
+    """`reports`: the case's reports up, from its history (the case keeps only counts)."""
     title_cn, title_en = FORMS[case.level]
 
     def w(instant: datetime | None) -> str:
@@ -73,7 +75,7 @@ def render_markdown(case: ServiceException, obligations: list[Obligation], *, no
     lines += ["## 2. Reports up / 上报", ""]
     lines += [f"- {w(r.reported_at)}: {esc(r.reported_by)} → "
               f"{', '.join(x.value for x in r.reported_to)}: {esc(r.details)}"
-              for r, _ in case.reports] or ["- none"]
+              for r, _ in reports] or ["- none"]
     lines.append("")
 
     lines += ["## 3. Response and investigation / 响应与调查", ""]

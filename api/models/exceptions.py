@@ -385,7 +385,10 @@ class ExceptionView(BaseModel):
     reporter: str
     required_report_recipients: list[Role]
     report_up_complete: bool
-    reports: list[ReportView]
+    reached_report_recipients: list[Role] = Field(
+        description="whom the reports up have reached since the level was set")
+    report_count: int = Field(description="reports up made; each one is in the history")
+    last_report: ReportView | None
     response: Response | None
     investigation: Investigation | None
     legal_opinions: list[str]
@@ -425,7 +428,10 @@ class ExceptionView(BaseModel):
             recorded_at=case.recorded_at, reporter=case.reporter,
             required_report_recipients=sorted(case.required_recipients, key=lambda r: r.value),
             report_up_complete=case.report_up_complete,
-            reports=[ReportView(version=v, report=r) for r, v in case.reports],
+            reached_report_recipients=sorted(case.current_epoch.reached, key=lambda r: r.value),
+            report_count=case.report_count,
+            last_report=ReportView(version=case.last_report[1], report=case.last_report[0])
+            if case.last_report else None,
             response=case.response, investigation=case.investigation,
             legal_opinions=[opinion for _, opinion in case.legal_opinions],
             loss_assessments=list(case.loss_assessments.values()),

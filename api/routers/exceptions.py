@@ -268,7 +268,8 @@ for _command in COMMANDS:
 
 
 def closing_markdown(cases: CaseApplication, case: ServiceException, reveal: bool) -> str:
-    return render_markdown(case, cases.obligations(case), now=cases.clock.now(),
+    reports = ServiceException.reports_in(cases.events.get(case.id, lte=case.version))
+    return render_markdown(case, reports, cases.obligations(case), now=cases.clock.now(),
                            zone=cases.calendar.zone, reveal_contact=reveal)
 
 

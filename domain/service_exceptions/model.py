@@ -9,7 +9,8 @@ obligations are derived from this state by `obligations.py`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -49,9 +50,9 @@ from domain.service_exceptions.values import (
 HANDLERS = frozenset(Role) - {Role.AUDITOR}
 """EX-ROLE-1: every role but the auditor's may record, report up, investigate, plan."""
 LEADS = frozenset({Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER})
+"""Who may reclassify, flag, cancel and archive."""
 MANAGEMENT_DECIDES = frozenset({Role.MANAGEMENT})
 """EX-PLAN-1: a critical plan the group leader referred is decided by management."""
-"""Who may reclassify, flag, cancel and archive."""
 CUSTOMER_FACING = frozenset({Role.FRONTLINE, Role.DEPARTMENT_HEAD, Role.CS_HEAD,
                              Role.GROUP_LEADER})
 """Who resolves and records the customer's feedback and acceptance."""
@@ -72,11 +73,27 @@ class PlanStatus:
 
 @dataclass(frozen=True)
 class LevelEpoch:
-    """A stretch of time under one level: from discovery, or from a reclassification."""
+    """A stretch of time under one level: from discovery, or from a reclassification,
+    with what its reports up (EX-ESC-1) achieved: the recipients reached, and the report
+    that completed the level's list, if one did. A report belongs to the epoch current
+    when it was made, so the case keeps no list of reports: an epoch holds all the rules
+    need, and the reports themselves stay in the history."""
 
     level: Level
     started_at: datetime
     version: int
+    reached: tuple[Role, ...] = ()
+    complete_at: datetime | None = None
+    """The `reported_at` of the report that completed the list."""
+    complete_version: int | None = None
+
+    def with_report(self, report: Report, version: int) -> LevelEpoch:
+        reached = tuple(dict.fromkeys((*self.reached, *report.reported_to)))
+        if self.complete_version is not None \
+                or not REPORT_UP_RECIPIENTS[self.level] <= set(reached):
+            return replace(self, reached=reached)
+        return replace(self, reached=reached, complete_at=report.reported_at,
+                       complete_version=version)
 
 
 @dataclass
@@ -110,6 +127,21 @@ class ResolutionRecord:
 
 class ServiceException(Case):
     case_type: ClassVar[str] = "exception"
+    class_version: ClassVar[int] = 2
+    """Of the state in snapshots: 2 keeps the reports up in the level epochs."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A version 1 snapshot kept every report in `reports`: fold them into the
+        epochs they were made in, and keep the count and the latest."""
+        reports = [tuple(r) for r in state.pop("reports")]
+        epochs = list(state["epochs"])
+        for report, version in reports:
+            i = max(i for i, e in enumerate(epochs) if e.version < version)
+            epochs[i] = epochs[i].with_report(report, version)
+        state["epochs"] = epochs
+        state["report_count"] = len(reports)
+        state["last_report"] = reports[-1] if reports else None
 
     # --- record (EX-REC-1) -----------------------------------------------------
 
@@ -170,7 +202,8 @@ class ServiceException(Case):
         self.recorded_at = timestamp
         self.status = Status.RECORDED
         self.epochs = [LevelEpoch(level, discovered_at, 1)]
-        self.reports: list[tuple[Report, int]] = []
+        self.report_count = 0
+        self.last_report: tuple[Report, int] | None = None
         self.response: Response | None = None
         self.investigation: Investigation | None = None
         self.legal_opinions: list[tuple[str, str]] = []
@@ -225,7 +258,9 @@ class ServiceException(Case):
 
     @event("ReportedUp")
     def _reported_up(self, *, timestamp: datetime, meta: EventMeta, report: Report) -> None:
-        self.reports.append((report, self.version + 1))
+        self.report_count += 1
+        self.last_report = (report, self.version + 1)
+        self.epochs[-1] = self.epochs[-1].with_report(report, self.version + 1)
         if self.status is Status.RECORDED and self.report_up_complete:
             self.status = Status.REPORTED
 
@@ -237,13 +272,16 @@ class ServiceException(Case):
     def required_recipients(self) -> frozenset[Role]:
         return REPORT_UP_RECIPIENTS[self.level]
 
-    def reached_since(self, version: int) -> set[Role]:
-        return {role for report, v in self.reports if v > version for role in report.reported_to}
-
     @property
     def report_up_complete(self) -> bool:
         """Reported to every recipient the current level needs since it was set."""
-        return self.required_recipients <= self.reached_since(self.current_epoch.version)
+        return self.current_epoch.complete_version is not None
+
+    @classmethod
+    def reports_in(cls, events: Iterable[object]) -> list[tuple[Report, int]]:
+        """Every report up among a case's events, with its version."""
+        return [(e.report, e.originator_version) for e in events
+                if isinstance(e, cls.ReportedUp)]  # type: ignore[attr-defined]
 
     def reclassify(self, ctx: CommandContext, *, level: Level, reason: str) -> None:
         """EX-LVL-2: obligations that depend on the level restart from now."""

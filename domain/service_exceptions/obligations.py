@@ -76,15 +76,7 @@ def _report_up(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoc
                end_version: int | None) -> Obligation:
     needed = REPORT_UP_RECIPIENTS[epoch.level]
     due = epoch.started_at + getattr(policy, f"report_up_{epoch.level.value}")
-    reached: set[object] = set()
-    met_at = met_by = None
-    for report, version in case.reports:
-        if not _within(version, epoch, end_version):
-            continue
-        reached.update(report.reported_to)
-        if needed <= reached:
-            met_at, met_by = report.reported_at, version
-            break
+    met_at, met_by = epoch.complete_at, epoch.complete_version
     names = " and ".join(sorted(r.value for r in needed))
     return Obligation(
         key=f"EX-ESC-1@v{epoch.version}", rule="EX-ESC-1",

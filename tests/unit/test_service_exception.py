@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from eventsourcing.domain import Snapshot
 
 from domain.actors import Role
 from domain.errors import InvalidInput, NotPermitted
-from domain.service_exceptions.model import ServiceException
+from domain.service_exceptions.model import LevelEpoch, ServiceException
 from domain.service_exceptions.values import Level, Status
 from tests.conftest import T0
 from tests.factories import ctx, record, report_up
@@ -73,7 +74,10 @@ def test_ex_esc_1_critical_needs_leader_and_principal() -> None:
     report_up(case, ctx(T0 + timedelta(minutes=20)), Role.PRINCIPAL)
     assert case.report_up_complete
     assert case.status is Status.REPORTED
-    assert [r.reported_to for r, _ in case.reports] == [(Role.GROUP_LEADER,), (Role.PRINCIPAL,)]
+    assert case.current_epoch.reached == (Role.GROUP_LEADER, Role.PRINCIPAL)
+    assert (case.current_epoch.complete_at, case.current_epoch.complete_version) == (
+        T0 + timedelta(minutes=20), 3)
+    assert case.report_count == 2 and case.last_report[0].reported_to == (Role.PRINCIPAL,)
 
 
 def test_ex_esc_1_a_report_to_the_wrong_recipient_does_not_complete_the_report_up() -> None:
@@ -102,3 +106,25 @@ def test_ex_rec_1_a_discovery_before_2000_is_a_typo() -> None:
     with pytest.raises(InvalidInput) as caught:
         record(ctx(T0), discovered_at=datetime(169, 1, 23, tzinfo=UTC))
     assert caught.value.field == "discovered_at"
+
+
+@pytest.mark.rule("AUD-2")
+def test_a_version_1_snapshot_that_kept_every_report_loads_as_the_case_it_was() -> None:
+    case = record(ctx(T0), level=Level.MAJOR)
+    report_up(case, ctx(T0 + timedelta(minutes=5)), Role.DEPARTMENT_HEAD)
+    report_up(case, ctx(T0 + timedelta(minutes=10)), Role.CS_HEAD)
+    case.reclassify(ctx(T0 + timedelta(minutes=20), Role.CS_HEAD), level=Level.CRITICAL,
+                    reason="line stopped")
+    report_up(case, ctx(T0 + timedelta(minutes=30)), Role.GROUP_LEADER)
+    current = Snapshot.take(case)
+    old_state = {k: v for k, v in current.state.items()
+                 if k not in ("class_version", "report_count", "last_report")}
+    old_state["epochs"] = [LevelEpoch(e.level, e.started_at, e.version) for e in case.epochs]
+    old_state["reports"] = [[r, v] for r, v in ServiceException.reports_in(case.pending_events)]
+    version_1 = Snapshot(originator_id=case.id, originator_version=case.version,
+                         timestamp=current.timestamp, topic=current.topic, state=old_state)
+
+    loaded = version_1.mutate(None)
+
+    assert vars(loaded) == {**vars(case), "_pending_events": []}
+    assert loaded.epochs[0].complete_version == 3 and loaded.epochs[1].complete_version is None
