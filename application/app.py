@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
 from application.audit import Head, StoredRecord, Verification, verify
@@ -66,6 +66,30 @@ class CommandResult:
     """The case as saved (None on a replay): what the response shows, without a reload."""
 
 
+class CaseStreams(Protocol):
+    def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
+            StoredEvent | None, list[StoredEvent]]:
+        """The case's latest snapshot at or before `lte` and the events after it."""
+
+
+class CaseRepository(Repository[UUID]):
+    """Loads a case with one query: its latest snapshot and the events after it (the
+    library's repository asks for each in turn, a round trip more on every load)."""
+
+    def _reconstruct_aggregate(self, aggregate_id: UUID, version: int | None,
+                               projector_func: Any) -> Any:
+        streams: CaseStreams = self.event_store.recorder  # type: ignore[assignment]
+        snapshot, stored = streams.select_case_stream(aggregate_id, lte=version)
+        events = [self.event_store.mapper.to_domain_event(s) for s in stored]
+        if snapshot is not None and self.snapshot_store is not None:
+            events.insert(0, self.snapshot_store.mapper.to_domain_event(snapshot))
+        aggregate = projector_func(None, events)
+        if aggregate is None:
+            raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} "
+                                         "not found.")
+        return aggregate
+
+
 class CaseApplication(Application[UUID]):
     name = "casetrail"
 
@@ -94,6 +118,9 @@ class CaseApplication(Application[UUID]):
         # Only what the composition root passes: the process environment must not
         # reconfigure the store behind the settings' back.
         return Environment(name, dict(env or {}))
+
+    def construct_repository(self) -> Repository[UUID]:
+        return CaseRepository(event_store=self.events, snapshot_store=self.snapshots)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

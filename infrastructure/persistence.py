@@ -149,6 +149,28 @@ def _hold_from_row(row: Any) -> HoldSummary:
                        released_at=instant(row["released_at"]))
 
 
+def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
+    """A case's latest snapshot (at or before the bound) and the events after it, in
+    one round trip: the snapshot row first (`is_snapshot` 1), then the events."""
+    upto = f" AND originator_version <= {p}" if bounded else ""
+    return (
+        f"WITH s AS (SELECT originator_version, topic, state FROM {snapshots} "
+        f"WHERE originator_id = {p}{upto} ORDER BY originator_version DESC LIMIT 1) "
+        "SELECT 1 AS is_snapshot, originator_version, topic, state FROM s UNION ALL "
+        f"SELECT 0, originator_version, topic, state FROM {events} WHERE originator_id = {p}"
+        f"{upto} AND originator_version > COALESCE((SELECT originator_version FROM s), 0) "
+        "ORDER BY is_snapshot DESC, originator_version")
+
+
+def _case_stream(case_id: UUID, rows: Sequence[Any]) -> tuple[StoredEvent | None,
+                                                             list[StoredEvent]]:
+    stored = [StoredEvent(originator_id=case_id, originator_version=r["originator_version"],
+                          topic=r["topic"], state=bytes(r["state"])) for r in rows]
+    if rows and rows[0]["is_snapshot"]:
+        return stored[0], stored[1:]
+    return None, stored
+
+
 class IndexQueries:
     """Reads of the case index and holds that retention needs, on either backend."""
 
@@ -323,6 +345,15 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
                       (case_id.hex,))
             return records, [r["version"] for r in c.fetchall()]
 
+    def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
+            StoredEvent | None, list[StoredEvent]]:
+        snapshots = self.events_table_name.removesuffix("_events") + "_snapshots"
+        sql = case_stream_sql(self.events_table_name, snapshots, "?", lte is not None)
+        bound = [] if lte is None else [lte]
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, [case_id.hex, *bound, case_id.hex, *bound])
+            return _case_stream(case_id, c.fetchall())
+
     def version_at(self, case_id: UUID, instant: datetime) -> int | None:
         """AUD-2: the last version recorded at or before `instant`."""
         with self.datastore.transaction(commit=False) as c:
@@ -376,8 +407,12 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             return [_summary_from_row(row) for row in c.fetchall()]
 
 
+_retry_read_once = retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)
+
+
 def _read_retry(method: Any) -> Any:
-    return retry((InterfaceError, OperationalError), max_attempts=2, wait=0.2)(method.__wrapped__)
+    """The library's read, retried once instead of its ten times (see below)."""
+    return _retry_read_once(method.__wrapped__)
 
 
 class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
@@ -439,6 +474,11 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             Identifier(f"{CASES_TABLE}_by_type_opened")))
         self.upsert_case_statement = UPSERT_CASE.format(table=cases, p="%s")
         self.chain_table = Identifier(self.datastore.schema, CHAIN_TABLE).as_string()
+        events = Identifier(self.datastore.schema, events_table_name).as_string()
+        snapshots = Identifier(self.datastore.schema, events_table_name.removesuffix(
+            "_events") + "_snapshots").as_string()
+        self.case_stream_sql = {bounded: case_stream_sql(events, snapshots, "%s", bounded)
+                                for bounded in (False, True)}
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.chain_table + " (case_id uuid NOT NULL, "
             "version bigint NOT NULL, recorded_at timestamptz, prev_hash text NOT NULL, "
@@ -521,6 +561,15 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             c.execute(f"SELECT version FROM {self.chain_table} WHERE case_id = %s "
                       "ORDER BY version", (case_id,))
             return records, [r["version"] for r in c.fetchall()]
+
+    @_retry_read_once
+    def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
+            StoredEvent | None, list[StoredEvent]]:
+        bound = [] if lte is None else [lte]
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute(self.case_stream_sql[lte is not None],
+                      [case_id, *bound, case_id, *bound])
+            return _case_stream(case_id, c.fetchall())
 
     def version_at(self, case_id: UUID, instant: datetime) -> int | None:
         with self.datastore.get_connection() as conn, conn.cursor() as c:
