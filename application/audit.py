@@ -18,14 +18,13 @@ from uuid import UUID
 GENESIS = bytes(32)
 
 
+def link_body(case_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+    """What a link hashes after its predecessor."""
+    return b"".join((case_id.bytes, version.to_bytes(8, "big"), topic.encode(), b"\x00", state))
+
+
 def link(prev: bytes, case_id: UUID, version: int, topic: str, state: bytes) -> bytes:
-    digest = hashlib.sha256(prev)
-    digest.update(case_id.bytes)
-    digest.update(version.to_bytes(8, "big"))
-    digest.update(topic.encode())
-    digest.update(b"\x00")
-    digest.update(state)
-    return digest.digest()
+    return hashlib.sha256(prev + link_body(case_id, version, topic, state)).digest()
 
 
 @dataclass(frozen=True)

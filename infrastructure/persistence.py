@@ -23,7 +23,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
-from application.audit import GENESIS, StoredRecord, link
+from application.audit import GENESIS, StoredRecord, link, link_body
 from application.case_index import CaseSummary, Cursor, HoldSummary, SearchFilters
 from application.idempotency import IdempotencyRecord
 from infrastructure.settings import Settings
@@ -160,6 +160,29 @@ def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
         f"SELECT 0, originator_version, topic, state FROM {events} WHERE originator_id = {p}"
         f"{upto} AND originator_version > COALESCE((SELECT originator_version FROM s), 0) "
         "ORDER BY is_snapshot DESC, originator_version")
+
+
+def chain_sql(chain: str, count: int) -> str:
+    """PostgreSQL: insert the links of `count` events, each row given as (case, version,
+    recorded_at, link body, first of its case here). A case's first link hashes onto
+    its stored predecessor (or the genesis), the others onto the link before them."""
+    values = ", ".join(["(%s::uuid, %s::bigint, %s::timestamptz, %s::bytea, %s::boolean)"]
+                       * count)
+    return (
+        f"WITH RECURSIVE new (case_id, version, recorded_at, body, first) AS (VALUES {values}), "
+        "links (case_id, version, recorded_at, prev_hash, hash) AS ("
+        " SELECT n.case_id, n.version, n.recorded_at, p.hash,"
+        "  encode(sha256(decode(p.hash, 'hex') || n.body), 'hex')"
+        " FROM new n CROSS JOIN LATERAL (SELECT COALESCE((SELECT hash FROM " + chain
+        + " WHERE case_id = n.case_id AND version = n.version - 1), "
+        f"'{GENESIS.hex()}') AS hash) p WHERE n.first"
+        " UNION ALL"
+        " SELECT n.case_id, n.version, n.recorded_at, l.hash,"
+        "  encode(sha256(decode(l.hash, 'hex') || n.body), 'hex')"
+        " FROM links l JOIN new n ON n.case_id = l.case_id AND n.version = l.version + 1"
+        " AND NOT n.first) "
+        f"INSERT INTO {chain} (case_id, version, recorded_at, prev_hash, hash) "
+        "SELECT case_id, version, recorded_at, prev_hash, hash FROM links")
 
 
 def _case_stream(case_id: UUID, rows: Sequence[Any]) -> tuple[StoredEvent | None,
@@ -497,7 +520,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
         self.insert_idempotency_statement = SQL(
-            "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s) RETURNING key").format(*table)
+            "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s)").format(*table)
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
@@ -506,28 +529,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
     def _insert_events(
         self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
-        def previous(case_id: UUID, version: int) -> bytes:
-            curs.execute(f"SELECT hash FROM {self.chain_table} WHERE case_id=%s AND version=%s",
-                         (case_id, version))
-            row = curs.fetchone()
-            return bytes.fromhex(row["hash"]) if row else GENESIS
-
-        # A lost race (the case's next version, or the Idempotency-Key, taken by another
-        # writer) fails on these rows' keys. Their results are fetched here, so the
-        # conflict is raised as itself from this hook and the transaction rolls back;
-        # left to the library's insert it would surface as an aborted pipeline.
-        record: IdempotencyRecord | None = kwargs.get("idempotency")
-        if record is not None:
-            curs.execute(self.insert_idempotency_statement, (
-                record.scope, record.key, record.fingerprint, record.status_code,
-                record.case_id, record.case_version, record.created_at))
-            curs.fetchall()
-        rows = chain_rows(stored_events, kwargs.get("event_times", {}), previous)
-        if rows:
-            values = ", ".join(["(%s,%s,%s,%s,%s)"] * len(rows))
-            curs.execute(f"INSERT INTO {self.chain_table} VALUES {values} RETURNING version",
-                         [value for row in rows for value in row])
-            curs.fetchall()
+        # Upserts, which cannot conflict, pipelined ahead of the events.
         summary: CaseSummary
         for summary in kwargs.get("case_summaries", ()):
             curs.execute(self.upsert_case_statement,
@@ -537,6 +539,31 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             curs.execute(self.upsert_hold_statement,
                          [getattr(hold, name) for name in HOLD_COLUMNS])
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """After the events' insert has synced, so a lost race for the case's next
+        version has already been raised (as IntegrityError) by the library. The chain
+        links and the Idempotency-Key row follow without a wait of their own: the
+        links are computed in SQL from their predecessors, and a key another request
+        took meanwhile fails the commit (IntegrityError again), rolling back the whole."""
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        if record is not None:
+            curs.execute(self.insert_idempotency_statement, (
+                record.scope, record.key, record.fingerprint, record.status_code,
+                record.case_id, record.case_version, record.created_at))
+        times = kwargs.get("event_times", {})
+        rows: list[Any] = []
+        seen: set[UUID] = set()
+        for s in stored_events:
+            case_id, version = UUID(str(s.originator_id)), s.originator_version
+            rows += [case_id, version, times.get((case_id, version)),
+                     link_body(case_id, version, s.topic, s.state), case_id not in seen]
+            seen.add(case_id)
+        curs.execute(chain_sql(self.chain_table, len(stored_events)), rows)
+        return ids
 
     def forget_idempotency(self, before: datetime) -> int:
         with self.datastore.transaction(commit=True) as c:

@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import OperationalError, PersistenceError
 
-from application.app import CaseApplication, Idempotency
+from application.app import CaseApplication, CommandResult, Idempotency
 from domain.actors import Role
 from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
 from domain.service_exceptions.model import ServiceException
@@ -155,6 +155,27 @@ def test_a_key_is_stored_only_with_the_events_it_produced(cases: CaseApplication
     retried = report(cases, opened.case_id, Role.DEPARTMENT_HEAD, idem=idem)
     assert (retried.version, retried.replayed) == (3, False)
     assert report(cases, opened.case_id, Role.DEPARTMENT_HEAD, idem=idem).replayed
+
+
+def test_a_request_that_loses_the_race_for_its_key_answers_as_the_one_that_won(
+        cases: CaseApplication) -> None:
+    """The same request twice at once: the key is checked before the command runs,
+    but the one that commits second is refused by the key's row and rolled back
+    whole, then answers with the first one's result."""
+    opened = open_case(cases)
+    idem = Idempotency("li.wei POST /v1/exceptions", "k-twice", "f")
+    context = ctx(cases.clock.now())
+    won: list[CommandResult] = []
+
+    def the_same_request_commits_first(case: ServiceException) -> None:
+        won.append(open_case(cases, idem))
+        report_up(case, context, Role.DEPARTMENT_HEAD)
+
+    lost = cases.execute(ServiceException, opened.case_id, the_same_request_commits_first,
+                         idempotency=idem)
+    assert lost.replayed and (lost.case_id, lost.version) == (won[0].case_id, 1)
+    assert cases.get_case(ServiceException, opened.case_id).version == 1
+    assert cases.verify_case(opened.case_id).ok
 
 
 def test_db_init_is_idempotent_and_nothing_is_created_by_accident(

@@ -109,6 +109,24 @@ def test_aud_3_an_untouched_history_verifies(cases: CaseApplication,
     assert result.checkpoint == 1
 
 
+def test_aud_3_links_written_several_to_a_transaction_verify(cases: CaseApplication) -> None:
+    """Two new cases and more events of an existing one, in single transactions: each
+    link follows the one before it, in the same save or stored earlier."""
+    now = cases.clock.now()
+    first, second = record(ctx(now)), record(ctx(now))
+    for case in (first, second):
+        for _ in range(3):
+            report_up(case, ctx(now), Role.DEPARTMENT_HEAD)
+    cases.save_many([first, second])
+    for _ in range(3):
+        report_up(first, ctx(now), Role.DEPARTMENT_HEAD)
+    cases.save_case(first)
+    assert (cases.verify_case(first.id).ok, cases.verify_case(first.id).events) == (True, 7)
+    assert (cases.verify_case(second.id).ok, cases.verify_case(second.id).events) == (True, 4)
+    records, _ = cases.stored_records(first.id)
+    assert [r.prev_hash for r in records[1:]] == [r.hash for r in records[:-1]]
+
+
 def test_aud_3_one_byte_flipped_in_a_stored_event(cases: CaseApplication, store: Store,
                                                   checkpoints: Checkpoints) -> None:
     case_id = five_events(cases)
