@@ -1,16 +1,22 @@
 """The event store on SQLite (embedded default) or PostgreSQL (production).
 
-Both backends are eventsourcing's own recorders, subclassed only to write, inside
-the same transaction as the events (`_insert_events` is the library's hook for
-exactly that): the hash-chain link and timestamp of each event (AUD-2, AUD-3),
-the Idempotency-Key record the events answer, and the case-index row they change.
+Both backends are eventsourcing's own recorders, subclassed to write, inside the
+same transaction as the events, the hash-chain link and timestamp of each event
+(AUD-2, AUD-3), the Idempotency-Key record the events answer, and the case-index
+row they change: on SQLite in `_insert_events` (the library's hook for exactly
+that), on PostgreSQL in one call of the `casetrail_save` function (one round trip),
+which computes the links in SQL from `application.audit.link_body`. Both load a
+case with one query (`select_case_stream`).
 Tables are created only by `casetrail db init`, never as a side effect of
 starting up.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import getpass
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +28,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
+from psycopg.types.json import Jsonb
 
 from application.audit import GENESIS, StoredRecord, link, link_body
 from application.case_index import CaseSummary, Cursor, HoldSummary, SearchFilters
@@ -40,17 +47,26 @@ CASE_COLUMNS = ("case_id", "case_type", "version", "status", "level", "category"
 CASE_INSTANTS = ("opened_at", "updated_at", "closed_at", "retain_until", "erased_at")
 HOLDS_TABLE = "casetrail_holds"
 HOLD_COLUMNS = ("hold_id", "case_id", "customer_id", "reason", "placed_at", "released_at")
-UPSERT_HOLD = (f"INSERT INTO {{table}} ({', '.join(HOLD_COLUMNS)}) VALUES "
-               f"({', '.join(['{p}'] * len(HOLD_COLUMNS))}) ON CONFLICT (hold_id) DO UPDATE "
-               "SET released_at = excluded.released_at")
 _FILTERS = ("status", "level", "category", "customer_id", "department")
-UPSERT_CASE = (
-    f"INSERT INTO {{table}} ({', '.join(CASE_COLUMNS)}) "
-    f"VALUES ({', '.join(['{p}'] * len(CASE_COLUMNS))}) "
-    "ON CONFLICT (case_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in CASE_COLUMNS[1:])
-    + " WHERE excluded.version > {table}.version"
-)
+
+
+def values(p: str, count: int) -> str:
+    return f"VALUES ({', '.join([p] * count)})"
+
+
+def upsert_hold(table: str, rows: str) -> str:
+    """`rows`: a VALUES or SELECT of HOLD_COLUMNS, in order."""
+    return (f"INSERT INTO {table} ({', '.join(HOLD_COLUMNS)}) {rows} "
+            "ON CONFLICT (hold_id) DO UPDATE SET released_at = excluded.released_at")
+
+
+def upsert_case(table: str, rows: str) -> str:
+    """`rows`: a VALUES or SELECT of CASE_COLUMNS, in order; an older version never
+    overwrites a newer one."""
+    return (f"INSERT INTO {table} ({', '.join(CASE_COLUMNS)}) {rows} "
+            "ON CONFLICT (case_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in CASE_COLUMNS[1:])
+            + f" WHERE excluded.version > {table}.version")
 
 
 def search_statement(table: str, filters: SearchFilters, limit: int, after: Cursor | None,
@@ -162,27 +178,65 @@ def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
         "ORDER BY is_snapshot DESC, originator_version")
 
 
-def chain_sql(chain: str, count: int) -> str:
-    """PostgreSQL: insert the links of `count` events, each row given as (case, version,
-    recorded_at, link body, first of its case here). A case's first link hashes onto
-    its stored predecessor (or the genesis), the others onto the link before them."""
-    values = ", ".join(["(%s::uuid, %s::bigint, %s::timestamptz, %s::bytea, %s::boolean)"]
-                       * count)
-    return (
-        f"WITH RECURSIVE new (case_id, version, recorded_at, body, first) AS (VALUES {values}), "
-        "links (case_id, version, recorded_at, prev_hash, hash) AS ("
-        " SELECT n.case_id, n.version, n.recorded_at, p.hash,"
-        "  encode(sha256(decode(p.hash, 'hex') || n.body), 'hex')"
-        " FROM new n CROSS JOIN LATERAL (SELECT COALESCE((SELECT hash FROM " + chain
-        + " WHERE case_id = n.case_id AND version = n.version - 1), "
-        f"'{GENESIS.hex()}') AS hash) p WHERE n.first"
-        " UNION ALL"
-        " SELECT n.case_id, n.version, n.recorded_at, l.hash,"
-        "  encode(sha256(decode(l.hash, 'hex') || n.body), 'hex')"
-        " FROM links l JOIN new n ON n.case_id = l.case_id AND n.version = l.version + 1"
-        " AND NOT n.first) "
-        f"INSERT INTO {chain} (case_id, version, recorded_at, prev_hash, hash) "
-        "SELECT case_id, version, recorded_at, prev_hash, hash FROM links")
+def save_function(schema: str, *, events: str, event_type: str, channel: str,
+                  lock_timeout: int) -> str:
+    """PostgreSQL: everything a save writes, in one call and so one round trip (the
+    library's pipelined transaction took four, and most of a command's client time).
+    In order: the case-index and hold upserts; the library's table lock, which keeps
+    notification ids in commit order for the views' tracking, and its NOTIFY; the
+    events, whose (case, version) key refuses a writer that lost the race; their
+    hash-chain links, computed here from each case's stored predecessor (AUD-3); the
+    Idempotency-Key row, whose key refuses the slower of two identical requests. Any
+    refusal raises and rolls back the whole call."""
+    q = Identifier(schema).as_string()
+    chain, cases, holds, idem = (f"{q}.{t}" for t in (CHAIN_TABLE, CASES_TABLE, HOLDS_TABLE,
+                                                      IDEMPOTENCY_TABLE))
+    def link(prev: str) -> str:
+        return f"encode(sha256(decode({prev}, 'hex') || n.body), 'hex')"
+    return f"""
+CREATE OR REPLACE FUNCTION {q}.casetrail_save(
+    p_events {event_type}[], p_case uuid[], p_version bigint[], p_at timestamptz[],
+    p_body bytea[], p_first boolean[], p_cases jsonb, p_holds jsonb, p_idem jsonb)
+RETURNS SETOF bigint LANGUAGE plpgsql AS $save$
+BEGIN
+    {upsert_case(cases, f"SELECT {', '.join(CASE_COLUMNS)} FROM "
+                 f"jsonb_populate_recordset(NULL::{cases}, p_cases)")};
+    {upsert_hold(holds, f"SELECT {', '.join(HOLD_COLUMNS)} FROM "
+                 f"jsonb_populate_recordset(NULL::{holds}, p_holds)")};
+    SET LOCAL lock_timeout = '{lock_timeout}s';
+    LOCK TABLE {events} IN EXCLUSIVE MODE;
+    NOTIFY {Identifier(channel).as_string()};
+    RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)
+        SELECT originator_id, originator_version, topic, state FROM unnest(p_events)
+        RETURNING notification_id;
+    WITH RECURSIVE new AS (
+        SELECT * FROM unnest(p_case, p_version, p_at, p_body, p_first)
+            AS n (case_id, version, recorded_at, body, first)),
+    links (case_id, version, recorded_at, prev_hash, hash) AS (
+        SELECT n.case_id, n.version, n.recorded_at, p.hash, {link("p.hash")}
+        FROM new n CROSS JOIN LATERAL (SELECT COALESCE(
+            (SELECT hash FROM {chain} c WHERE c.case_id = n.case_id
+             AND c.version = n.version - 1), '{GENESIS.hex()}') AS hash) p
+        WHERE n.first
+        UNION ALL
+        SELECT n.case_id, n.version, n.recorded_at, l.hash, {link("l.hash")}
+        FROM links l JOIN new n ON n.case_id = l.case_id AND n.version = l.version + 1
+        AND NOT n.first)
+    INSERT INTO {chain} (case_id, version, recorded_at, prev_hash, hash)
+        SELECT case_id, version, recorded_at, prev_hash, hash FROM links;
+    IF p_idem IS NOT NULL THEN
+        INSERT INTO {idem} SELECT * FROM jsonb_populate_record(NULL::{idem}, p_idem);
+    END IF;
+END
+$save$"""
+
+
+def _json(value: Any) -> Jsonb:
+    def default(obj: Any) -> str:
+        if isinstance(obj, datetime):
+            return obj.isoformat()
+        return str(obj)  # UUID
+    return Jsonb(value, dumps=functools.partial(json.dumps, default=default))
 
 
 def _case_stream(case_id: UUID, rows: Sequence[Any]) -> tuple[StoredEvent | None,
@@ -334,11 +388,11 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             )
         summary: CaseSummary
         for summary in kwargs.get("case_summaries", ()):
-            c.execute(UPSERT_CASE.format(table=CASES_TABLE, p="?"),
+            c.execute(upsert_case(CASES_TABLE, values("?", len(CASE_COLUMNS))),
                       _sqlite_row([getattr(summary, name) for name in CASE_COLUMNS]))
         hold: HoldSummary
         for hold in kwargs.get("legal_holds", ()):
-            c.execute(UPSERT_HOLD.format(table=HOLDS_TABLE, p="?"),
+            c.execute(upsert_hold(HOLDS_TABLE, values("?", len(HOLD_COLUMNS))),
                       _sqlite_row([getattr(hold, name) for name in HOLD_COLUMNS]))
         return super()._insert_events(c, stored_events, **kwargs)
 
@@ -446,7 +500,6 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
     # was repeated into a false conflict (R4). Reads are retried once (the pool
     # pre-pings, so a dead connection is rare). A write is never repeated blindly:
     # its outcome is unknown, and the client's Idempotency-Key makes repeating it safe.
-    insert_events = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
     select_events = _read_retry(PostgresApplicationRecorder.select_events)
     select_notifications = _read_retry(PostgresApplicationRecorder.select_notifications)
     max_notification_id = _read_retry(PostgresApplicationRecorder.max_notification_id)
@@ -490,12 +543,10 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS " + self.holds_table + " (hold_id uuid PRIMARY KEY, "
             "case_id text, customer_id text, reason text NOT NULL, "
             "placed_at timestamptz NOT NULL, released_at timestamptz)"))
-        self.upsert_hold_statement = UPSERT_HOLD.format(table=self.holds_table, p="%s")
         self.sql_create_statements.append(SQL(
             "CREATE INDEX IF NOT EXISTS {} ON " + cases
             + " (case_type, opened_at DESC, case_id DESC)").format(
             Identifier(f"{CASES_TABLE}_by_type_opened")))
-        self.upsert_case_statement = UPSERT_CASE.format(table=cases, p="%s")
         self.chain_table = Identifier(self.datastore.schema, CHAIN_TABLE).as_string()
         events = Identifier(self.datastore.schema, events_table_name).as_string()
         snapshots = Identifier(self.datastore.schema, events_table_name.removesuffix(
@@ -519,51 +570,48 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
-        self.insert_idempotency_statement = SQL(
-            "INSERT INTO {}.{} VALUES (%s,%s,%s,%s,%s,%s,%s)").format(*table)
+        self.sql_create_statements.append(SQL(save_function(  # type: ignore[arg-type]
+            self.datastore.schema, events=events,
+            event_type=Identifier(self.datastore.schema, self.stored_event_type_name).as_string(),
+            channel=self.channel_name, lock_timeout=self.datastore.lock_timeout)))
+        self.save_statement = SQL(
+            "SELECT * FROM {}.casetrail_save(%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(
+            Identifier(self.datastore.schema))
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
             "DELETE FROM {}.{} WHERE created_at < %s").format(*table)
 
-    def _insert_events(
-        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        # Upserts, which cannot conflict, pipelined ahead of the events.
-        summary: CaseSummary
-        for summary in kwargs.get("case_summaries", ()):
-            curs.execute(self.upsert_case_statement,
-                         [getattr(summary, name) for name in CASE_COLUMNS])
-        hold: HoldSummary
-        for hold in kwargs.get("legal_holds", ()):
-            curs.execute(self.upsert_hold_statement,
-                         [getattr(hold, name) for name in HOLD_COLUMNS])
-        super()._insert_events(curs, stored_events, **kwargs)
-
-    def _fetch_ids_after_insert_events(
-        self, curs: psycopg.Cursor[Any], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """After the events' insert has synced, so a lost race for the case's next
-        version has already been raised (as IntegrityError) by the library. The chain
-        links and the Idempotency-Key row follow without a wait of their own: the
-        links are computed in SQL from their predecessors, and a key another request
-        took meanwhile fails the commit (IntegrityError again), rolling back the whole."""
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        record: IdempotencyRecord | None = kwargs.get("idempotency")
-        if record is not None:
-            curs.execute(self.insert_idempotency_statement, (
-                record.scope, record.key, record.fingerprint, record.status_code,
-                record.case_id, record.case_version, record.created_at))
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        """One call of the save function (never retried: see above)."""
+        if not stored_events:
+            return None
         times = kwargs.get("event_times", {})
-        rows: list[Any] = []
+        links: list[list[Any]] = [[], [], [], [], []]
         seen: set[UUID] = set()
         for s in stored_events:
             case_id, version = UUID(str(s.originator_id)), s.originator_version
-            rows += [case_id, version, times.get((case_id, version)),
-                     link_body(case_id, version, s.topic, s.state), case_id not in seen]
+            for column, value in zip(links, (
+                    case_id, version, times.get((case_id, version)),
+                    link_body(case_id, version, s.topic, s.state), case_id not in seen),
+                    strict=True):
+                column.append(value)
             seen.add(case_id)
-        curs.execute(chain_sql(self.chain_table, len(stored_events)), rows)
-        return ids
+        record: IdempotencyRecord | None = kwargs.get("idempotency")
+        params = [
+            [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic,
+                                            s.state) for s in stored_events],
+            *links,
+            _json([{n: getattr(c, n) for n in CASE_COLUMNS}
+                   for c in kwargs.get("case_summaries", ())]),
+            _json([{n: getattr(h, n) for n in HOLD_COLUMNS}
+                   for h in kwargs.get("legal_holds", ())]),
+            _json(dataclasses.asdict(record)) if record else None,
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.save_statement, params)
+            return [row["casetrail_save"] for row in curs.fetchall()]
 
     def forget_idempotency(self, before: datetime) -> int:
         with self.datastore.transaction(commit=True) as c:
