@@ -158,16 +158,10 @@ class ObligationsView(SqlView):
     def apply(self, changes: Sequence[tuple[UUID, Sequence[ObligationRow] | None]],
               tracking: Tracking) -> None:
         """Replace each case's rows (None: leave them) and advance tracking, atomically."""
-        insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
-                           f"({', '.join(['{p}'] * len(COLUMNS))})")
+        replaced = [(case_id, rows) for case_id, rows in changes if rows is not None]
         with self._transaction() as c:
-            for case_id, rows in changes:
-                if rows is None:
-                    continue
-                c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
-                          [self._uuid(case_id)])
-                if rows:
-                    c.executemany(insert, [self._params(row) for row in rows])
+            self._replace(c, [case_id for case_id, _ in replaced], COLUMNS,
+                          [self._params(row) for _, rows in replaced for row in rows])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
     def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:

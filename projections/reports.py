@@ -104,15 +104,10 @@ class ReportsView(SqlView):
         return values
 
     def apply(self, changes: Sequence[tuple[UUID, Facts | None]], tracking: Tracking) -> None:
-        """Replace each case's facts and advance tracking, atomically."""
-        insert = self._sql(f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES "
-                           f"({', '.join(['{p}'] * len(COLUMNS))})")
+        """Replace each case's facts (None: remove them) and advance tracking, atomically."""
         with self._transaction() as c:
-            for case_id, facts in changes:
-                c.execute(self._sql(f"DELETE FROM {self.table} WHERE case_id = {{p}}"),
-                          [self._uuid(case_id)])
-                if facts is not None:
-                    c.execute(insert, self._params(facts))
+            self._replace(c, [case_id for case_id, _ in changes], COLUMNS,
+                          [self._params(facts) for _, facts in changes if facts is not None])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
     def select(self, case_type: str, opened_from: datetime | None = None,
