@@ -206,7 +206,7 @@ class CaseApplication(Application[UUID]):
 
     def is_ready(self) -> bool:
         """The store answers and its schema exists."""
-        self.recorder.max_notification_id()
+        self.recorder.check_schema()  # type: ignore[attr-defined]
         return True
 
     # --- commands ------------------------------------------------------------

@@ -23,7 +23,12 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from eventsourcing.utils import retry
@@ -41,6 +46,7 @@ CHECKPOINTS_TABLE = "casetrail_checkpoints"
 KEYS_TABLE = "casetrail_customer_keys"
 RUNS_TABLE = "casetrail_report_runs"
 CASES_TABLE = "casetrail_cases"
+SAVE_FUNCTION = "casetrail_save"
 CASE_COLUMNS = ("case_id", "case_type", "version", "status", "level", "category",
                 "customer_id", "customer_name", "department", "title", "opened_at",
                 "updated_at", "closed_at", "retain_until", "erased_at")
@@ -191,10 +197,12 @@ def save_function(schema: str, *, events: str, event_type: str, channel: str,
     q = Identifier(schema).as_string()
     chain, cases, holds, idem = (f"{q}.{t}" for t in (CHAIN_TABLE, CASES_TABLE, HOLDS_TABLE,
                                                       IDEMPOTENCY_TABLE))
-    def link(prev: str) -> str:
+
+    def linked(prev: str) -> str:
         return f"encode(sha256(decode({prev}, 'hex') || n.body), 'hex')"
+
     return f"""
-CREATE OR REPLACE FUNCTION {q}.casetrail_save(
+CREATE OR REPLACE FUNCTION {q}.{SAVE_FUNCTION}(
     p_events {event_type}[], p_case uuid[], p_version bigint[], p_at timestamptz[],
     p_body bytea[], p_first boolean[], p_cases jsonb, p_holds jsonb, p_idem jsonb)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $save$
@@ -213,13 +221,13 @@ BEGIN
         SELECT * FROM unnest(p_case, p_version, p_at, p_body, p_first)
             AS n (case_id, version, recorded_at, body, first)),
     links (case_id, version, recorded_at, prev_hash, hash) AS (
-        SELECT n.case_id, n.version, n.recorded_at, p.hash, {link("p.hash")}
+        SELECT n.case_id, n.version, n.recorded_at, p.hash, {linked("p.hash")}
         FROM new n CROSS JOIN LATERAL (SELECT COALESCE(
             (SELECT hash FROM {chain} c WHERE c.case_id = n.case_id
              AND c.version = n.version - 1), '{GENESIS.hex()}') AS hash) p
         WHERE n.first
         UNION ALL
-        SELECT n.case_id, n.version, n.recorded_at, l.hash, {link("l.hash")}
+        SELECT n.case_id, n.version, n.recorded_at, l.hash, {linked("l.hash")}
         FROM links l JOIN new n ON n.case_id = l.case_id AND n.version = l.version + 1
         AND NOT n.first)
     INSERT INTO {chain} (case_id, version, recorded_at, prev_hash, hash)
@@ -422,6 +430,10 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
                       (case_id.hex,))
             return records, [r["version"] for r in c.fetchall()]
 
+    def check_schema(self) -> None:
+        """Raises when the store does not answer or lacks its schema."""
+        self.max_notification_id()
+
     def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
             StoredEvent | None, list[StoredEvent]]:
         snapshots = self.events_table_name.removesuffix("_events") + "_snapshots"
@@ -574,9 +586,10 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             self.datastore.schema, events=events,
             event_type=Identifier(self.datastore.schema, self.stored_event_type_name).as_string(),
             channel=self.channel_name, lock_timeout=self.datastore.lock_timeout)))
+        self.save_function_name = f"{Identifier(self.datastore.schema).as_string()}." \
+            + SAVE_FUNCTION
         self.save_statement = SQL(
-            "SELECT * FROM {}.casetrail_save(%s, %s, %s, %s, %s, %s, %s, %s, %s)").format(
-            Identifier(self.datastore.schema))
+            f"SELECT * FROM {self.save_function_name}(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
@@ -588,21 +601,18 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         if not stored_events:
             return None
         times = kwargs.get("event_times", {})
-        links: list[list[Any]] = [[], [], [], [], []]
+        links = []  # (case, version, recorded_at, link body, first of its case here)
         seen: set[UUID] = set()
         for s in stored_events:
             case_id, version = UUID(str(s.originator_id)), s.originator_version
-            for column, value in zip(links, (
-                    case_id, version, times.get((case_id, version)),
-                    link_body(case_id, version, s.topic, s.state), case_id not in seen),
-                    strict=True):
-                column.append(value)
+            links.append((case_id, version, times.get((case_id, version)),
+                          link_body(case_id, version, s.topic, s.state), case_id not in seen))
             seen.add(case_id)
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         params = [
             [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic,
                                             s.state) for s in stored_events],
-            *links,
+            *(list(column) for column in zip(*links, strict=True)),
             _json([{n: getattr(c, n) for n in CASE_COLUMNS}
                    for c in kwargs.get("case_summaries", ())]),
             _json([{n: getattr(h, n) for n in HOLD_COLUMNS}
@@ -611,7 +621,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.save_statement, params)
-            return [row["casetrail_save"] for row in curs.fetchall()]
+            return [row[SAVE_FUNCTION] for row in curs.fetchall()]
 
     def forget_idempotency(self, before: datetime) -> int:
         with self.datastore.transaction(commit=True) as c:
@@ -636,6 +646,16 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             c.execute(f"SELECT version FROM {self.chain_table} WHERE case_id = %s "
                       "ORDER BY version", (case_id,))
             return records, [r["version"] for r in c.fetchall()]
+
+    def check_schema(self) -> None:
+        """Raises when the store does not answer or lacks its schema, including the
+        save function a deployment gets from `casetrail db init`."""
+        self.max_notification_id()
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
+            c.execute("SELECT to_regproc(%s) AS f", [f"{self.save_function_name}"])
+            row = c.fetchone()
+        if not row or row["f"] is None:
+            raise ProgrammingError(f"{self.save_function_name} is missing")
 
     @_retry_read_once
     def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[

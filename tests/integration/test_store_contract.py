@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import uuid4
 
+import psycopg
 import pytest
-from eventsourcing.persistence import OperationalError, PersistenceError
+from eventsourcing.persistence import OperationalError, PersistenceError, ProgrammingError
 
 from application.app import CaseApplication, CommandResult, Idempotency
 from domain.actors import Role
@@ -203,3 +204,29 @@ def test_early_instants_sort_and_read_back_on_sqlite() -> None:
     early, late = datetime(999, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)
     assert sqlite_instant(early) < sqlite_instant(late)
     assert datetime.fromisoformat(sqlite_instant(early)) == early
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_settings", ["postgres"], indirect=True)
+def test_a_postgres_store_without_its_save_function_is_not_ready_until_db_init(
+        store_settings: Settings, clock: FrozenClock) -> None:
+    """An upgrade that skipped `casetrail db init`: readiness names the missing save
+    function, a save is refused (503 in the API) and nothing is written; `db init`
+    mends it."""
+    init_schema(store_settings)
+    cases = build_application(store_settings, clock)
+    try:
+        opened = open_case(cases)
+        with psycopg.connect(store_settings.database_url.get_secret_value(),  # type: ignore[union-attr]
+                             autocommit=True) as conn:
+            conn.execute(f'DROP FUNCTION "{store_settings.postgres_schema}".casetrail_save')
+        with pytest.raises(ProgrammingError, match="casetrail_save"):
+            cases.is_ready()
+        with pytest.raises(ProgrammingError):
+            report(cases, opened.case_id, Role.CS_HEAD)
+        assert cases.get_case(ServiceException, opened.case_id).version == 1
+        init_schema(store_settings)
+        assert cases.is_ready()
+        assert report(cases, opened.case_id, Role.CS_HEAD).version == 2
+    finally:
+        cases.close()
