@@ -110,6 +110,9 @@ class ObligationQuery:
 class ObligationsView(SqlView):
     """The view's queries, the same SQL on both backends."""
 
+    columns = COLUMNS
+    instants = frozenset(INSTANTS)
+
     def _where(self, query: ObligationQuery) -> tuple[str, list[Any]]:
         where, params = ["1 = 1"], []
         for column in ("state", "rule", "level", "department"):
@@ -144,23 +147,12 @@ class ObligationsView(SqlView):
                 values[name] = self._read_instant(values[name])
         return ObligationRow(**values)
 
-    def _params(self, row: ObligationRow) -> list[Any]:
-        values = []
-        for name in COLUMNS:
-            value = getattr(row, name)
-            if name == "case_id":
-                value = self._uuid(value)
-            elif name in INSTANTS and value is not None:
-                value = self._instant(value)
-            values.append(value)
-        return values
-
     def apply(self, changes: Sequence[tuple[UUID, Sequence[ObligationRow] | None]],
               tracking: Tracking) -> None:
         """Replace each case's rows (None: leave them) and advance tracking, atomically."""
         replaced = [(case_id, rows) for case_id, rows in changes if rows is not None]
         with self._transaction() as c:
-            self._replace(c, [case_id for case_id, _ in replaced], COLUMNS,
+            self._replace(c, [case_id for case_id, _ in replaced],
                           [self._params(row) for _, rows in replaced for row in rows])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 

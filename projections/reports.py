@@ -92,21 +92,13 @@ def facts_of(cases: CaseApplication, case: Case, now: datetime) -> Facts | None:
 
 
 class ReportsView(SqlView):
-    def _params(self, facts: Facts) -> list[Any]:
-        values = []
-        for name in COLUMNS:
-            value = getattr(facts, name)
-            if name == "case_id":
-                value = self._uuid(value)
-            elif name in INSTANTS and value is not None:
-                value = self._instant(value)
-            values.append(value)
-        return values
+    columns = COLUMNS
+    instants = frozenset(INSTANTS)
 
     def apply(self, changes: Sequence[tuple[UUID, Facts | None]], tracking: Tracking) -> None:
         """Replace each case's facts (None: remove them) and advance tracking, atomically."""
         with self._transaction() as c:
-            self._replace(c, [case_id for case_id, _ in changes], COLUMNS,
+            self._replace(c, [case_id for case_id, _ in changes],
                           [self._params(facts) for _, facts in changes if facts is not None])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,6 +22,8 @@ class SqlView:
     placeholder: str
     datastore: Any
     table: str
+    columns: tuple[str, ...]
+    instants: frozenset[str]
 
     def _sql(self, text: str) -> str:
         return text.replace("{p}", self.placeholder)
@@ -51,8 +54,11 @@ class SqlView:
         c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = {{p}}"),
                   [tracking_name])
 
-    def _replace(self, c: Any, case_ids: Sequence[UUID], columns: Sequence[str],
-                 rows: Sequence[Sequence[Any]]) -> None:
+    def _params(self, row: Any) -> Sequence[Any]:
+        """A row's values in `columns` order, as this backend stores them."""
+        return attrgetter(*self.columns)(row)  # type: ignore[no-any-return]
+
+    def _replace(self, c: Any, case_ids: Sequence[UUID], rows: Sequence[Sequence[Any]]) -> None:
         """Replace the rows of these cases with `rows`: a DELETE per 500 cases and one
         batched INSERT, whatever the number of cases (B3)."""
         for start in range(0, len(case_ids), 500):
@@ -61,11 +67,11 @@ class SqlView:
                                 f"({', '.join(['{p}'] * len(chunk))})"),
                       [self._uuid(case_id) for case_id in chunk])
         if rows:
-            self._insert(c, columns, rows)
+            self._insert(c, rows)
 
-    def _insert(self, c: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        c.executemany(self._sql(f"INSERT INTO {self.table} ({', '.join(columns)}) VALUES "
-                                f"({', '.join(['{p}'] * len(columns))})"), rows)
+    def _insert(self, c: Any, rows: Sequence[Sequence[Any]]) -> None:
+        c.executemany(self._sql(f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
+                                f"({', '.join(['{p}'] * len(self.columns))})"), rows)
 
     def rows(self) -> list[tuple[Any, ...]]:
         """Every row in a stable order: how a view is compared with its rebuild (RPT-4)."""
@@ -90,6 +96,11 @@ class SQLiteSql(SqlView):
     def _uuid(self, value: UUID) -> str:
         return value.hex
 
+    def _params(self, row: Any) -> Sequence[Any]:
+        return [self._uuid(v) if name == "case_id" else self._instant(v)
+                if name in self.instants and v is not None else v
+                for name, v in zip(self.columns, super()._params(row), strict=True)]
+
     def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._sql(sql), params)
@@ -104,8 +115,8 @@ class PostgresSql(SqlView):
     def tracking_table(self) -> str:
         return Identifier(self.datastore.schema, self.tracking_table_name).as_string()
 
-    def _insert(self, c: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        with c.copy(f"COPY {self.table} ({', '.join(columns)}) FROM STDIN") as copy:
+    def _insert(self, c: Any, rows: Sequence[Sequence[Any]]) -> None:
+        with c.copy(f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
 
