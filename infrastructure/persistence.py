@@ -184,8 +184,15 @@ def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
         "ORDER BY is_snapshot DESC, originator_version")
 
 
-def save_function(schema: str, *, events: str, event_type: str, channel: str,
-                  lock_timeout: int) -> str:
+def save_parameters(event_type: str) -> list[tuple[str, str]]:
+    """The save function's parameters: its signature and the order of its arguments."""
+    return [("p_events", f"{event_type}[]"), ("p_case", "uuid[]"), ("p_version", "bigint[]"),
+            ("p_at", "timestamptz[]"), ("p_body", "bytea[]"), ("p_first", "boolean[]"),
+            ("p_cases", "jsonb"), ("p_holds", "jsonb"), ("p_idem", "jsonb"),
+            ("p_lock_timeout", "text")]
+
+
+def save_function(schema: str, *, events: str, event_type: str, channel: str) -> str:
     """PostgreSQL: everything a save writes, in one call and so one round trip (the
     library's pipelined transaction took four, and most of a command's client time).
     In order: the case-index and hold upserts; the library's table lock, which keeps
@@ -203,15 +210,14 @@ def save_function(schema: str, *, events: str, event_type: str, channel: str,
 
     return f"""
 CREATE OR REPLACE FUNCTION {q}.{SAVE_FUNCTION}(
-    p_events {event_type}[], p_case uuid[], p_version bigint[], p_at timestamptz[],
-    p_body bytea[], p_first boolean[], p_cases jsonb, p_holds jsonb, p_idem jsonb)
+    {", ".join(f"{name} {type_}" for name, type_ in save_parameters(event_type))})
 RETURNS SETOF bigint LANGUAGE plpgsql AS $save$
 BEGIN
     {upsert_case(cases, f"SELECT {', '.join(CASE_COLUMNS)} FROM "
                  f"jsonb_populate_recordset(NULL::{cases}, p_cases)")};
     {upsert_hold(holds, f"SELECT {', '.join(HOLD_COLUMNS)} FROM "
                  f"jsonb_populate_recordset(NULL::{holds}, p_holds)")};
-    SET LOCAL lock_timeout = '{lock_timeout}s';
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
     LOCK TABLE {events} IN EXCLUSIVE MODE;
     NOTIFY {Identifier(channel).as_string()};
     RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)
@@ -582,14 +588,15 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
+        event_type = Identifier(self.datastore.schema, self.stored_event_type_name).as_string()
         self.sql_create_statements.append(SQL(save_function(  # type: ignore[arg-type]
-            self.datastore.schema, events=events,
-            event_type=Identifier(self.datastore.schema, self.stored_event_type_name).as_string(),
-            channel=self.channel_name, lock_timeout=self.datastore.lock_timeout)))
-        self.save_function_name = f"{Identifier(self.datastore.schema).as_string()}." \
-            + SAVE_FUNCTION
-        self.save_statement = SQL(
-            f"SELECT * FROM {self.save_function_name}(%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+            self.datastore.schema, events=events, event_type=event_type,
+            channel=self.channel_name)))
+        save = f"{Identifier(self.datastore.schema).as_string()}.{SAVE_FUNCTION}"
+        parameters = save_parameters(event_type)
+        self.save_signature = f"{save}({', '.join(type_ for _, type_ in parameters)})"
+        self.save_statement = SQL(  # type: ignore[arg-type]
+            f"SELECT * FROM {save}({', '.join(['%s'] * len(parameters))})")
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
@@ -618,6 +625,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             _json([{n: getattr(h, n) for n in HOLD_COLUMNS}
                    for h in kwargs.get("legal_holds", ())]),
             _json(dataclasses.asdict(record)) if record else None,
+            f"{self.datastore.lock_timeout}s",
         ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(self.save_statement, params)
@@ -652,10 +660,10 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         save function a deployment gets from `casetrail db init`."""
         self.max_notification_id()
         with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute("SELECT to_regproc(%s) AS f", [f"{self.save_function_name}"])
+            c.execute("SELECT to_regprocedure(%s) AS f", [self.save_signature])
             row = c.fetchone()
         if not row or row["f"] is None:
-            raise ProgrammingError(f"{self.save_function_name} is missing")
+            raise ProgrammingError(f"{self.save_signature} is missing")
 
     @_retry_read_once
     def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[

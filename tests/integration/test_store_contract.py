@@ -3,6 +3,8 @@ save, load, load at a version, conflicts, idempotent repeats, schema creation.""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from uuid import uuid4
 
@@ -228,5 +230,31 @@ def test_a_postgres_store_without_its_save_function_is_not_ready_until_db_init(
         init_schema(store_settings)
         assert cases.is_ready()
         assert report(cases, opened.case_id, Role.CS_HEAD).version == 2
+    finally:
+        cases.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_settings", ["postgres"], indirect=True)
+def test_a_save_waits_for_the_events_table_lock_no_longer_than_the_lock_timeout(
+        store_settings: Settings, clock: FrozenClock) -> None:
+    """CASETRAIL_POSTGRES_LOCK_TIMEOUT bounds the wait for the table lock that keeps
+    notification ids in commit order; the writer that times out records nothing."""
+    settings = store_settings.model_copy(update={"postgres_lock_timeout": 1})
+    init_schema(settings)
+    cases = build_application(settings, clock)
+    try:
+        with psycopg.connect(settings.database_url.get_secret_value()) as holder:  # type: ignore[union-attr]
+            holder.execute(f'LOCK TABLE "{settings.postgres_schema}".casetrail_events '
+                           "IN EXCLUSIVE MODE")
+            release = threading.Timer(5, holder.rollback)  # a save that ignored the timeout
+            release.start()                                # would then succeed: a failure
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="lock timeout"):
+                open_case(cases)
+            assert 0.9 < time.monotonic() - started < 5
+            release.cancel()
+        assert stored_event_count(cases) == 0
+        assert open_case(cases).version == 1
     finally:
         cases.close()
