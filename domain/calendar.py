@@ -35,6 +35,8 @@ class BusinessCalendar(ABC):
     def __init__(self, zone: tzinfo, close_of_business: time | None = time(18, 0)) -> None:
         self.zone = zone
         self.close_of_business = close_of_business
+        self._after: dict[tuple[date, int], date] = {}
+        """Answers of `working_days_after`, which views ask again for every case."""
 
     @abstractmethod
     def is_working_day(self, day: date) -> bool:
@@ -61,12 +63,16 @@ class BusinessCalendar(ABC):
         if n < 1:
             msg = f"n must be at least 1, got {n}"
             raise ValueError(msg)
+        if (known := self._after.get((day, n))) is not None:
+            return known
         counted = 0
         current = day
         while counted < n:
             current += timedelta(days=1)
             if self.is_working_day(current):
                 counted += 1
+        if len(self._after) < 50_000:  # bounded: a few years of days x the rules' N
+            self._after[(day, n)] = current
         return current
 
     def add_working_days(self, start: datetime, n: int) -> datetime:

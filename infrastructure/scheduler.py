@@ -86,21 +86,23 @@ class SingleProcessLeadership:
 
 
 class Workers:
-    """The view runners (obligations, notifications outbox) and the scheduled jobs
-    (SLA sweep, webhook delivery), started and stopped together."""
+    """The view runners (obligations and report facts together, audit, notifications
+    outbox) and the scheduled jobs (SLA sweep, webhook delivery, reports, ...), started
+    and stopped together."""
 
     def __init__(self, cases: CaseApplication, settings: Settings,
                  leadership: AdvisoryLockLeadership | SingleProcessLeadership, *,
                  poll_interval: float = 1.0) -> None:
         self.cases = cases
-        def runner(projection: Any) -> ViewRunner:
-            return ViewRunner(cases, projection, poll_interval=poll_interval,
+        def runner(*projections: Any) -> ViewRunner:
+            return ViewRunner(cases, *projections, poll_interval=poll_interval,
                               batch_size=settings.view_batch_size)
 
         self.view = construct_view(cases)
-        self.runner = runner(ObligationsProjection(cases, self.view))
         self.reports = construct_reports_view(cases)
-        self.reports_runner = runner(ReportsProjection(cases, self.reports))
+        # The two views derived from cases share each batch's decoding and folding.
+        self.runner = runner(ObligationsProjection(cases, self.view),
+                             ReportsProjection(cases, self.reports))
         self.audit = construct_audit_view(cases)
         self.audit_runner = runner(AuditProjection(cases, self.audit))
         self.outbox = construct_outbox(cases)
@@ -175,7 +177,7 @@ class Workers:
         return forgotten
 
     def produce_reports(self) -> list[tuple[str, str]]:
-        self.reports_runner.catch_up()
+        self.runner.catch_up()
         return produce_due_reports(self.cases.clock.now(), self.cases.calendar.zone,
                                    self.reports, self.cases.index)  # type: ignore[arg-type]
 
@@ -185,7 +187,6 @@ class Workers:
 
     def start(self) -> None:
         self.runner.start()
-        self.reports_runner.start()
         self.audit_runner.start()
         self.outbox_runner.start()
         self.scheduler.start()
@@ -193,7 +194,6 @@ class Workers:
     def stop(self) -> None:
         self.scheduler.shutdown(wait=True)
         self.runner.stop()
-        self.reports_runner.stop()
         self.audit_runner.stop()
         self.outbox_runner.stop()
         self.leadership.release()

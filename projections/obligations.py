@@ -30,7 +30,7 @@ from psycopg.sql import SQL, Identifier
 from application.app import CaseApplication
 from domain.cases import Case
 from domain.obligations import Obligation
-from projections.runtime import Batch, CaseProjection
+from projections.runtime import CaseProjection, Folded
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_obligations"
@@ -235,9 +235,9 @@ class ObligationsProjection(CaseProjection):
     name = "obligations"
     view: ObligationsView
 
-    def process(self, batch: Batch, tracking: Tracking) -> None:
+    def process_cases(self, folded: Folded, tracking: Tracking) -> None:
         self.view.apply([(event.originator_id, self._rows(event, case))
-                         for event, case in self.cases_after(batch)], tracking)
+                         for event, case in folded], tracking)
 
     def _rows(self, event: Any, case: Case | None) -> list[ObligationRow] | None:
         if case is None:

@@ -29,7 +29,7 @@ from domain.corrective_actions import ActionStatus, CorrectiveAction
 from domain.obligations import ObligationState
 from domain.service_exceptions.model import ServiceException
 from domain.surveys.campaign import SurveyCampaign
-from projections.runtime import Batch, CaseProjection
+from projections.runtime import CaseProjection, Folded
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 TABLE = "casetrail_report_facts"
@@ -161,7 +161,7 @@ class ReportsProjection(CaseProjection):
     name = "reports"
     view: ReportsView
 
-    def process(self, batch: Batch, tracking: Tracking) -> None:
+    def process_cases(self, folded: Folded, tracking: Tracking) -> None:
         self.view.apply([(event.originator_id, facts_of(self.cases, case, event.timestamp)
                           if case is not None else None)
-                         for event, case in self.cases_after(batch)], tracking)
+                         for event, case in folded], tracking)

@@ -15,6 +15,7 @@ position and goes on.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,8 @@ log = logging.getLogger("casetrail.projections")
 
 Batch = Sequence[tuple[int, Any]]
 """(notification id, domain event) pairs, in log order."""
+Folded = list[tuple[Any, "Case | None"]]
+"""Each case of a batch as of its last event there, with that event."""
 
 
 class Projection(Protocol):
@@ -41,8 +44,27 @@ class Projection(Protocol):
         """Apply the batch and advance tracking to its last event, in one transaction."""
 
 
+def fold(cases: CaseApplication, batch: Batch) -> Folded:
+    """Each case of the batch as of its last event there, with that event. A view that
+    replaces a case's rows from the case as of an event needs only that one: what the
+    earlier events would have written is replaced in the same transaction. The batch's
+    own events are folded onto the case as it was before them (read from the store
+    only when the case began before the batch). Views only read the cases."""
+    states: dict[Any, Any] = {}
+    last: dict[Any, Any] = {}
+    for _, event in batch:
+        key = event.originator_id
+        if key not in states:
+            states[key] = None if event.originator_version == 1 else (
+                cases.repository.get(key, version=event.originator_version - 1))
+        states[key] = event.mutate(states[key])
+        last[key] = event
+    return [(last[key], state if isinstance(state, Case) else None)
+            for key, state in states.items()]
+
+
 class CaseProjection:
-    """A projection over cases: its view, and the case as it was at an event."""
+    """A projection over cases: its view, fed the cases of each batch as folded."""
 
     name: str
 
@@ -50,76 +72,96 @@ class CaseProjection:
         self.cases = cases
         self.view = view
 
-    def cases_after(self, batch: Batch) -> list[tuple[Any, Case | None]]:
-        """Each case of the batch as of its last event there, with that event. A view
-        that replaces a case's rows from the case as of an event needs only that one:
-        what the earlier events would have written is replaced in the same
-        transaction. The batch's own events are folded onto the case as it was before
-        them (read from the store only when the case began before the batch)."""
-        states: dict[Any, Any] = {}
-        last: dict[Any, Any] = {}
-        for _, event in batch:
-            key = event.originator_id
-            if key not in states:
-                states[key] = None if event.originator_version == 1 else (
-                    self.cases.repository.get(key, version=event.originator_version - 1))
-            states[key] = event.mutate(states[key])
-            last[key] = event
-        return [(last[key], state if isinstance(state, Case) else None)
-                for key, state in states.items()]
+    def process(self, batch: Batch, tracking: Tracking) -> None:
+        self.process_cases(fold(self.cases, batch), tracking)
+
+    def process_cases(self, folded: Folded, tracking: Tracking) -> None:
+        raise NotImplementedError
 
 
 class ViewRunner:
-    def __init__(self, cases: CaseApplication, projection: Projection, *,
+    """Feeds one or more views from the log. Each view keeps its own tracking and gets
+    its own transaction; a runner of several reads, decodes and folds each batch once
+    for all of them (B3), from the position of the view furthest behind."""
+
+    def __init__(self, cases: CaseApplication, *projections: Projection,
                  batch_size: int = 500, poll_interval: float = 1.0) -> None:
         self.cases = cases
-        self.projection = projection
-        self.tracking_name = f"{cases.name}:{projection.name}"
+        self.projections = projections
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self._subscription: Any = None
         self._thread: threading.Thread | None = None
 
+    def tracking_name(self, projection: Projection) -> str:
+        return f"{self.cases.name}:{projection.name}"
+
+    def positions(self) -> list[int]:
+        return [int(p.view.max_tracking_id(self.tracking_name(p)) or 0)
+                for p in self.projections]
+
     @property
     def position(self) -> int:
-        return int(self.projection.view.max_tracking_id(self.tracking_name) or 0)
+        """The position of the view furthest behind."""
+        return min(self.positions())
 
     def lag(self) -> int:
         return max(0, int(self.cases.recorder.max_notification_id() or 0) - self.position)
 
-    def _apply(self, notifications: Sequence[Any]) -> None:
+    def _apply(self, notifications: Sequence[Any], positions: list[int]) -> list[int] | None:
+        """Apply the events each view has not seen yet; the views' new positions, or
+        None when another runner got to a view first (its tracking row refused ours)."""
         batch = [(n.id, self.cases.mapper.to_domain_event(n)) for n in notifications]
-        self.projection.process(batch, Tracking(self.tracking_name, notifications[-1].id))
+        folds: dict[int, Folded] = {}
+        after, raced = list(positions), False
+        for i, (projection, position) in enumerate(zip(self.projections, positions,
+                                                       strict=True)):
+            mine = batch[bisect.bisect_right(batch, position, key=lambda x: x[0]):]
+            if not mine:
+                continue
+            tracking = Tracking(self.tracking_name(projection), mine[-1][0])
+            try:
+                if isinstance(projection, CaseProjection):
+                    if position not in folds:
+                        folds[position] = fold(self.cases, mine)
+                    projection.process_cases(folds[position], tracking)
+                else:
+                    projection.process(mine, tracking)
+            except IntegrityError:
+                raced = True  # another runner applied these to this view
+                continue
+            after[i] = mine[-1][0]
+        return None if raced else after
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Apply every event recorded so far, a batch per transaction (B3); returns
-        how many this runner applied."""
+        how many events of the log this runner read and applied."""
         applied = 0
         while True:
+            positions = self.positions()
             batch = self.cases.recorder.select_notifications(
-                start=self.position + 1, limit=self.batch_size)
+                start=min(positions) + 1, limit=self.batch_size)
             if not batch:
                 return applied
-            try:
-                self._apply(batch)
-            except IntegrityError:
-                continue  # another runner took these positions: re-read and go on
+            if self._apply(batch, positions) is None:
+                continue  # re-read the positions and go on
             applied += len(batch)
             if on_progress:
                 on_progress(len(batch))
 
     def rebuild(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Drop the view and replay the whole log into it."""
-        self.projection.view.clear(self.tracking_name)
+        """Drop the views and replay the whole log into them."""
+        for projection in self.projections:
+            projection.view.clear(self.tracking_name(projection))
         return self.catch_up(on_progress)
 
     # --- following the log in a background thread ------------------------------------
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._follow, name=f"view-{self.projection.name}",
-                                        daemon=True)
+        name = "+".join(p.name for p in self.projections)
+        self._thread = threading.Thread(target=self._follow, name=f"view-{name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
@@ -138,19 +180,21 @@ class ViewRunner:
                 else:
                     self._stop.wait(self.poll_interval)
             except Exception:
-                log.exception("view %s failed; retrying", self.projection.name)
+                log.exception("view %s failed; retrying",
+                              "+".join(p.name for p in self.projections))
                 self._stop.wait(min(30.0, self.poll_interval * 5))
 
     def _can_subscribe(self) -> bool:
         return isinstance(self.cases.recorder, PostgresApplicationRecorder)
 
     def _follow_subscription(self) -> None:
-        with self.cases.recorder.subscribe(gt=self.position) as subscription:
+        positions: list[int] | None = self.positions()
+        assert positions is not None
+        with self.cases.recorder.subscribe(gt=min(positions)) as subscription:
             self._subscription = subscription
             if self._stop.is_set():
                 return
             for notification in subscription:
-                try:
-                    self._apply([notification])
-                except IntegrityError:
+                positions = self._apply([notification], positions)
+                if positions is None:
                     return  # another runner is ahead: resubscribe from the new position

@@ -82,7 +82,7 @@ def test_r2_kill_9_of_the_worker_at_20_random_points_then_the_views_equal_a_rebu
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         # Exactly once up to where it stopped: one audit row per event, none missing.
-        applied = [r[0] for r in audit.projection.view.rows()]
+        applied = [r[0] for r in audit.projections[0].view.rows()]
         logged = [n.id for n in cases.recorder.select_notifications(
             start=1, limit=audit.position, stop=audit.position)]
         assert sorted(applied) == logged, f"attempt {attempt}"
@@ -98,10 +98,10 @@ def test_r2_kill_9_of_the_worker_at_20_random_points_then_the_views_equal_a_rebu
     finally:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
-    live = [v.projection.view.rows() for v in views]
+    live = [v.projections[0].view.rows() for v in views]
     for runner in views:
         runner.rebuild()
-    assert [v.projection.view.rows() for v in views] == live
+    assert [v.projections[0].view.rows() for v in views] == live
     # Per case: report up, plan and resolution as major; report up and plan as critical
     # (a critical resolution is owed only once a plan with milestones is approved).
     assert len(view_rows(cases)) == 5 * total // 3
