@@ -8,6 +8,8 @@ applies each event as it comes. On PostgreSQL the runner follows the log through
 the library's LISTEN/NOTIFY subscription; SQLite has no subscriptions, so there
 it polls `select_notifications`.
 
+One runner may feed several views: it reads, decodes and folds each batch once, and
+applies it to each view in that view's own transaction, from that view's position.
 Several runners may follow the same view (two workers): a runner that loses the
 race for a position gets an IntegrityError from the tracking row, re-reads the
 position and goes on.
