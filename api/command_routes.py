@@ -62,7 +62,7 @@ class CommandRoutes:
                 metrics: Any, expected_version: int | None, idempotency_key: str | None,
                 apply: Callable[[Any, CommandContext], object]) -> BaseModel:
         ctx = cases.context(actor, correlation_id)
-        idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
+        idem = idempotency_for(request, actor, idempotency_key, body)
         result = run_command(metrics, self.case_class.case_type, command.name,
                              lambda: cases.execute(
                                  self.case_class, case_id, lambda case: apply(case, ctx),

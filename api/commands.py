@@ -4,9 +4,9 @@ every case response carries (ETag = version, Location on creation)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import Request, Response
+from pydantic import BaseModel
 
 from api.deps import AppMetrics
 from application.app import CommandResult, Idempotency
@@ -20,11 +20,12 @@ def etag(version: int) -> str:
 
 
 def idempotency_for(request: Request, actor: Actor, key: str | None,
-                    body: Any) -> Idempotency | None:
+                    body: BaseModel) -> Idempotency | None:
+    """The key as scoped to its caller and call, with the request body's fingerprint."""
     if key is None:
         return None
     return Idempotency(scope=f"{actor.user} {request.method} {request.url.path}", key=key,
-                       fingerprint=fingerprint(body))
+                       fingerprint=fingerprint(body.model_dump(mode="json")))
 
 
 def run_command(metrics: AppMetrics, case_type: str, command: str,

@@ -141,7 +141,7 @@ def open_action(body: OpenAction, request: Request, response: Response, cases: C
                 actor: CurrentActor, correlation_id: CorrelationId, metrics: AppMetrics,
                 idempotency_key: IdempotencyKey) -> ActionView:
     ctx = cases.context(actor, correlation_id)
-    idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
+    idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, "corrective_action", "open", lambda: cases.open(
         lambda: CorrectiveAction.open(
             ctx, source=Source(SourceKind.MANAGEMENT_REVIEW, None, body.review),

@@ -103,7 +103,7 @@ def open_exception(body: m.OpenException, request: Request, response: Response,
             impact_scope=body.impact_scope, customer_demands=body.customer_demands,
             special=tuple(body.special))
 
-    idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
+    idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, CASE, "record", lambda: cases.open(create, idempotency=idem))
     case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
     return _result_view(cases, actor, result)

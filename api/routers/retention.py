@@ -54,7 +54,7 @@ def place_hold(body: HoldIn, request: Request, response: Response, cases: CasesA
     """Place a legal hold on a case or a customer: nothing of theirs is purged while
     it stands."""
     ctx = cases.context(actor, correlation_id)
-    idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
+    idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, "legal_hold", "place", lambda: cases.place_hold(
         ctx, case_id=str(body.case_id) if body.case_id else None,
         customer_id=body.customer_id, reason=body.reason, idempotency=idem))

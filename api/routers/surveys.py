@@ -59,7 +59,7 @@ def open_survey(body: m.OpenSurvey, request: Request, response: Response, cases:
                 idempotency_key: IdempotencyKey) -> m.SurveyView:
     """Draft a campaign with its plan (SV-TYPE-1, SV-PLAN-1)."""
     ctx = cases.context(actor, correlation_id)
-    idem = idempotency_for(request, actor, idempotency_key, body.model_dump(mode="json"))
+    idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, CASE, "plan", lambda: cases.open(
         lambda: SurveyCampaign.draft(ctx, survey_type=body.survey_type, title=body.title,
                                      plan=body.plan.to_domain(),
