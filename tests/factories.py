@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from eventsourcing.domain import Snapshot
+
 from domain.actors import Actor, Role
 from domain.cases import CommandContext
-from domain.service_exceptions.model import ServiceException
+from domain.service_exceptions.model import LevelEpoch, ServiceException
 from domain.service_exceptions.values import (
     REPORT_UP_RECIPIENTS,
     Category,
@@ -139,3 +141,15 @@ def review(case: ServiceException, at: datetime) -> None:
         improvements=(Improvement("staged rollout procedure", corrective_action=True),),
         retrospective=Meeting(at, ("leader",), "retrospective")
         if case.level is Level.CRITICAL else None)
+
+
+def version_1_snapshot(case: ServiceException, events: list[Any]) -> Snapshot:
+    """A snapshot of `case` as class version 1 took them: every report up in `reports`,
+    epochs without what their reports achieved. `events`: the case's events."""
+    current = Snapshot.take(case)
+    state = {k: v for k, v in current.state.items()
+             if k not in ("class_version", "report_count", "last_report")}
+    state["epochs"] = [LevelEpoch(e.level, e.started_at, e.version) for e in case.epochs]
+    state["reports"] = [[r, v] for r, v in ServiceException.reports_in(events)]
+    return Snapshot(originator_id=case.id, originator_version=case.version,
+                    timestamp=current.timestamp, topic=current.topic, state=state)

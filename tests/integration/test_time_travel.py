@@ -32,6 +32,7 @@ from tests.factories import (
     resolve,
     review,
     start_response,
+    version_1_snapshot,
 )
 
 
@@ -152,3 +153,30 @@ def test_aud_2_aud_3_every_prefix_of_random_commands_replays_and_verifies(
         assert state(cases.get_case(ServiceException, case.id, version=version)) == expected
     assert cases.verify_case(case.id).ok
     assert cases.verify_case(case.id).events == max(seen)
+
+
+def test_aud_2_a_stored_snapshot_from_before_compact_reports_loads_as_the_replay(
+        cases: CaseApplication) -> None:
+    """An upgrade: a snapshot written by class version 1 (every report in the state)
+    is in the store; loading the case, and an as-of read at it, upcast it."""
+    case = record(ctx(cases.clock.now()), level=Level.MAJOR)
+    cases.save_case(case)
+    for role in (Role.DEPARTMENT_HEAD, Role.CS_HEAD):
+        cases.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+        cases.execute(ServiceException, case.id,
+                      lambda c, r=role: report_up(c, ctx(cases.clock.now()), r))
+    cases.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    cases.execute(ServiceException, case.id, lambda c: c.reclassify(
+        ctx(cases.clock.now(), Role.CS_HEAD), level=Level.CRITICAL, reason="line stopped"))
+    current = cases.get_case(ServiceException, case.id)
+    assert cases.snapshots is not None
+    cases.snapshots.put([version_1_snapshot(current, list(cases.events.get(case.id)))])
+    snapshot, after = cases.recorder.select_case_stream(case.id)  # type: ignore[attr-defined]
+    assert (snapshot.originator_version, after) == (current.version, [])  # it is what loads
+
+    loaded = cases.get_case(ServiceException, case.id)
+
+    assert state(loaded) == state(replayed(cases, case.id, current.version))
+    assert (loaded.report_count, loaded.epochs[0].complete_version) == (2, 3)
+    assert state(cases.get_case_as_of(ServiceException, case.id, cases.clock.now())) == \
+        state(loaded)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from eventsourcing.domain import Snapshot
 
 from domain.actors import Role
 from domain.errors import InvalidInput, NotPermitted
-from domain.service_exceptions.model import LevelEpoch, ServiceException
+from domain.service_exceptions.model import ServiceException
 from domain.service_exceptions.values import Level, Status
 from tests.conftest import T0
-from tests.factories import ctx, record, report_up
+from tests.factories import ctx, record, report_up, version_1_snapshot
 
 
 def test_ex_rec_1_recording_keeps_discovery_time_and_server_time_apart() -> None:
@@ -116,15 +115,7 @@ def test_a_version_1_snapshot_that_kept_every_report_loads_as_the_case_it_was() 
     case.reclassify(ctx(T0 + timedelta(minutes=20), Role.CS_HEAD), level=Level.CRITICAL,
                     reason="line stopped")
     report_up(case, ctx(T0 + timedelta(minutes=30)), Role.GROUP_LEADER)
-    current = Snapshot.take(case)
-    old_state = {k: v for k, v in current.state.items()
-                 if k not in ("class_version", "report_count", "last_report")}
-    old_state["epochs"] = [LevelEpoch(e.level, e.started_at, e.version) for e in case.epochs]
-    old_state["reports"] = [[r, v] for r, v in ServiceException.reports_in(case.pending_events)]
-    version_1 = Snapshot(originator_id=case.id, originator_version=case.version,
-                         timestamp=current.timestamp, topic=current.topic, state=old_state)
-
-    loaded = version_1.mutate(None)
+    loaded = version_1_snapshot(case, case.pending_events).mutate(None)
 
     assert vars(loaded) == {**vars(case), "_pending_events": []}
     assert loaded.epochs[0].complete_version == 3 and loaded.epochs[1].complete_version is None
