@@ -595,8 +595,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         save = f"{Identifier(self.datastore.schema).as_string()}.{SAVE_FUNCTION}"
         parameters = save_parameters(event_type)
         self.save_signature = f"{save}({', '.join(type_ for _, type_ in parameters)})"
-        self.save_statement = SQL(  # type: ignore[arg-type]
-            f"SELECT * FROM {save}({', '.join(['%s'] * len(parameters))})")
+        self.save_statement = f"SELECT * FROM {save}({', '.join(['%s'] * len(parameters))})"
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
