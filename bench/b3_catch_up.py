@@ -51,5 +51,6 @@ def main() -> None:
     both = events / seconds["both views, one runner"]
     print(f"{'ratio':<33} {both / baseline:9.2f} (target >= 2)")
 
+
 if __name__ == "__main__":
     main()

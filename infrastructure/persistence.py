@@ -171,6 +171,11 @@ def _hold_from_row(row: Any) -> HoldSummary:
                        released_at=instant(row["released_at"]))
 
 
+def snapshots_table(events_table_name: str) -> str:
+    """The library names an application's snapshot table after its events table."""
+    return events_table_name.removesuffix("_events") + "_snapshots"
+
+
 def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
     """A case's latest snapshot (at or before the bound) and the events after it, in
     one round trip: the snapshot row first (`is_snapshot` 1), then the events."""
@@ -245,12 +250,15 @@ END
 $save$"""
 
 
+def _json_default(obj: Any) -> str:
+    return obj.isoformat() if isinstance(obj, datetime) else str(obj)  # instants, UUIDs
+
+
+_dumps = functools.partial(json.dumps, default=_json_default)
+
+
 def _json(value: Any) -> Jsonb:
-    def default(obj: Any) -> str:
-        if isinstance(obj, datetime):
-            return obj.isoformat()
-        return str(obj)  # UUID
-    return Jsonb(value, dumps=functools.partial(json.dumps, default=default))
+    return Jsonb(value, dumps=_dumps)
 
 
 def _case_stream(case_id: UUID, rows: Sequence[Any]) -> tuple[StoredEvent | None,
@@ -345,6 +353,9 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name)
+        self.case_stream_sql = {
+            bounded: case_stream_sql(events_table_name, snapshots_table(events_table_name),
+                                     "?", bounded) for bounded in (False, True)}
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -442,11 +453,10 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
 
     def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
             StoredEvent | None, list[StoredEvent]]:
-        snapshots = self.events_table_name.removesuffix("_events") + "_snapshots"
-        sql = case_stream_sql(self.events_table_name, snapshots, "?", lte is not None)
         bound = [] if lte is None else [lte]
         with self.datastore.transaction(commit=False) as c:
-            c.execute(sql, [case_id.hex, *bound, case_id.hex, *bound])
+            c.execute(self.case_stream_sql[lte is not None],
+                      [case_id.hex, *bound, case_id.hex, *bound])
             return _case_stream(case_id, c.fetchall())
 
     def version_at(self, case_id: UUID, instant: datetime) -> int | None:
@@ -567,8 +577,8 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             Identifier(f"{CASES_TABLE}_by_type_opened")))
         self.chain_table = Identifier(self.datastore.schema, CHAIN_TABLE).as_string()
         events = Identifier(self.datastore.schema, events_table_name).as_string()
-        snapshots = Identifier(self.datastore.schema, events_table_name.removesuffix(
-            "_events") + "_snapshots").as_string()
+        snapshots = Identifier(self.datastore.schema,
+                               snapshots_table(events_table_name)).as_string()
         self.case_stream_sql = {bounded: case_stream_sql(events, snapshots, "%s", bounded)
                                 for bounded in (False, True)}
         self.sql_create_statements.append(SQL(

@@ -3,9 +3,10 @@ and how each backend stores instants and ids and runs a transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 from operator import attrgetter
 from typing import Any, TypeVar
 from uuid import UUID
@@ -54,9 +55,13 @@ class SqlView:
         c.execute(self._sql(f"DELETE FROM {self.tracking_table} WHERE application_name = {{p}}"),
                   [tracking_name])
 
+    @cached_property
+    def _values(self) -> Callable[[Any], Sequence[Any]]:
+        return attrgetter(*self.columns)
+
     def _params(self, row: Any) -> Sequence[Any]:
         """A row's values in `columns` order, as this backend stores them."""
-        return attrgetter(*self.columns)(row)  # type: ignore[no-any-return]
+        return self._values(row)
 
     def _replace(self, c: Any, case_ids: Sequence[UUID], rows: Sequence[Sequence[Any]]) -> None:
         """Replace the rows of these cases with `rows`: a DELETE per 500 cases and one
