@@ -203,20 +203,21 @@ def save_function(schema: str, *, events: str, event_type: str, channel: str) ->
     In order: the case-index and hold upserts; the library's table lock, which keeps
     notification ids in commit order for the views' tracking, and its NOTIFY; the
     events, whose (case, version) key refuses a writer that lost the race; their
-    hash-chain links, computed here from each case's stored predecessor (AUD-3); the
-    Idempotency-Key row, whose key refuses the slower of two identical requests. Any
-    refusal raises and rolls back the whole call."""
+    hash-chain links (AUD-3), computed in a loop over the events in (case, version)
+    order, each case's first from its stored predecessor; the Idempotency-Key row,
+    whose key refuses the slower of two identical requests. Any refusal raises and
+    rolls back the whole call."""
     q = Identifier(schema).as_string()
     chain, cases, holds, idem = (f"{q}.{t}" for t in (CHAIN_TABLE, CASES_TABLE, HOLDS_TABLE,
                                                       IDEMPOTENCY_TABLE))
-
-    def linked(prev: str) -> str:
-        return f"encode(sha256(decode({prev}, 'hex') || n.body), 'hex')"
-
     return f"""
 CREATE OR REPLACE FUNCTION {q}.{SAVE_FUNCTION}(
     {", ".join(f"{name} {type_}" for name, type_ in save_parameters(event_type))})
 RETURNS SETOF bigint LANGUAGE plpgsql AS $save$
+DECLARE
+    prev text;
+    prevs text[];
+    hashes text[];
 BEGIN
     {upsert_case(cases, f"SELECT {', '.join(CASE_COLUMNS)} FROM "
                  f"jsonb_populate_recordset(NULL::{cases}, p_cases)")};
@@ -228,26 +229,26 @@ BEGIN
     RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)
         SELECT originator_id, originator_version, topic, state FROM unnest(p_events)
         RETURNING notification_id;
-    WITH RECURSIVE new AS (
-        SELECT * FROM unnest(p_case, p_version, p_at, p_body, p_first)
-            AS n (case_id, version, recorded_at, body, first)),
-    links (case_id, version, recorded_at, prev_hash, hash) AS (
-        SELECT n.case_id, n.version, n.recorded_at, p.hash, {linked("p.hash")}
-        FROM new n CROSS JOIN LATERAL (SELECT COALESCE(
-            (SELECT hash FROM {chain} c WHERE c.case_id = n.case_id
-             AND c.version = n.version - 1), '{GENESIS.hex()}') AS hash) p
-        WHERE n.first
-        UNION ALL
-        SELECT n.case_id, n.version, n.recorded_at, l.hash, {linked("l.hash")}
-        FROM links l JOIN new n ON n.case_id = l.case_id AND n.version = l.version + 1
-        AND NOT n.first)
+    FOR i IN 1 .. coalesce(array_length(p_case, 1), 0) LOOP
+        IF p_first[i] THEN
+            prev := coalesce((SELECT hash FROM {chain} WHERE case_id = p_case[i]
+                              AND version = p_version[i] - 1), '{GENESIS.hex()}');
+        END IF;
+        prevs[i] := prev;
+        prev := encode(sha256(decode(prev, 'hex') || p_body[i]), 'hex');
+        hashes[i] := prev;
+    END LOOP;
     INSERT INTO {chain} (case_id, version, recorded_at, prev_hash, hash)
-        SELECT case_id, version, recorded_at, prev_hash, hash FROM links;
+        SELECT * FROM unnest(p_case, p_version, p_at, prevs, hashes);
     IF p_idem IS NOT NULL THEN
         INSERT INTO {idem} SELECT * FROM jsonb_populate_record(NULL::{idem}, p_idem);
     END IF;
 END
 $save$"""
+
+
+def _case_version(stored: StoredEvent) -> tuple[str, int]:
+    return str(stored.originator_id), stored.originator_version
 
 
 def _json_default(obj: Any) -> str:
@@ -618,12 +619,12 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             return None
         times = kwargs.get("event_times", {})
         links = []  # (case, version, recorded_at, link body, first of its case here)
-        seen: set[UUID] = set()
-        for s in stored_events:
+        previous = None
+        for s in sorted(stored_events, key=_case_version):
             case_id, version = UUID(str(s.originator_id)), s.originator_version
             links.append((case_id, version, times.get((case_id, version)),
-                          link_body(case_id, version, s.topic, s.state), case_id not in seen))
-            seen.add(case_id)
+                          link_body(case_id, version, s.topic, s.state), case_id != previous))
+            previous = case_id
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         params = [
             [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic,

@@ -127,6 +127,19 @@ def test_aud_3_links_written_several_to_a_transaction_verify(cases: CaseApplicat
     assert [r.prev_hash for r in records[1:]] == [r.hash for r in records[:-1]]
 
 
+def test_aud_3_links_of_cases_interleaved_in_one_write_verify(cases: CaseApplication) -> None:
+    """However a write orders the events of several cases, each link follows its own
+    case's previous event, not the event written before it."""
+    now = cases.clock.now()
+    first, second = record(ctx(now)), record(ctx(now))
+    for case in (first, second):
+        report_up(case, ctx(now), Role.DEPARTMENT_HEAD)
+    a, b = first.collect_events(), second.collect_events()
+    cases.events.put([a[0], b[0], a[1], b[1]])
+    for case_id in (first.id, second.id):
+        assert (cases.verify_case(case_id).ok, cases.verify_case(case_id).events) == (True, 2)
+
+
 def test_aud_3_one_byte_flipped_in_a_stored_event(cases: CaseApplication, store: Store,
                                                   checkpoints: Checkpoints) -> None:
     case_id = five_events(cases)
