@@ -3,52 +3,113 @@ run a command, save: events, hash chain, index row, in one transaction), divided
 raw single-row INSERT transactions per second on the same database. Target >= 0.5.
 Also with 4 concurrent clients, each on its own cases.
 
+For scale, the same command through the library used naively: its own Application
+and recorder with their defaults (the events only: no hash chain, case index,
+snapshots, sealed personal data or pre-ping; a load and a pipelined save).
+
     .venv/bin/python -m bench.b1_write_path
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from statistics import mean
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder
 
 from bench.common import (
     build_application,
     calls_per_second,
+    interleaved,
     postgres_settings,
-    raw_insert_rate,
+    raw_inserts,
     short_cases,
 )
 from domain.actors import Role
 from domain.service_exceptions.model import ServiceException
 from infrastructure.clock import SystemClock
+from infrastructure.persistence import persistence_env
 from infrastructure.settings import Settings
-from tests.factories import ctx, report_up
+from infrastructure.transcodings import register_all
+from tests.factories import ctx, record, report_up
 
-SECONDS = 5.0
+SECONDS = 1.0  # a round of each measure
+ROUNDS = 6
 CASES = 1500
 
 
-def command_rate(settings: Settings, clients: int) -> float:
+@contextlib.contextmanager
+def commands(settings: Settings, clients: int) -> Iterator[Callable[[float], float]]:
+    """Commands through casetrail's application, `clients` threads each on its own cases."""
     cases = build_application(settings, SystemClock())
     ids = short_cases(cases, CASES)
+    turns = itertools.count()
 
     def command(client: int, n: int) -> None:
         mine = ids[client::clients]
-        cases.execute(ServiceException, mine[n % len(mine)], lambda c: report_up(
+        cases.execute(ServiceException, mine[next(turns) % len(mine)], lambda c: report_up(
             c, ctx(datetime.now(UTC)), Role.DEPARTMENT_HEAD))
 
-    rate = calls_per_second(clients, SECONDS, command)
+    yield lambda seconds: calls_per_second(clients, seconds, command)
     cases.close()
-    return rate
+
+
+def command_rate(settings: Settings, clients: int, seconds: float = 5.0) -> float:
+    with commands(settings, clients) as rate:
+        return rate(seconds)
+
+
+class NaiveApplication(Application[Any]):
+    name = "naive"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_all(transcoder)
+
+
+@contextlib.contextmanager
+def naive_commands(settings: Settings) -> Iterator[Callable[[float], float]]:
+    env = {k: v for k, v in persistence_env(settings, create_tables=True).items()
+           if k in ("PERSISTENCE_MODULE", "CREATE_TABLE")
+           or (k.startswith("POSTGRES_") and k != "POSTGRES_PRE_PING")}
+    app = NaiveApplication(env=env)
+    ids = []
+    for _ in range(CASES):
+        case = record(ctx(datetime.now(UTC)), discovered_at=datetime.now(UTC) - timedelta(days=1))
+        app.save(case)
+        ids.append(case.id)
+    turns = itertools.count()
+
+    def command(client: int, n: int) -> None:
+        case = app.repository.get(ids[next(turns) % len(ids)])
+        report_up(case, ctx(datetime.now(UTC)), Role.DEPARTMENT_HEAD)
+        app.save(case)
+
+    yield lambda seconds: calls_per_second(1, seconds, command)
+    app.close()
 
 
 def main() -> None:
-    with postgres_settings(postgres_pool_size=8) as settings:
-        baseline = raw_insert_rate(settings)
-        one = command_rate(settings, 1)
-        four = command_rate(settings, 4)
-    print(f"raw INSERT tx/s (baseline)     {baseline:9.1f}")
-    print(f"commands/s, 1 client           {one:9.1f}   ratio {one / baseline:.2f} (target >= 0.5)")
-    print(f"commands/s, 4 clients          {four:9.1f}   ratio {four / baseline:.2f}")
+    with (postgres_settings(postgres_pool_size=8) as settings,
+          raw_inserts(settings) as baseline, commands(settings, 1) as one,
+          commands(settings, 4) as four, naive_commands(settings) as naive):
+        rates = interleaved({"baseline": baseline, "one": one, "four": four, "naive": naive},
+                            SECONDS, ROUNDS)
+    print(f"{ROUNDS} rounds of {SECONDS:.0f} s each, taking turns; mean rate, and the ratio's"
+          " mean [lowest, highest round]")
+    base = rates.pop("baseline")
+    print(f"raw INSERT tx/s (baseline)     {mean(base):9.1f}   [{min(base):.0f}, {max(base):.0f}]")
+    for name, label, note in (("one", "commands/s, 1 client", " (target >= 0.5)"),
+                              ("four", "commands/s, 4 clients", ""),
+                              ("naive", "the library naively, 1 client", "")):
+        ratios = [r / b for r, b in zip(rates[name], base, strict=True)]
+        print(f"{label:<30} {mean(rates[name]):9.1f}   ratio {mean(ratios):.2f} "
+              f"[{min(ratios):.2f}, {max(ratios):.2f}]{note}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ measured in the same run; they are never run as tests."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 import threading
@@ -43,17 +44,41 @@ def postgres_settings(**overrides: object) -> Iterator[Settings]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def raw_insert_rate(settings: Settings, seconds: float = 3.0) -> float:
-    """The baseline: single-row INSERT transactions per second, autocommit, psycopg."""
+@contextlib.contextmanager
+def raw_inserts(settings: Settings) -> Iterator[Callable[[float], float]]:
+    """The baseline: single-row INSERT transactions, autocommit, psycopg. Yields a
+    function that runs them for so many seconds and returns the transactions/s."""
+    table = f'"{settings.postgres_schema}".raw'
+    body, numbers = os.urandom(300), itertools.count()
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE TABLE "{settings.postgres_schema}".raw (n bigint, body bytea)')
-        body = os.urandom(300)
-        count, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            conn.execute(f'INSERT INTO "{settings.postgres_schema}".raw VALUES (%s, %s)',
-                         (count, body))
-            count += 1
-        return count / (time.perf_counter() - started)
+        conn.execute(f"CREATE TABLE {table} (n bigint, body bytea)")
+
+        def rate(seconds: float) -> float:
+            count, started = 0, time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                conn.execute(f"INSERT INTO {table} VALUES (%s, %s)", (next(numbers), body))
+                count += 1
+            return count / (time.perf_counter() - started)
+
+        yield rate
+
+
+def raw_insert_rate(settings: Settings, seconds: float = 3.0) -> float:
+    with raw_inserts(settings) as rate:
+        return rate(seconds)
+
+
+def interleaved(measures: dict[str, Callable[[float], float]], seconds: float,
+                rounds: int) -> dict[str, list[float]]:
+    """Each measure run `rounds` times for `seconds`, taking turns, so that all see the
+    same machine: this one's WAL flush time drifts twofold within minutes, which a
+    baseline measured once, before the rest, turns into a twofold error in a ratio.
+    Returns each measure's rate in each round."""
+    rates: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            rates[name].append(measure(seconds))
+    return rates
 
 
 def short_cases(cases: Any, count: int) -> list[uuid.UUID]:
@@ -88,5 +113,5 @@ def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], No
     return sum(counts) / (time.perf_counter() - started)
 
 
-__all__ = ["build_application", "calls_per_second", "postgres_settings", "raw_insert_rate",
-           "short_cases"]
+__all__ = ["build_application", "calls_per_second", "interleaved", "postgres_settings",
+           "raw_insert_rate", "raw_inserts", "short_cases"]
