@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CasesApp, CurrentActor, require
 from api.models.common import ActorView, History, HistoryEntry, Instant, UtcDatetime, jsonable
+from api.routing import Router
 from application.app import CaseApplication
 from domain.actors import Actor, Role
 from domain.cases import Case
@@ -134,7 +135,7 @@ def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Cas
         key_fingerprint=checkpoints.signer.fingerprint)
 
 
-audit_router = APIRouter(tags=["audit"])
+audit_router = Router(tags=["audit"])
 
 
 class AuditEntry(BaseModel):

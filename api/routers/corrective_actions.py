@@ -4,7 +4,7 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.command_routes import Command, CommandRoutes
@@ -22,6 +22,7 @@ from api.models.common import Instant, LongText, RequestModel, Text, UtcDatetime
 from api.models.exceptions import ObligationView
 from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
+from api.routing import Router
 from application.app import CaseApplication
 from domain.actors import Actor, Role
 from domain.corrective_actions import (
@@ -36,7 +37,7 @@ from domain.corrective_actions import (
     SourceKind,
 )
 
-router = APIRouter(prefix="/v1/corrective-actions", tags=["corrective actions"],
+router = Router(prefix="/v1/corrective-actions", tags=["corrective actions"],
                    responses=problem_responses(404, 409, 412))
 SOURCE_PATHS = {SourceKind.SURVEY_FINDING: "/v1/surveys",
                 SourceKind.EXCEPTION_REVIEW: "/v1/exceptions"}

@@ -7,13 +7,14 @@ from datetime import date
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Depends, Response
 from pydantic import BaseModel, EmailStr, Field
 
 from api.commands import run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, require
 from api.models.common import Instant, RequestModel, Text, UtcDatetime
 from api.problems import problem_responses
+from api.routing import Router
 from application.app import CommandResult
 from application.surveys import record_service_node
 from domain.actors import Actor
@@ -29,7 +30,7 @@ from domain.surveys.directory import (
 )
 from domain.surveys.responses import RespondentClass
 
-router = APIRouter(prefix="/v1/customers", tags=["customers"],
+router = Router(prefix="/v1/customers", tags=["customers"],
                    responses=problem_responses(404, 409))
 
 

@@ -9,7 +9,7 @@ the body type of each generated endpoint from its real annotation.
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from markdown_it import MarkdownIt
 
@@ -30,6 +30,7 @@ from api.models.common import Instant
 from api.problems import ApiProblem, FieldError, Problem
 from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
+from api.routing import Router
 from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
 from application.corrective_actions import from_review
@@ -59,7 +60,7 @@ from domain.service_exceptions.values import (
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}}
     for status in (401, 403, 404, 409, 412, 422, 503)}
-router = APIRouter(prefix="/v1/exceptions", tags=["exceptions"], responses=PROBLEMS)
+router = Router(prefix="/v1/exceptions", tags=["exceptions"], responses=PROBLEMS)
 CASE = "exception"
 _html = MarkdownIt("commonmark", {"html": False}).enable("table")
 

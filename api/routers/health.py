@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AppMetrics, CasesApp
+from api.routing import Router
 
-router = APIRouter(tags=["operations"])
+router = Router(tags=["operations"])
 log = logging.getLogger("casetrail.health")
 
 

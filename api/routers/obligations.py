@@ -9,18 +9,19 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, require
 from api.models.common import Instant, UtcDatetime
 from api.problems import ApiProblem, FieldError, Problem
+from api.routing import Router
 from application.compliance import ESCALATION_RULES, escalation_compliance, event_id
 from domain.actors import Role
 from domain.obligations import ObligationState
 from projections.obligations import ObligationQuery, ObligationRow, ObligationsView
 
-router = APIRouter(tags=["obligations"], responses={
+router = Router(tags=["obligations"], responses={
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 422)})
 COMPLIANCE_READERS = frozenset({Role.AUDITOR, Role.MANAGEMENT, Role.PRINCIPAL,
                                 Role.GROUP_LEADER, Role.CS_HEAD, Role.DEPARTMENT_HEAD})

@@ -9,19 +9,20 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from pydantic import BaseModel
 
 from api.deps import CasesApp, CurrentActor
 from api.models.common import Instant
 from api.problems import ApiProblem, FieldError, problem_responses
 from api.rendering import bar_chart, line_chart, respond
+from api.routing import Router
 from application.reports import departments, monthly, monthly_items, weekly_items
 
 FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/json": {}, "text/html": {}, "text/csv": {}},
     "description": "JSON; `Accept: text/html` for the page with charts, `text/csv` for the table"}}
-router = APIRouter(prefix="/v1/reports", tags=["reports"],
+router = Router(prefix="/v1/reports", tags=["reports"],
                    responses=problem_responses(406, 422) | FORMATS)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")

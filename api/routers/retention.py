@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.commands import idempotency_for, run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, IdempotencyKey, require
 from api.models.common import Instant, RequestModel, UtcDatetime
 from api.problems import Problem
+from api.routing import Router
 from application.retention import plan_purge
 from domain.actors import Role
 from domain.legal_holds import HOLDERS, LegalHold
 
-router = APIRouter(tags=["retention"], responses={
+router = Router(tags=["retention"], responses={
     s: {"model": Problem, "content": {"application/problem+json": {}}}
     for s in (401, 403, 404, 409, 422)})
 READERS = frozenset({Role.AUDITOR, Role.LEGAL, Role.MANAGEMENT})

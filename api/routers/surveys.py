@@ -4,7 +4,7 @@ from fractions import Fraction
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
@@ -23,6 +23,7 @@ from api.models.exceptions import ObligationView
 from api.problems import problem_responses
 from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
+from api.routing import Router
 from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_cleaning
@@ -41,7 +42,7 @@ from domain.surveys.campaign import (
     SurveyType,
 )
 
-router = APIRouter(prefix="/v1/surveys", tags=["surveys"],
+router = Router(prefix="/v1/surveys", tags=["surveys"],
                    responses=problem_responses(404, 409, 412))
 CASE = "survey"
 
