@@ -59,11 +59,6 @@ def commands(settings: Settings, clients: int) -> Iterator[Callable[[float], flo
     cases.close()
 
 
-def command_rate(settings: Settings, clients: int, seconds: float = 5.0) -> float:
-    with commands(settings, clients) as rate:
-        return rate(seconds)
-
-
 class NaiveApplication(Application[Any]):
     name = "naive"
 

@@ -2,10 +2,11 @@
 process on loopback (4 connections, time-bounded).
 
 - commands/s through the API (POST a report up, with If-Match-free optimistic
-  saves) divided by B1's commands/s with 4 clients, measured in the same run.
-  Target >= 0.5.
+  saves) divided by B1's commands/s with 4 clients. Target >= 0.5.
 - GET case requests/s divided by GETs of a bare FastAPI endpoint that returns a
   constant, mounted in the same server. Target >= 0.5.
+
+Each pair is measured in interleaved rounds (see `bench.common.interleaved`).
 
     .venv/bin/python -m bench.b2_http
 """
@@ -15,19 +16,27 @@ from __future__ import annotations
 import multiprocessing
 import time
 from datetime import UTC, datetime, timedelta
+from statistics import mean
 from typing import Any
 
 import httpx
 
-from bench.b1_write_path import command_rate
-from bench.common import build_application, calls_per_second, postgres_settings, short_cases
+from bench.b1_write_path import commands
+from bench.common import (
+    build_application,
+    calls_per_second,
+    interleaved,
+    postgres_settings,
+    short_cases,
+)
 from domain.actors import Role
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService
 from tests.factories import report_body
 
-SECONDS = 5.0
+SECONDS = 2.0  # a round of each measure
+ROUNDS = 4
 CLIENTS = 4
 CASES = 1500
 PORT = 8765
@@ -47,8 +56,8 @@ def serve(settings: Settings) -> None:
     uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", access_log=False)
 
 
-def load(kind: str, token: str, ids: list[str], results: Any) -> None:
-    """Runs in its own process: CLIENTS connections for SECONDS; puts requests/s."""
+def load(kind: str, token: str, ids: list[str], seconds: float, results: Any) -> None:
+    """Runs in its own process: CLIENTS connections for `seconds`; puts requests/s."""
     https = [httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30,
                           headers={"Authorization": f"Bearer {token}"}) for _ in range(CLIENTS)]
 
@@ -65,24 +74,24 @@ def load(kind: str, token: str, ids: list[str], results: Any) -> None:
             response = http.get("/bench/constant")
         response.raise_for_status()
 
-    results.put(calls_per_second(CLIENTS, SECONDS, request))
+    results.put(calls_per_second(CLIENTS, seconds, request))
     for http in https:
         http.close()
 
 
-def rate(kind: str, token: str, ids: list[str]) -> float:
+def rate(kind: str, token: str, ids: list[str], seconds: float) -> float:
     spawn = multiprocessing.get_context("spawn")
     results = spawn.Queue()
-    process = spawn.Process(target=load, args=(kind, token, ids, results))
+    process = spawn.Process(target=load, args=(kind, token, ids, seconds, results))
     process.start()
-    value = float(results.get(timeout=SECONDS * 10))
+    value = float(results.get(timeout=seconds * 10 + 30))
     process.join()
     return value
 
 
 def main() -> None:
-    with postgres_settings(postgres_pool_size=8, log_level="WARNING") as settings:
-        direct = command_rate(settings, CLIENTS)
+    with (postgres_settings(postgres_pool_size=8, log_level="WARNING") as settings,
+          commands(settings, CLIENTS) as direct):
         cases = build_application(settings, SystemClock())
         ids = [str(case_id) for case_id in short_cases(cases, CASES)]
         cases.close()
@@ -100,18 +109,21 @@ def main() -> None:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
-            commands = rate("command", token, ids)
-            gets = rate("get", token, ids)
-            constant = rate("constant", token, ids)
+            writes = interleaved({"direct": direct, "http": lambda seconds: rate(
+                "command", token, ids, seconds)}, SECONDS, ROUNDS)
+            reads = interleaved({kind: lambda seconds, kind=kind: rate(kind, token, ids, seconds)
+                                 for kind in ("constant", "get")}, SECONDS, ROUNDS)
         finally:
             server.terminate()
             server.join(10)
-    print(f"B1 commands/s, {CLIENTS} clients (baseline)   {direct:9.1f}")
-    print(f"HTTP commands/s, {CLIENTS} connections      {commands:9.1f}   "
-          f"ratio {commands / direct:.2f} (target >= 0.5)")
-    print(f"bare constant endpoint, requests/s    {constant:9.1f}")
-    print(f"GET case, requests/s                  {gets:9.1f}   "
-          f"ratio {gets / constant:.2f} (target >= 0.5)")
+    print(f"{ROUNDS} rounds of {SECONDS:.0f} s each, taking turns; mean rate, and the ratio's"
+          " mean [lowest, highest round]")
+    for label, rates, baseline, measured in (
+            ("HTTP commands/s vs B1, 4 clients", writes, "direct", "http"),
+            ("GET case vs a constant endpoint", reads, "constant", "get")):
+        ratios = [m / b for m, b in zip(rates[measured], rates[baseline], strict=True)]
+        print(f"{label:<34} {mean(rates[measured]):7.1f} / {mean(rates[baseline]):7.1f}   "
+              f"ratio {mean(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}] (target >= 0.5)")
 
 
 if __name__ == "__main__":
