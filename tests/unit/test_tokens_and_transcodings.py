@@ -45,10 +45,11 @@ def test_sec_auth_1_expiry_follows_the_injected_clock() -> None:
     {"sub": "x", "roles": ["wizard"]},
     {"sub": "x", "roles": []},
     {"sub": "x"},
+    {"sub": "x", "roles": ["frontline"], "exp": "tomorrow"},
 ])
-def test_sec_auth_1_tokens_with_bad_roles_are_refused(tokens: TokenService, claims: dict) -> None:
+def test_sec_auth_1_tokens_with_bad_claims_are_refused(tokens: TokenService, claims: dict) -> None:
     now = int(T0.timestamp())
-    token = jwt.encode(claims | {"iss": "casetrail", "iat": now, "exp": now + 60}, SECRET)
+    token = jwt.encode({"iss": "casetrail", "iat": now, "exp": now + 60} | claims, SECRET)
     with pytest.raises(InvalidToken):
         tokens.verify(token)
 
