@@ -189,15 +189,17 @@ def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
         "ORDER BY is_snapshot DESC, originator_version")
 
 
-def save_parameters(event_type: str) -> list[tuple[str, str]]:
-    """The save function's parameters: its signature and the order of its arguments."""
-    return [("p_events", f"{event_type}[]"), ("p_case", "uuid[]"), ("p_version", "bigint[]"),
-            ("p_at", "timestamptz[]"), ("p_body", "bytea[]"), ("p_first", "boolean[]"),
-            ("p_cases", "jsonb"), ("p_holds", "jsonb"), ("p_idem", "jsonb"),
-            ("p_lock_timeout", "text")]
+SAVE_PARAMETERS = (
+    ("p_ids", "uuid[]"), ("p_versions", "bigint[]"), ("p_topics", "text[]"),
+    ("p_states", "bytea[]"), ("p_case", "uuid[]"), ("p_version", "bigint[]"),
+    ("p_at", "timestamptz[]"), ("p_body", "bytea[]"), ("p_first", "boolean[]"),
+    ("p_cases", "jsonb"), ("p_holds", "jsonb"), ("p_idem", "jsonb"), ("p_lock_timeout", "text"))
+"""The save function's parameters: its signature and the order of its arguments. The
+events come as columns (plain arrays): an array of the library's composite type cost
+more to send and to parse."""
 
 
-def save_function(schema: str, *, events: str, event_type: str, channel: str) -> str:
+def save_function(schema: str, *, events: str, channel: str) -> str:
     """PostgreSQL: everything a save writes, in one call and so one round trip (the
     library's pipelined transaction took four, and most of a command's client time).
     In order: the case-index and hold upserts; the library's table lock, which keeps
@@ -212,7 +214,7 @@ def save_function(schema: str, *, events: str, event_type: str, channel: str) ->
                                                       IDEMPOTENCY_TABLE))
     return f"""
 CREATE OR REPLACE FUNCTION {q}.{SAVE_FUNCTION}(
-    {", ".join(f"{name} {type_}" for name, type_ in save_parameters(event_type))})
+    {", ".join(f"{name} {type_}" for name, type_ in SAVE_PARAMETERS)})
 RETURNS SETOF bigint LANGUAGE plpgsql AS $save$
 DECLARE
     prev text;
@@ -227,7 +229,7 @@ BEGIN
     LOCK TABLE {events} IN EXCLUSIVE MODE;
     NOTIFY {Identifier(channel).as_string()};
     RETURN QUERY INSERT INTO {events} (originator_id, originator_version, topic, state)
-        SELECT originator_id, originator_version, topic, state FROM unnest(p_events)
+        SELECT * FROM unnest(p_ids, p_versions, p_topics, p_states)
         RETURNING notification_id;
     FOR i IN 1 .. coalesce(array_length(p_case, 1), 0) LOOP
         IF p_first[i] THEN
@@ -599,14 +601,15 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
-        event_type = Identifier(self.datastore.schema, self.stored_event_type_name).as_string()
-        self.sql_create_statements.append(SQL(save_function(  # type: ignore[arg-type]
-            self.datastore.schema, events=events, event_type=event_type,
-            channel=self.channel_name)))
         save = f"{Identifier(self.datastore.schema).as_string()}.{SAVE_FUNCTION}"
-        parameters = save_parameters(event_type)
-        self.save_signature = f"{save}({', '.join(type_ for _, type_ in parameters)})"
-        self.save_statement = f"SELECT * FROM {save}({', '.join(['%s'] * len(parameters))})"
+        event_type = Identifier(self.datastore.schema, self.stored_event_type_name).as_string()
+        self.sql_create_statements.append(SQL(  # type: ignore[arg-type]
+            f"DROP FUNCTION IF EXISTS {save}({event_type}[], uuid[], bigint[], timestamptz[], "
+            "bytea[], boolean[], jsonb, jsonb, jsonb, text)"))  # took the events as composites
+        self.sql_create_statements.append(SQL(save_function(  # type: ignore[arg-type]
+            self.datastore.schema, events=events, channel=self.channel_name)))
+        self.save_signature = f"{save}({', '.join(type_ for _, type_ in SAVE_PARAMETERS)})"
+        self.save_statement = f"SELECT * FROM {save}({', '.join(['%s'] * len(SAVE_PARAMETERS))})"
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
@@ -627,8 +630,10 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             previous = case_id
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         params = [
-            [self.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic,
-                                            s.state) for s in stored_events],
+            [s.originator_id for s in stored_events],
+            [s.originator_version for s in stored_events],
+            [s.topic for s in stored_events],
+            [s.state for s in stored_events],
             *(list(column) for column in zip(*links, strict=True)),
             _json([{n: getattr(c, n) for n in CASE_COLUMNS}
                    for c in kwargs.get("case_summaries", ())]),
