@@ -3,9 +3,11 @@ run a command, save: events, hash chain, index row, in one transaction), divided
 raw single-row INSERT transactions per second on the same database. Target >= 0.5.
 Also with 4 concurrent clients, each on its own cases.
 
-For scale, the same command through the library used naively: its own Application
-and recorder with their defaults (the events only: no hash chain, case index,
-snapshots, sealed personal data or pre-ping; a load and a pipelined save).
+For scale, two more in the same rounds: the same command through the library used
+naively (its own Application and recorder with their defaults: the events only, no
+hash chain, case index, snapshots, sealed personal data or pre-ping; a load and a
+pipelined save), and the floor of any command here: plain psycopg reading a case's
+rows with one SELECT and writing one row with one INSERT, no Python besides.
 
     .venv/bin/python -m bench.b1_write_path
 """
@@ -14,20 +16,26 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 from typing import Any
 
+import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
 from bench.common import (
+    PG_URL,
     build_application,
     calls_per_second,
     interleaved,
     postgres_settings,
+    ratio,
     raw_inserts,
+    rounds_note,
     short_cases,
 )
 from domain.actors import Role
@@ -89,22 +97,43 @@ def naive_commands(settings: Settings) -> Iterator[Callable[[float], float]]:
     app.close()
 
 
+@contextlib.contextmanager
+def floor_commands(settings: Settings) -> Iterator[Callable[[float], float]]:
+    table = f'"{settings.postgres_schema}".floor'
+    body = os.urandom(1500)  # a stored event's size
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (id uuid, version bigint, body bytea, "
+                     "PRIMARY KEY (id, version))")
+        ids = [uuid.uuid4() for _ in range(CASES)]
+        for case_id in ids:
+            conn.execute(f"INSERT INTO {table} VALUES (%s, 1, %s)", (case_id, body))
+        turns = itertools.count()
+
+        def command(client: int, n: int) -> None:
+            case_id = ids[next(turns) % len(ids)]
+            rows = conn.execute(f"SELECT version, body FROM {table} WHERE id = %s "
+                                "ORDER BY version", (case_id,)).fetchall()
+            conn.execute(f"INSERT INTO {table} VALUES (%s, %s, %s)",
+                         (case_id, rows[-1][0] + 1, body))
+
+        yield lambda seconds: calls_per_second(1, seconds, command)
+
+
 def main() -> None:
     with (postgres_settings(postgres_pool_size=8) as settings,
           raw_inserts(settings) as baseline, commands(settings, 1) as one,
-          commands(settings, 4) as four, naive_commands(settings) as naive):
-        rates = interleaved({"baseline": baseline, "one": one, "four": four, "naive": naive},
-                            SECONDS, ROUNDS)
-    print(f"{ROUNDS} rounds of {SECONDS:.0f} s each, taking turns; mean rate, and the ratio's"
-          " mean [lowest, highest round]")
+          commands(settings, 4) as four, naive_commands(settings) as naive,
+          floor_commands(settings) as floor):
+        rates = interleaved({"baseline": baseline, "one": one, "four": four, "naive": naive,
+                             "floor": floor}, SECONDS, ROUNDS)
+    print(rounds_note(ROUNDS, SECONDS))
     base = rates.pop("baseline")
     print(f"raw INSERT tx/s (baseline)     {mean(base):9.1f}   [{min(base):.0f}, {max(base):.0f}]")
     for name, label, note in (("one", "commands/s, 1 client", " (target >= 0.5)"),
                               ("four", "commands/s, 4 clients", ""),
-                              ("naive", "the library naively, 1 client", "")):
-        ratios = [r / b for r, b in zip(rates[name], base, strict=True)]
-        print(f"{label:<30} {mean(rates[name]):9.1f}   ratio {mean(ratios):.2f} "
-              f"[{min(ratios):.2f}, {max(ratios):.2f}]{note}")
+                              ("naive", "the library naively, 1 client", ""),
+                              ("floor", "floor: SELECT + INSERT, psycopg", "")):
+        print(f"{label:<31} {mean(rates[name]):8.1f}   ratio {ratio(rates[name], base)}{note}")
 
 
 if __name__ == "__main__":

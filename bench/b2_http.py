@@ -27,6 +27,8 @@ from bench.common import (
     calls_per_second,
     interleaved,
     postgres_settings,
+    ratio,
+    rounds_note,
     short_cases,
 )
 from domain.actors import Role
@@ -116,14 +118,12 @@ def main() -> None:
         finally:
             server.terminate()
             server.join(10)
-    print(f"{ROUNDS} rounds of {SECONDS:.0f} s each, taking turns; mean rate, and the ratio's"
-          " mean [lowest, highest round]")
+    print(rounds_note(ROUNDS, SECONDS))
     for label, rates, baseline, measured in (
             ("HTTP commands/s vs B1, 4 clients", writes, "direct", "http"),
             ("GET case vs a constant endpoint", reads, "constant", "get")):
-        ratios = [m / b for m, b in zip(rates[measured], rates[baseline], strict=True)]
         print(f"{label:<34} {mean(rates[measured]):7.1f} / {mean(rates[baseline]):7.1f}   "
-              f"ratio {mean(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}] (target >= 0.5)")
+              f"ratio {ratio(rates[measured], rates[baseline])} (target >= 0.5)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import psycopg
@@ -81,6 +82,17 @@ def interleaved(measures: dict[str, Callable[[float], float]], seconds: float,
     return rates
 
 
+def rounds_note(rounds: int, seconds: float) -> str:
+    return (f"{rounds} rounds of {seconds:.0f} s each, taking turns; mean rate, and the "
+            "ratio's mean [lowest, highest round]")
+
+
+def ratio(measured: list[float], baseline: list[float]) -> str:
+    """The ratio of two measures taken in the same rounds: mean [lowest, highest]."""
+    ratios = [m / b for m, b in zip(measured, baseline, strict=True)]
+    return f"{mean(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
+
+
 def short_cases(cases: Any, count: int) -> list[uuid.UUID]:
     """Realistic cases are short (tens of events): commands are spread over many.
     General exceptions found a day ago, so any instant today is a valid report."""
@@ -114,4 +126,4 @@ def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], No
 
 
 __all__ = ["build_application", "calls_per_second", "interleaved", "postgres_settings",
-           "raw_insert_rate", "raw_inserts", "short_cases"]
+           "ratio", "raw_insert_rate", "raw_inserts", "rounds_note", "short_cases"]
