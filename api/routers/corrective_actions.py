@@ -38,7 +38,7 @@ from domain.corrective_actions import (
 )
 
 router = Router(prefix="/v1/corrective-actions", tags=["corrective actions"],
-                   responses=problem_responses(404, 409, 412))
+                responses=problem_responses(404, 409, 412))
 SOURCE_PATHS = {SourceKind.SURVEY_FINDING: "/v1/surveys",
                 SourceKind.EXCEPTION_REVIEW: "/v1/exceptions"}
 

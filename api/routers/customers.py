@@ -31,7 +31,7 @@ from domain.surveys.directory import (
 from domain.surveys.responses import RespondentClass
 
 router = Router(prefix="/v1/customers", tags=["customers"],
-                   responses=problem_responses(404, 409))
+                responses=problem_responses(404, 409))
 
 
 class ContactIn(RequestModel):

@@ -23,7 +23,7 @@ FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/json": {}, "text/html": {}, "text/csv": {}},
     "description": "JSON; `Accept: text/html` for the page with charts, `text/csv` for the table"}}
 router = Router(prefix="/v1/reports", tags=["reports"],
-                   responses=problem_responses(406, 422) | FORMATS)
+                responses=problem_responses(406, 422) | FORMATS)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

@@ -43,7 +43,7 @@ from domain.surveys.campaign import (
 )
 
 router = Router(prefix="/v1/surveys", tags=["surveys"],
-                   responses=problem_responses(404, 409, 412))
+                responses=problem_responses(404, 409, 412))
 CASE = "survey"
 
 
