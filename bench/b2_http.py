@@ -13,6 +13,8 @@ Each pair is measured in interleaved rounds (see `bench.common.interleaved`).
 
 from __future__ import annotations
 
+import http.client
+import json
 import multiprocessing
 import time
 from datetime import UTC, datetime, timedelta
@@ -59,26 +61,33 @@ def serve(settings: Settings) -> None:
 
 
 def load(kind: str, token: str, ids: list[str], seconds: float, results: Any) -> None:
-    """Runs in its own process: CLIENTS connections for `seconds`; puts requests/s."""
-    https = [httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) for _ in range(CLIENTS)]
+    """Runs in its own process: CLIENTS keep-alive connections for `seconds`; puts
+    requests/s. The standard library's client: the load shares the machine's two
+    cores with the server and PostgreSQL, and httpx cost 1.1 ms of CPU a request
+    against 0.24 ms for `http.client` (measured in this process)."""
+    connections = [http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                   for _ in range(CLIENTS)]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
     def request(client: int, n: int) -> None:
-        http, mine = https[client], ids[client::CLIENTS]
+        connection, mine = connections[client], ids[client::CLIENTS]
         case_id = mine[n % len(mine)]
         if kind == "command":
             at = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-            response = http.post(f"/v1/exceptions/{case_id}/reports", json=report_body(
-                reported_to=["department_head"], reported_at=at))
+            body = json.dumps(report_body(reported_to=["department_head"], reported_at=at))
+            connection.request("POST", f"/v1/exceptions/{case_id}/reports", body, headers)
         elif kind == "get":
-            response = http.get(f"/v1/exceptions/{case_id}")
+            connection.request("GET", f"/v1/exceptions/{case_id}", headers=headers)
         else:
-            response = http.get("/bench/constant")
-        response.raise_for_status()
+            connection.request("GET", "/bench/constant", headers=headers)
+        response = connection.getresponse()
+        response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"{kind}: HTTP {response.status}")
 
     results.put(calls_per_second(CLIENTS, seconds, request))
-    for http in https:
-        http.close()
+    for connection in connections:
+        connection.close()
 
 
 def rate(kind: str, token: str, ids: list[str], seconds: float) -> float:
