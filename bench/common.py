@@ -64,11 +64,6 @@ def raw_inserts(settings: Settings) -> Iterator[Callable[[float], float]]:
         yield rate
 
 
-def raw_insert_rate(settings: Settings, seconds: float = 3.0) -> float:
-    with raw_inserts(settings) as rate:
-        return rate(seconds)
-
-
 def interleaved(measures: dict[str, Callable[[float], float]], seconds: float,
                 rounds: int) -> dict[str, list[float]]:
     """Each measure run `rounds` times for `seconds`, taking turns, so that all see the
@@ -126,4 +121,4 @@ def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], No
 
 
 __all__ = ["build_application", "calls_per_second", "interleaved", "postgres_settings",
-           "ratio", "raw_insert_rate", "raw_inserts", "rounds_note", "short_cases"]
+           "ratio", "raw_inserts", "rounds_note", "short_cases"]
