@@ -96,6 +96,11 @@ class ViewRunner:
         self._subscription: Any = None
         self._thread: threading.Thread | None = None
 
+    @property
+    def name(self) -> str:
+        """The views it feeds, for its thread and its log lines."""
+        return "+".join(p.name for p in self.projections)
+
     def tracking_name(self, projection: Projection) -> str:
         return f"{self.cases.name}:{projection.name}"
 
@@ -162,8 +167,8 @@ class ViewRunner:
 
     def start(self) -> None:
         self._stop.clear()
-        name = "+".join(p.name for p in self.projections)
-        self._thread = threading.Thread(target=self._follow, name=f"view-{name}", daemon=True)
+        self._thread = threading.Thread(target=self._follow, name=f"view-{self.name}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
@@ -182,21 +187,20 @@ class ViewRunner:
                 else:
                     self._stop.wait(self.poll_interval)
             except Exception:
-                log.exception("view %s failed; retrying",
-                              "+".join(p.name for p in self.projections))
+                log.exception("view %s failed; retrying", self.name)
                 self._stop.wait(min(30.0, self.poll_interval * 5))
 
     def _can_subscribe(self) -> bool:
         return isinstance(self.cases.recorder, PostgresApplicationRecorder)
 
     def _follow_subscription(self) -> None:
-        positions: list[int] | None = self.positions()
-        assert positions is not None
+        positions = self.positions()
         with self.cases.recorder.subscribe(gt=min(positions)) as subscription:
             self._subscription = subscription
             if self._stop.is_set():
                 return
             for notification in subscription:
-                positions = self._apply([notification], positions)
-                if positions is None:
+                applied = self._apply([notification], positions)
+                if applied is None:
                     return  # another runner is ahead: resubscribe from the new position
+                positions = applied
