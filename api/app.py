@@ -24,7 +24,7 @@ from api.routers import (
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.bootstrap import build_application, build_workers
-from infrastructure.checkpoints import Checkpoints, load_signer
+from infrastructure.checkpoints import Checkpoints, load_signer, load_witness
 from infrastructure.clock import SystemClock
 from infrastructure.settings import Settings
 from infrastructure.store_gate import StoreGate
@@ -76,7 +76,8 @@ def create_app(
     app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer)
     app.state.metrics = Metrics()
     app.state.obligations = construct_view(cases)
-    app.state.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
+    app.state.checkpoints = Checkpoints(cases.recorder, load_signer(settings),
+                                        load_witness(settings))
     app.state.audit = construct_audit_view(cases)
     app.state.reports = construct_reports_view(cases)
     problems.install(app)

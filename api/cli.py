@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,7 +15,10 @@ from domain.actors import Role
 from infrastructure.settings import Settings
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from application.app import CaseApplication
+    from application.audit import StoredCheckpoint
     from infrastructure.checkpoints import Checkpoints
 
 cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_help=True)
@@ -175,47 +179,99 @@ def main() -> None:
 
 
 def _checkpoints(settings: Settings, cases: CaseApplication) -> Checkpoints:
-    from infrastructure.checkpoints import Checkpoints, load_signer
+    from infrastructure.checkpoints import Checkpoints, load_signer, load_witness
 
-    return Checkpoints(cases.recorder, load_signer(settings))
+    return Checkpoints(cases.recorder, load_signer(settings), load_witness(settings))
+
+
+def _case_id(text: str) -> UUID:
+    from uuid import UUID
+
+    try:
+        return UUID(text)
+    except ValueError:
+        err.print(f"[red]{text!r} is not a case id (a UUID)[/red]")
+        raise typer.Exit(2) from None
+
+
+def _witness(path: Path) -> list[StoredCheckpoint]:
+    from infrastructure.checkpoints import WitnessUnreadable, read_witness
+
+    try:
+        return list(read_witness(path))
+    except WitnessUnreadable as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
 
 
 @cli.command()
 def verify(
     case_id: Annotated[str | None, typer.Argument(help="a case id")] = None,
-    all_cases: Annotated[bool, typer.Option("--all", help="every case")] = False,
+    all_cases: Annotated[bool, typer.Option("--all", help="every case and the whole "
+                                                         "checkpoint log")] = False,
+    witness: Annotated[Path | None, typer.Option(
+        help="a witness file an auditor kept: every checkpoint in it must be in the store "
+             "unchanged, and every case must still reach its heads")] = None,
 ) -> None:
-    """Recompute hash chains against the latest signed checkpoint (AUD-3); exit 1 on
-    the first broken link."""
-    from uuid import UUID
+    """Recompute hash chains against the signed checkpoints (AUD-3, AUD-5); exit 1 when
+    anything is damaged, naming the case and its first bad version or the checkpoint."""
+    from infrastructure.checkpoints import describe
 
     if (case_id is None) == (not all_cases):
         err.print("[red]give a case id or --all[/red]")
         raise typer.Exit(2)
+    only = _case_id(case_id) if case_id else None
+    kept = _witness(witness) if witness else None
     settings, cases = _open_cases()
-    latest = _checkpoints(settings, cases).latest()
-    ids = [UUID(case_id)] if case_id else [c for c, _, _ in cases.recorder.chain_heads()]  # type: ignore[attr-defined]
-    broken = 0
-    for cid in ids:
-        result = cases.verify_case(cid, latest.head(cid) if latest else None,
-                                   latest.seq if latest else None)
-        if not result.ok:
-            broken += 1
-            err.print(f"[red]{cid}: broken at version {result.first_bad_version}: "
-                      f"{result.reason}[/red]")
-    err.print(f"{len(ids) - broken} of {len(ids)} cases verify"
-              + (f" (checkpoint {latest.seq})" if latest else " (no checkpoint yet)"))
+    checkpoints = _checkpoints(settings, cases)
+    published = settings.witness_file
+    if kept is None and all_cases and published is not None and published.exists():
+        kept = _witness(published)  # what this deployment published, unless one is given
+    if only is not None and kept is None:
+        from domain.errors import CaseNotFound
+
+        try:
+            result = checkpoints.verify_case(cases, only)
+        except CaseNotFound as e:
+            err.print(f"[red]{e.detail}[/red]")
+            raise typer.Exit(2) from None
+        finally:
+            cases.close()
+        where = (f"version {result.first_bad_version}" if result.first_bad_version
+                 else f"checkpoint {result.bad_checkpoint}")
+        err.print(f"{only}: {result.events} events verify"
+                  + (f" (checkpoint {result.checkpoint})" if result.checkpoint else "")
+                  if result.ok else f"[red]{only}: broken at {where}: {result.reason}[/red]")
+        raise typer.Exit(0 if result.ok else 1)
+    report = checkpoints.verify_all(cases, kept)
     cases.close()
-    raise typer.Exit(1 if broken else 0)
+    damage = [d for d in report.damage if only is None or d.case_id in (None, only)]
+    for d in damage:
+        err.print(f"[red]{describe(d)}[/red]")
+    err.print(f"{report.cases} cases, checkpoint log "
+              + (f"up to {report.checkpoint}" if report.checkpoint else "empty")
+              + (f", witness of {len(kept)} checkpoints" if kept is not None else "")
+              + (f": {len(damage)} problem(s)" if damage else ": all verify"))
+    raise typer.Exit(1 if damage else 0)
 
 
 @cli.command()
 def checkpoint() -> None:
-    """Sign a checkpoint of every chain head now (the scheduler does this hourly)."""
+    """Check every chain head against the previous checkpoint, then sign and publish a
+    new one (the scheduler does this hourly). Refuses, exit 1, when anything is damaged."""
+    from infrastructure.checkpoints import CheckpointRefused, describe
+
     settings, cases = _open_cases()
-    seq = _checkpoints(settings, cases).create(cases.clock.now())
+    try:
+        seq = _checkpoints(settings, cases).create(cases.clock.now(), cases.verify_case)
+    except CheckpointRefused as e:
+        for d in e.damage:
+            err.print(f"[red]{describe(d)}[/red]")
+        err.print("[red]checkpoint refused: nothing was signed[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        cases.close()
     err.print(f"checkpoint {seq} signed")
-    cases.close()
 
 
 @cli.command()
@@ -273,14 +329,22 @@ def verify_export(
     path: str,
     fingerprint: Annotated[str | None, typer.Option(
         help="the checkpoint key's fingerprint you trust")] = None,
+    witness: Annotated[Path | None, typer.Option(
+        help="a witness file you kept: the export must reach its heads")] = None,
 ) -> None:
-    """Check an exported case file offline: chain, checkpoint signature, head."""
+    """Check an exported case file offline: chain, checkpoint signature, head, and the
+    heads of a witness you kept."""
     import json
-    from pathlib import Path
 
     from application.export_check import check_export
 
-    problems = check_export(json.loads(Path(path).read_text()), fingerprint)
+    kept = _witness(witness) if witness else None
+    try:
+        exported = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        err.print(f"[red]cannot read {path}: {e}[/red]")
+        raise typer.Exit(2) from None
+    problems = check_export(exported, fingerprint, kept)
     for problem in problems:
         err.print(f"[red]{problem}[/red]")
     err.print("intact" if not problems else f"{len(problems)} problem(s)")

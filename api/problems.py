@@ -21,6 +21,7 @@ from domain.errors import (
     CaseNotFound,
     ConcurrentUpdate,
     DomainError,
+    HistoryDamaged,
     IdempotencyKeyReused,
     InvalidInput,
     NotPermitted,
@@ -117,6 +118,7 @@ DOMAIN_PROBLEMS: list[tuple[type[DomainError], int, str, str]] = [
     (ConcurrentUpdate, 409, "concurrent-update", "Conflicting update"),
     (NotPermitted, 403, "forbidden", "Forbidden"),
     (CaseNotFound, 404, "not-found", "Not found"),
+    (HistoryDamaged, 409, "history-damaged", "The case's stored history is damaged"),
     (DomainError, 422, "rule-violated", "Rule violated"),
 ]
 

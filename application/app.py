@@ -35,7 +35,13 @@ from domain.calendar import BusinessCalendar
 from domain.cases import Case, CommandContext
 from domain.clock import Clock
 from domain.corrective_actions import CorrectiveAction
-from domain.errors import CaseNotFound, ConcurrentUpdate, IdempotencyKeyReused, StaleVersion
+from domain.errors import (
+    CaseNotFound,
+    ConcurrentUpdate,
+    HistoryDamaged,
+    IdempotencyKeyReused,
+    StaleVersion,
+)
 from domain.legal_holds import LegalHold
 from domain.obligations import Obligation
 from domain.policy import Policy
@@ -83,12 +89,18 @@ class CaseRepository(Repository[UUID]):
                                projector_func: Any) -> Any:
         streams: CaseStreams = self.event_store.recorder  # type: ignore[assignment]
         snapshot, stored = streams.select_case_stream(aggregate_id, lte=version)
-        events: list[Any] = [self.event_store.mapper.to_domain_event(s) for s in stored]
-        if snapshot is not None and self.snapshot_store is not None:
-            events.insert(0, self.snapshot_store.mapper.to_domain_event(snapshot))
         aggregate = None
-        for event in events:
-            aggregate = event.mutate(aggregate)
+        try:
+            events: list[Any] = [self.event_store.mapper.to_domain_event(s) for s in stored]
+            if snapshot is not None and self.snapshot_store is not None:
+                events.insert(0, self.snapshot_store.mapper.to_domain_event(snapshot))
+            for event in events:
+                aggregate = event.mutate(aggregate)
+        except Exception as e:  # whatever the bytes or the gap made of the replay
+            at = aggregate.version + 1 if aggregate is not None else 1
+            raise HistoryDamaged(
+                f"case {aggregate_id} cannot be replayed beyond version {at - 1} "
+                f"({type(e).__name__}); its verify call names the first bad version") from e
         if aggregate is None:
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} "
                                          "not found.")
@@ -158,7 +170,11 @@ class CaseApplication(Application[UUID]):
 
     def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         self.get_case(case_type, case_id)
-        return list(self.events.get(case_id))
+        try:
+            return list(self.events.get(case_id))
+        except Exception as e:  # an event that no longer decodes (AUD-3)
+            raise HistoryDamaged(f"an event of case {case_id} does not decode "
+                                 f"({type(e).__name__}); its verify call names it") from e
 
     def case_after(self, case_type: type[C], result: CommandResult) -> C:
         """The case as the command left it: the saved object, or read back at the
@@ -184,8 +200,6 @@ class CaseApplication(Application[UUID]):
                     checkpoint: int | None = None) -> Verification:
         """AUD-3: recompute the case's hash chain and name the first broken link."""
         records, chain = self.stored_records(case_id)
-        if not records and not chain:
-            raise CaseNotFound(f"no case {case_id}")
         return verify(case_id, records, chain, head, checkpoint)
 
     def obligations(self, case: Case, now: datetime | None = None) -> list[Obligation]:

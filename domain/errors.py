@@ -36,6 +36,11 @@ class CaseNotFound(DomainError):
     """No case of that type with that id."""
 
 
+class HistoryDamaged(DomainError):
+    """The stored history of a case cannot be replayed: an event is missing or does
+    not decode (AUD-3). Its verify call names the first bad version."""
+
+
 class StaleVersion(DomainError):
     """If-Match named a version that is no longer current (412)."""
 

@@ -1,34 +1,85 @@
-"""Signed checkpoints of every chain head (AUD-3): kept in their own table, signed
-with Ed25519, carrying the public key's fingerprint. A truncated or rewritten
-tail of a case's history keeps a consistent chain, but no longer matches the head
-a checkpoint signed."""
+"""The signed checkpoint log (AUD-5): kept in its own table, each checkpoint signed
+with Ed25519 and naming its sequence number, its predecessor's hash and a digest
+over every case's head; published to a witness outside the database.
+
+The signer checks before it signs: the log as stored must still end where the
+witness says it ended, and every case head must have moved only forward from the
+previous checkpoint along a valid chain. Otherwise it logs an alert, counts the
+refusal (`casetrail_checkpoint_refusals_total`) and records nothing: signing over
+damage would launder it.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import logging
+import os
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from prometheus_client import Counter
 
-from application.audit import Head
+from application.audit import (
+    CHECKPOINT_GENESIS,
+    Checkpoint,
+    Damage,
+    Head,
+    LogCheck,
+    StoredCheckpoint,
+    StoreVerification,
+    Verification,
+    advance,
+    check_log,
+    check_witness,
+    checkpoint_payload,
+    follows,
+    gone,
+    read_checkpoint,
+    verify,
+)
+from domain.errors import CaseNotFound
 from infrastructure.key_files import key_material
+
+if TYPE_CHECKING:
+    from application.app import CaseApplication
 from infrastructure.settings import Settings
 
+log = logging.getLogger("casetrail.checkpoints")
 
-class CheckpointInvalid(Exception):
-    """The latest checkpoint's signature does not verify: the checkpoint table was
-    tampered with, or the signing key changed."""
+REFUSALS = Counter("casetrail_checkpoint_refusals", "Checkpoints the signer refused to sign "
+                   "because the store was damaged (AUD-5)")
+PUBLISH_FAILURES = Counter("casetrail_checkpoint_publish_failures",
+                           "Checkpoints that could not be published to the witness webhook")
+
+
+class CheckpointRefused(Exception):
+    """The store is damaged: nothing was signed."""
+
+    def __init__(self, damage: Sequence[Damage]) -> None:
+        self.damage = list(damage)
+        super().__init__("; ".join(describe(d) for d in damage))
+
+
+def describe(damage: Damage) -> str:
+    where = []
+    if damage.case_id is not None:
+        where.append(f"case {damage.case_id}")
+    if damage.version is not None:
+        where.append(f"version {damage.version}")
+    return f"{', '.join(where)}: {damage.reason}" if where else damage.reason
 
 
 class Signer:
@@ -42,11 +93,15 @@ class Signer:
         return base64.b64encode(self._key.sign(payload.encode())).decode()
 
     def verify(self, payload: str, signature: str) -> bool:
-        try:
-            self.public_key.verify(base64.b64decode(signature), payload.encode())
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return signature_verifies(self.public_key, payload, signature)
+
+
+def signature_verifies(key: Ed25519PublicKey, payload: str, signature: str) -> bool:
+    try:
+        key.verify(base64.b64decode(signature, validate=True), payload.encode())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def load_signer(settings: Settings) -> Signer:
@@ -55,42 +110,183 @@ def load_signer(settings: Settings) -> Signer:
     return Signer(Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed)))
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    seq: int
-    created_at: str
-    heads: dict[str, list[Any]]
-    key_fingerprint: str
-    payload: str
-    signature: str
+class Witness:
+    """Where each checkpoint is published outside the database: an append-only file
+    of JSON lines (one signed checkpoint each), and optionally a webhook."""
 
-    def head(self, case_id: UUID) -> Head | None:
-        found = self.heads.get(str(case_id))
-        return Head(version=found[0], hash=found[1]) if found else None
+    def __init__(self, path: Path | None, url: str | None = None,
+                 timeout: float = 5.0) -> None:
+        self.path = path
+        self.url = url
+        self.timeout = timeout
+
+    def publish(self, checkpoint: StoredCheckpoint) -> None:
+        line = witness_line(checkpoint)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        if self.url:
+            try:
+                httpx.post(self.url, content=line, timeout=self.timeout,
+                           headers={"Content-Type": "application/json"}).raise_for_status()
+            except httpx.HTTPError as e:
+                PUBLISH_FAILURES.inc()
+                log.error("checkpoint %d was not published to %s: %s", checkpoint.seq,
+                          self.url, e)
+
+    def last(self) -> StoredCheckpoint | None:
+        if self.path is None or not self.path.exists():
+            return None
+        found = None
+        for found in read_witness(self.path):  # noqa: B007 - the last line is wanted
+            pass
+        return found
+
+
+def witness_line(checkpoint: StoredCheckpoint) -> str:
+    return json.dumps({"seq": checkpoint.seq, "payload": checkpoint.payload,
+                       "signature": checkpoint.signature}, separators=(",", ":"))
+
+
+class WitnessUnreadable(Exception):
+    """A witness file that is not what `Witness.publish` writes."""
+
+
+def read_witness(path: Path) -> Iterator[StoredCheckpoint]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise WitnessUnreadable(f"cannot read the witness {path}: {e.strerror}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+            yield StoredCheckpoint(seq=int(body["seq"]), payload=str(body["payload"]),
+                                   signature=str(body["signature"]))
+        except (ValueError, KeyError, TypeError):
+            raise WitnessUnreadable(f"{path}, line {number}: not a checkpoint") from None
+
+
+def load_witness(settings: Settings) -> Witness:
+    return Witness(settings.witness_file, settings.witness_url,
+                   settings.webhook_timeout.total_seconds())
 
 
 class Checkpoints:
-    def __init__(self, recorder: Any, signer: Signer) -> None:
+    """The log in the store, the signer and the witness."""
+
+    def __init__(self, recorder: Any, signer: Signer, witness: Witness | None = None) -> None:
         self.recorder = recorder
         self.signer = signer
+        self.witness = witness or Witness(None)
 
-    def create(self, now: datetime) -> int:
-        heads = {str(case_id): [version, digest]
-                 for case_id, version, digest in self.recorder.chain_heads()}
-        payload = json.dumps({"created_at": now.isoformat(), "heads": heads,
-                              "key_fingerprint": self.signer.fingerprint},
-                             sort_keys=True, separators=(",", ":"))
-        return int(self.recorder.insert_checkpoint(payload, self.signer.sign(payload),
-                                                   self.signer.fingerprint))
+    def rows(self, after: int = 0) -> list[StoredCheckpoint]:
+        return [StoredCheckpoint(r["seq"], r["payload"], r["signature"])
+                for r in self.recorder.checkpoint_rows(after)]
 
-    def latest(self) -> Checkpoint | None:
-        row = self.recorder.latest_checkpoint()
-        if row is None:
+    def check_log(self) -> LogCheck:
+        """The whole log: every signature, number and link (verify --all)."""
+        return check_log(self.rows(), self.signer.verify)
+
+    def latest(self) -> Checkpoint | Damage | None:
+        """The newest checkpoint, checked on its own and against its predecessor: what
+        a single case is compared with. None before the first one."""
+        rows = self.recorder.latest_checkpoints(2)
+        if not rows:
             return None
-        if not self.signer.verify(row["payload"], row["signature"]):
-            msg = f"checkpoint {row['seq']} does not verify with key {self.signer.fingerprint}"
-            raise CheckpointInvalid(msg)
-        body = json.loads(row["payload"])
-        return Checkpoint(seq=row["seq"], created_at=body["created_at"], heads=body["heads"],
-                          key_fingerprint=body["key_fingerprint"], payload=row["payload"],
-                          signature=row["signature"])
+        newest = read_checkpoint(StoredCheckpoint(rows[0]["seq"], rows[0]["payload"],
+                                                  rows[0]["signature"]), self.signer.verify)
+        if isinstance(newest, Damage):
+            return newest
+        before = None
+        if len(rows) > 1:
+            before = read_checkpoint(StoredCheckpoint(rows[1]["seq"], rows[1]["payload"],
+                                                      rows[1]["signature"]), self.signer.verify)
+            if isinstance(before, Damage):
+                return before
+        if before is None and newest.seq != 1:
+            return Damage(f"checkpoints 1 to {newest.seq - 1} are missing", checkpoint=1)
+        if before is not None and (broken := follows(newest, before)) is not None:
+            return broken
+        return newest
+
+    def create(self, now: datetime,
+               verify_case: Callable[[UUID, Head | None, int | None], Verification]) -> int:
+        """Check, then sign and publish a checkpoint of every head; its number."""
+        latest = self.latest()
+        damage: list[Damage] = [latest] if isinstance(latest, Damage) else []
+        previous = latest if isinstance(latest, Checkpoint) else None
+        published = self.witness.last()
+        if published is not None:
+            damage += check_witness(self.rows(published.seq - 1), [published])
+        heads = {case_id: (version, digest)
+                 for case_id, version, digest in self.recorder.chain_heads()}
+        if not damage:
+            damage = advance(previous, heads, lambda case_id, head: verify_case(
+                case_id, head, previous.seq if previous else None))
+        if damage:
+            REFUSALS.inc()
+            for d in damage:
+                log.error("checkpoint refused: %s", describe(d))
+            raise CheckpointRefused(damage)
+        seq = previous.seq + 1 if previous else 1
+        payload = checkpoint_payload(
+            seq, previous.hash if previous else CHECKPOINT_GENESIS, now.isoformat(),
+            {str(case_id): list(head) for case_id, head in heads.items()},
+            self.signer.fingerprint)
+        signature = self.signer.sign(payload)
+        self.recorder.insert_checkpoint(seq, payload, signature, self.signer.fingerprint)
+        self.witness.publish(StoredCheckpoint(seq, payload, signature))
+        return seq
+
+    def verify_case(self, cases: CaseApplication, case_id: UUID) -> Verification:
+        """AUD-3/AUD-5 for one case: its chain, against the newest checkpoint's head;
+        a damaged newest checkpoint is reported too. CaseNotFound when neither the
+        store nor the checkpoint knows the case."""
+        latest = self.latest()
+        checkpoint = latest if isinstance(latest, Checkpoint) else None
+        seq = checkpoint.seq if checkpoint else None
+        head = checkpoint.head(case_id) if checkpoint else None
+        records, chain = cases.stored_records(case_id)
+        if not records and not chain:
+            if head is None:
+                raise CaseNotFound(f"no case {case_id}")
+            return gone(case_id, head, seq)
+        result = verify(case_id, records, chain, head, seq)
+        if result.ok and isinstance(latest, Damage):
+            return Verification(False, result.events, reason=latest.reason,
+                                bad_checkpoint=latest.checkpoint)
+        return result
+
+    def verify_all(self, cases: CaseApplication,
+                   witness: Sequence[StoredCheckpoint] | None = None) -> StoreVerification:
+        """Every case, the whole log, and the witness an auditor kept, if given: each
+        finding names the case and its first bad version, or the checkpoint."""
+        rows = self.rows()
+        log_check = check_log(rows, self.signer.verify)
+        damage = list(log_check.damage)
+        heads = [log_check.latest] if log_check.latest else []
+        if witness:
+            damage += check_witness(rows, witness)
+            kept = [c for c in (read_checkpoint(w, self.signer.verify) for w in witness)
+                    if isinstance(c, Checkpoint)]
+            heads += kept[-1:]
+        known = {UUID(case_id) for checkpoint in heads for case_id in checkpoint.heads}
+        case_ids = sorted(known | set(self.recorder.case_ids()))
+        for case_id in case_ids:
+            records, chain = cases.stored_records(case_id)
+            for checkpoint in heads or [None]:
+                head = checkpoint.head(case_id) if checkpoint else None
+                seq = checkpoint.seq if checkpoint else None
+                result = (gone(case_id, head, seq) if head and not records and not chain
+                          else verify(case_id, records, chain, head, seq))
+                if not result.ok:
+                    damage.append(Damage(result.reason or "broken", case_id=case_id,
+                                         version=result.first_bad_version, checkpoint=seq))
+                    break
+        return StoreVerification(len(case_ids), log_check.latest.seq if log_check.latest
+                                 else None, damage)

@@ -469,6 +469,13 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
                       "AND recorded_at <= ?", (case_id.hex, sqlite_instant(instant)))
             return c.fetchone()["v"]  # type: ignore[no-any-return]
 
+    def case_ids(self) -> list[UUID]:
+        """Every case the events or the chain know of."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_id AS id FROM {self.events_table_name} UNION "
+                      f"SELECT case_id FROM {CHAIN_TABLE}")
+            return [UUID(r["id"]) for r in c.fetchall()]
+
     def chain_heads(self) -> list[tuple[UUID, int, str]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT case_id, version, hash FROM {CHAIN_TABLE} ch WHERE version = "
@@ -494,17 +501,21 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {KEYS_TABLE} WHERE customer_id = ?", (customer_id,))
 
-    def insert_checkpoint(self, payload: str, signature: str, fingerprint: str) -> int:
+    def insert_checkpoint(self, seq: int, payload: str, signature: str,
+                          fingerprint: str) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT INTO {CHECKPOINTS_TABLE} (payload, signature, key_fingerprint) "
-                      "VALUES (?,?,?)", (payload, signature, fingerprint))
-            return int(c.lastrowid)
+            c.execute(f"INSERT INTO {CHECKPOINTS_TABLE} (seq, payload, signature, "
+                      "key_fingerprint) VALUES (?,?,?,?)", (seq, payload, signature, fingerprint))
 
-    def latest_checkpoint(self) -> dict[str, Any] | None:
+    def latest_checkpoints(self, count: int) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT * FROM {CHECKPOINTS_TABLE} ORDER BY seq DESC LIMIT 1")
-            row = c.fetchone()
-            return dict(row) if row else None
+            c.execute(f"SELECT * FROM {CHECKPOINTS_TABLE} ORDER BY seq DESC LIMIT ?", (count,))
+            return [dict(row) for row in c.fetchall()]
+
+    def checkpoint_rows(self, after: int = 0) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT * FROM {CHECKPOINTS_TABLE} WHERE seq > ? ORDER BY seq", (after,))
+            return [dict(row) for row in c.fetchall()]
 
     def search_cases(self, filters: SearchFilters, limit: int,
                      after: Cursor | None) -> list[CaseSummary]:
@@ -696,6 +707,11 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             row = c.fetchone()
             return row["v"] if row else None
 
+    def case_ids(self) -> list[UUID]:
+        events = Identifier(self.datastore.schema, self.events_table_name).as_string()
+        return [r["id"] for r in self._rows(f"SELECT originator_id AS id FROM {events} UNION "
+                                            f"SELECT case_id FROM {self.chain_table}", [])]
+
     def chain_heads(self) -> list[tuple[UUID, int, str]]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.execute(f"SELECT DISTINCT ON (case_id) case_id, version, hash FROM "
@@ -721,18 +737,20 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute(f"DELETE FROM {self.keys_table} WHERE customer_id = %s", (customer_id,))
 
-    def insert_checkpoint(self, payload: str, signature: str, fingerprint: str) -> int:
+    def insert_checkpoint(self, seq: int, payload: str, signature: str,
+                          fingerprint: str) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT INTO {self.checkpoints_table} (payload, signature, "
-                      "key_fingerprint) VALUES (%s,%s,%s) RETURNING seq",
-                      (payload, signature, fingerprint))
-            return int(c.fetchone()["seq"])
+            c.execute(f"INSERT INTO {self.checkpoints_table} (seq, payload, signature, "
+                      "key_fingerprint) VALUES (%s,%s,%s,%s)",
+                      (seq, payload, signature, fingerprint))
 
-    def latest_checkpoint(self) -> dict[str, Any] | None:
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(f"SELECT * FROM {self.checkpoints_table} ORDER BY seq DESC LIMIT 1")
-            row = c.fetchone()
-            return dict(row) if row else None
+    def latest_checkpoints(self, count: int) -> list[dict[str, Any]]:
+        return self._rows(f"SELECT * FROM {self.checkpoints_table} ORDER BY seq DESC LIMIT %s",
+                          [count])
+
+    def checkpoint_rows(self, after: int = 0) -> list[dict[str, Any]]:
+        return self._rows(f"SELECT * FROM {self.checkpoints_table} WHERE seq > %s ORDER BY seq",
+                          [after])
 
     def search_cases(self, filters: SearchFilters, limit: int,
                      after: Cursor | None) -> list[CaseSummary]:

@@ -26,7 +26,7 @@ from application.reports import produce_due_reports
 from application.retention import PurgePlan, purge
 from application.sla import SweepReport, sweep
 from application.surveys import special_survey_check
-from infrastructure.checkpoints import Checkpoints, load_signer
+from infrastructure.checkpoints import CheckpointRefused, Checkpoints, load_signer, load_witness
 from infrastructure.settings import Settings
 from infrastructure.webhooks import Deliverer
 from projections.audit import AuditProjection, construct_audit_view
@@ -120,7 +120,8 @@ class Workers:
         self.scheduler.add_job(
             self._leading(self.deliver), "interval", id="webhooks",
             seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
-        self.checkpoints = Checkpoints(cases.recorder, load_signer(settings))
+        self.checkpoints = Checkpoints(cases.recorder, load_signer(settings),
+                                       load_witness(settings))
         self.scheduler.add_job(
             self._leading(self.produce_reports), "interval", id="reports",
             seconds=settings.report_interval.total_seconds(), next_run_time=cases.clock.now())
@@ -137,7 +138,7 @@ class Workers:
             self._leading(self.forget_idempotency), "interval", id="idempotency-expiry",
             hours=1, next_run_time=cases.clock.now())
         self.scheduler.add_job(
-            self._leading(lambda: self.checkpoints.create(cases.clock.now())), "interval",
+            self._leading(self.checkpoint), "interval",
             id="checkpoint", seconds=settings.checkpoint_interval.total_seconds())
 
     def _leading(self, job: Callable[[], object]) -> Callable[[], None]:
@@ -149,6 +150,13 @@ class Workers:
             except Exception:
                 log.exception("scheduled job failed")
         return run
+
+    def checkpoint(self) -> int | None:
+        """AUD-5: sign the next checkpoint, or refuse (alert and metric) on damage."""
+        try:
+            return self.checkpoints.create(self.cases.clock.now(), self.cases.verify_case)
+        except CheckpointRefused:
+            return None  # logged and counted by the signer; the next run checks again
 
     def sweep(self) -> SweepReport:
         self.runner.catch_up()

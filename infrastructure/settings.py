@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     view_batch_size: int = Field(
         default=500, ge=1, description="events a view applies per transaction when catching up")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    witness_file: Path | None = Field(
+        default=Path("var/checkpoints.jsonl"),
+        description="append-only file each signed checkpoint is published to (AUD-5); "
+        "put it where the database's operators cannot rewrite it")
+    witness_url: str | None = Field(
+        default=None, description="optional webhook each signed checkpoint is POSTed to")
     purge_interval: timedelta = Field(default=timedelta(days=1), gt=timedelta(0))
     idempotency_retention: timedelta = Field(
         default=timedelta(days=7), gt=timedelta(0),

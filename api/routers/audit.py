@@ -13,11 +13,14 @@ from pydantic import BaseModel, Field
 
 from api.deps import CasesApp, CurrentActor, require
 from api.models.common import ActorView, History, HistoryEntry, Instant, UtcDatetime, jsonable
+from api.problems import ApiProblem
 from api.routing import Router
 from application.app import CaseApplication
+from application.audit import Checkpoint, Verification
 from domain.actors import Actor, Role
 from domain.cases import Case
-from infrastructure.checkpoints import Checkpoints
+from domain.errors import CaseNotFound
+from infrastructure.checkpoints import Checkpoints, WitnessUnreadable, read_witness
 from projections.audit import AuditQuery
 
 EXPORTERS = frozenset({Role.AUDITOR, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER,
@@ -31,6 +34,29 @@ class VerifyResult(BaseModel):
     first_bad_version: int | None = Field(description="the first broken link, if any")
     reason: str | None
     checkpoint: int | None = Field(description="the signed checkpoint compared with")
+    bad_checkpoint: int | None = Field(
+        default=None, description="the first damaged checkpoint, if the log is damaged")
+
+    @classmethod
+    def of(cls, result: Verification) -> VerifyResult:
+        return cls(ok=result.ok, events=result.events,
+                   first_bad_version=result.first_bad_version, reason=result.reason,
+                   checkpoint=result.checkpoint, bad_checkpoint=result.bad_checkpoint)
+
+
+class DamageView(BaseModel):
+    reason: str
+    case_id: UUID | None = Field(description="the damaged case, if the damage is a case's")
+    version: int | None = Field(description="the case's first bad version")
+    checkpoint: int | None = Field(description="the checkpoint concerned")
+
+
+class StoreVerifyResult(BaseModel):
+    ok: bool
+    cases: int = Field(description="cases checked: every case the store or a checkpoint knows")
+    checkpoint: int | None = Field(description="the newest checkpoint that stands")
+    witness: bool = Field(description="whether the configured witness file was compared")
+    damage: list[DamageView]
 
 
 class ExportedEvent(BaseModel):
@@ -75,12 +101,7 @@ def history(cases: CaseApplication, case_type: type[Case], case_id: UUID,
 
 def verification(checkpoints: Checkpoints, cases: CaseApplication,
                  case_id: UUID) -> VerifyResult:
-    latest = checkpoints.latest()
-    result = cases.verify_case(case_id, latest.head(case_id) if latest else None,
-                               latest.seq if latest else None)
-    return VerifyResult(ok=result.ok, events=result.events,
-                        first_bad_version=result.first_bad_version, reason=result.reason,
-                        checkpoint=result.checkpoint)
+    return VerifyResult.of(checkpoints.verify_case(cases, case_id))
 
 
 def add_audit_routes(router: APIRouter, case_type: type[Case],
@@ -101,8 +122,11 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
                 name=f"{case_type.case_type}_verify")
     def case_verify(case_id: UUID, request: Request, cases: CasesApp,
                     actor: CurrentActor) -> VerifyResult:
-        """Recompute the hash chain; compare its head with the latest signed checkpoint."""
-        cases.get_case(case_type, case_id)
+        """Recompute the hash chain; compare its head with the latest signed checkpoint
+        (AUD-3, AUD-5). Damage is a result (`ok: false`), never an error."""
+        records, _ = cases.stored_records(case_id)
+        if records and f":{case_type.__qualname__}." not in records[0].topic:
+            raise CaseNotFound(f"no {case_type.case_type} {case_id}")
         return verification(request.app.state.checkpoints, cases, case_id)
 
     @router.get("/{case_id}/export", response_model=Export, name=f"{case_type.case_type}_export",
@@ -119,6 +143,8 @@ def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Cas
            case_id: UUID, reveal_contact: bool, render: Any) -> Export:
     entries = history(cases, case_type, case_id, reveal_contact)
     latest = checkpoints.latest()
+    if not isinstance(latest, Checkpoint):
+        latest = None
     documents = {}
     if render is not None:
         documents["closing.md"] = render(cases, cases.get_case(case_type, case_id),
@@ -179,3 +205,23 @@ def audit_trail(
         recorded_at=r.recorded_at, actor=r.actor, roles=[x for x in r.roles.split(",") if x],
         command=r.command, correlation_id=r.correlation_id) for r in rows],
         next_cursor=str(rows[-1].seq) if more else None)
+
+
+@audit_router.get("/v1/audit/verify", response_model=StoreVerifyResult,
+                  dependencies=[Depends(require({Role.AUDITOR}))])
+def verify_store(request: Request, cases: CasesApp) -> StoreVerifyResult:
+    """Every case and the whole checkpoint log, and the configured witness file where
+    there is one (AUD-5): each damage names the case and its first bad version, or
+    the checkpoint. Reads everything: for audits, not for probes."""
+    checkpoints: Checkpoints = request.app.state.checkpoints
+    path = checkpoints.witness.path
+    try:
+        kept = list(read_witness(path)) if path is not None and path.exists() else None
+    except WitnessUnreadable as e:
+        raise ApiProblem(503, "witness-unreadable", "The witness cannot be read",
+                         str(e)) from None
+    report = checkpoints.verify_all(cases, kept)
+    return StoreVerifyResult(ok=report.ok, cases=report.cases, checkpoint=report.checkpoint,
+                             witness=kept is not None, damage=[DamageView(
+                                 reason=d.reason, case_id=d.case_id, version=d.version,
+                                 checkpoint=d.checkpoint) for d in report.damage])

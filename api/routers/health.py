@@ -6,7 +6,7 @@ import logging
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from api.deps import AppMetrics, CasesApp
 from api.routing import Router
@@ -40,5 +40,7 @@ def readyz(request: Request, cases: CasesApp) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response)
 def metrics(app_metrics: AppMetrics) -> Response:
-    """Prometheus metrics: requests, latency, commands, conflicts."""
-    return Response(generate_latest(app_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus metrics: requests, latency, commands, conflicts; and the process's
+    own (checkpoint refusals and publishing failures, AUD-5)."""
+    return Response(generate_latest(app_metrics.registry) + generate_latest(REGISTRY),
+                    media_type=CONTENT_TYPE_LATEST)

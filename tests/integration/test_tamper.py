@@ -1,6 +1,8 @@
-"""AUD-3 on SQLite and PostgreSQL: each kind of tampering with the stored history is
-detected and the first bad version named; truncated and rewritten tails through
-the signed checkpoint."""
+"""AUD-3 and AUD-5 on SQLite and PostgreSQL: each kind of tampering with the stored
+history or the checkpoint log, each followed by a checkpoint run, is detected and
+named (the case and its first bad version, or the checkpoint); the signer refuses
+to sign over damage that would otherwise be laundered; a witness file kept from
+before detects what the store alone cannot."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,9 +18,17 @@ import psycopg
 import pytest
 
 from application.app import CaseApplication
+from application.audit import Verification, link
 from domain.actors import Role
+from domain.service_exceptions.model import ServiceException
 from domain.service_exceptions.values import Level
-from infrastructure.checkpoints import CheckpointInvalid, Checkpoints, load_signer
+from infrastructure.checkpoints import (
+    CheckpointRefused,
+    Checkpoints,
+    Witness,
+    load_signer,
+    read_witness,
+)
 from infrastructure.settings import Settings
 from tests.factories import ctx, record, report_up
 
@@ -64,6 +75,30 @@ class Store:
             run(f"UPDATE {self.events} SET topic = ?, state = ? WHERE originator_id = ? "
                 "AND originator_version = ?", (topic, state, self.key(case_id), version))
 
+    def delete_case(self, case_id: UUID) -> None:
+        with self.sql() as run:
+            run(f"DELETE FROM {self.events} WHERE originator_id = ?", (self.key(case_id),))
+            run(f"DELETE FROM {self.chain} WHERE case_id = ?", (self.key(case_id),))
+
+    def rewrite(self, case_id: UUID, version: int) -> None:
+        """Change one event and recompute every link from it on, as a forger would."""
+        topic, state = self.state(case_id, version)
+        self.set_state(case_id, version, topic, state.replace(b"a", b"b", 1) + b" ")
+        with self.sql() as run:
+            rows = run(f"SELECT version, prev_hash FROM {self.chain} WHERE case_id = ? "
+                       "ORDER BY version", (self.key(case_id),))
+            prev = bytes.fromhex(rows[version - 1][1])
+            for v, _ in rows[version - 1:]:
+                topic, state = self.state(case_id, v)
+                digest = link(prev, case_id, v, topic, state)
+                run(f"UPDATE {self.chain} SET prev_hash = ?, hash = ? WHERE case_id = ? "
+                    "AND version = ?", (prev.hex(), digest.hex(), self.key(case_id), v))
+                prev = digest
+
+    def checkpoint_sql(self, statement: str, seq: int) -> None:
+        with self.sql() as run:
+            run(statement.format(table=self.checkpoints), (seq,))
+
     def delete(self, case_id: UUID, version: int, *, chain_too: bool = False) -> None:
         with self.sql() as run:
             run(f"DELETE FROM {self.events} WHERE originator_id = ? AND originator_version = ?",
@@ -79,8 +114,14 @@ def store(store_settings: Settings) -> Store:
 
 
 @pytest.fixture
-def checkpoints(cases: CaseApplication, store_settings: Settings) -> Checkpoints:
-    return Checkpoints(cases.recorder, load_signer(store_settings))
+def witness_file(tmp_path: Path) -> Path:
+    return tmp_path / "witness.jsonl"
+
+
+@pytest.fixture
+def checkpoints(cases: CaseApplication, store_settings: Settings,
+                witness_file: Path) -> Checkpoints:
+    return Checkpoints(cases.recorder, load_signer(store_settings), Witness(witness_file))
 
 
 def five_events(cases: CaseApplication) -> UUID:
@@ -88,25 +129,47 @@ def five_events(cases: CaseApplication) -> UUID:
     case = record(ctx(now), level=Level.CRITICAL)
     cases.save_case(case)
     for role in (Role.GROUP_LEADER, Role.PRINCIPAL, Role.GROUP_LEADER, Role.PRINCIPAL):
-        cases.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
-        cases.execute(type(case), case.id,
-                      lambda c, r=role: report_up(c, ctx(cases.clock.now()), r))
+        more(cases, case.id, role)
     return case.id
 
 
-def verdict(cases: CaseApplication, checkpoints: Checkpoints, case_id: UUID):
-    latest = checkpoints.latest()
-    return cases.verify_case(case_id, latest.head(case_id) if latest else None,
-                             latest.seq if latest else None)
+def more(cases: CaseApplication, case_id: UUID, role: Role = Role.GROUP_LEADER) -> None:
+    cases.clock.advance(timedelta(minutes=1))  # type: ignore[attr-defined]
+    cases.execute(ServiceException, case_id,
+                  lambda c: report_up(c, ctx(cases.clock.now()), role))
+
+
+def sign(cases: CaseApplication, checkpoints: Checkpoints) -> int | None:
+    """A checkpoint run: its number, or None when the signer refused."""
+    try:
+        return checkpoints.create(cases.clock.now(), cases.verify_case)
+    except CheckpointRefused:
+        return None
+
+
+def verdict(cases: CaseApplication, checkpoints: Checkpoints, case_id: UUID) -> Verification:
+    return checkpoints.verify_case(cases, case_id)
+
+
+def everything(cases: CaseApplication, checkpoints: Checkpoints,
+               witness_file: Path | None = None) -> list[tuple[UUID | None, int | None,
+                                                               int | None]]:
+    """verify --all: (case, first bad version, checkpoint) of each finding."""
+    kept = list(read_witness(witness_file)) if witness_file else None
+    return [(d.case_id, d.version, d.checkpoint)
+            for d in checkpoints.verify_all(cases, kept).damage]
 
 
 def test_aud_3_an_untouched_history_verifies(cases: CaseApplication,
                                              checkpoints: Checkpoints) -> None:
     case_id = five_events(cases)
-    checkpoints.create(cases.clock.now())
+    assert sign(cases, checkpoints) == 1
     result = verdict(cases, checkpoints, case_id)
     assert (result.ok, result.events, result.first_bad_version) == (True, 5, None)
     assert result.checkpoint == 1
+    more(cases, case_id)
+    assert sign(cases, checkpoints) == 2
+    assert everything(cases, checkpoints) == []
 
 
 def test_aud_3_links_written_several_to_a_transaction_verify(cases: CaseApplication) -> None:
@@ -140,75 +203,128 @@ def test_aud_3_links_of_cases_interleaved_in_one_write_verify(cases: CaseApplica
         assert (cases.verify_case(case_id).ok, cases.verify_case(case_id).events) == (True, 2)
 
 
-def test_aud_3_one_byte_flipped_in_a_stored_event(cases: CaseApplication, store: Store,
-                                                  checkpoints: Checkpoints) -> None:
-    case_id = five_events(cases)
+def _flip(store: Store, case_id: UUID) -> None:
     topic, state = store.state(case_id, 3)
-    flipped = state[:10] + bytes([state[10] ^ 0x01]) + state[11:]
-    store.set_state(case_id, 3, topic, flipped)
-    result = verdict(cases, checkpoints, case_id)
-    assert (result.ok, result.first_bad_version) == (False, 3)
-    assert "does not match its hash" in result.reason
+    store.set_state(case_id, 3, topic, state[:10] + bytes([state[10] ^ 0x01]) + state[11:])
 
 
-@pytest.mark.parametrize("chain_too", [False, True])
-def test_aud_3_a_middle_event_deleted(cases: CaseApplication, store: Store,
-                                      checkpoints: Checkpoints, chain_too: bool) -> None:
-    case_id = five_events(cases)
-    store.delete(case_id, 3, chain_too=chain_too)
-    result = verdict(cases, checkpoints, case_id)
-    assert (result.ok, result.first_bad_version) == (False, 3)
-    assert "missing" in result.reason
-
-
-def test_aud_3_two_versions_swapped(cases: CaseApplication, store: Store,
-                                    checkpoints: Checkpoints) -> None:
-    case_id = five_events(cases)
+def _swap(store: Store, case_id: UUID) -> None:
     second, third = store.state(case_id, 2), store.state(case_id, 3)
     store.set_state(case_id, 2, *third)
     store.set_state(case_id, 3, *second)
+
+
+DAMAGE: dict[str, tuple[Callable[[Store, UUID], None], int, bool]] = {
+    # name: (damage, first bad version, whether the signer must refuse afterwards)
+    "one byte flipped": (_flip, 3, False),
+    "two versions swapped": (_swap, 2, False),
+    "a middle event deleted": (lambda s, c: s.delete(c, 3), 3, False),
+    "a middle event and its link deleted": (lambda s, c: s.delete(c, 3, chain_too=True), 3,
+                                            False),
+    "the last event deleted, its link kept": (lambda s, c: s.delete(c, 5), 5, False),
+    "the tail deleted with its links": (
+        lambda s, c: [s.delete(c, v, chain_too=True) for v in (5, 4)], 4, True),
+    "version 2 rewritten and the chain recomputed": (lambda s, c: s.rewrite(c, 2), 5, True),
+    "the whole case deleted": (lambda s, c: s.delete_case(c), 1, True),
+}
+
+
+@pytest.mark.rule("AUD-5")
+@pytest.mark.parametrize("name", list(DAMAGE))
+def test_aud_5_damage_to_a_case_is_named_after_a_checkpoint_run(
+        name: str, cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
+    damage, first_bad, refused = DAMAGE[name]
+    case_id = five_events(cases)
+    bystander = five_events(cases)
+    assert sign(cases, checkpoints) == 1
+    damage(store, case_id)
+    assert sign(cases, checkpoints) == (None if refused else 2)
     result = verdict(cases, checkpoints, case_id)
-    assert (result.ok, result.first_bad_version) == (False, 2)
+    assert (result.ok, result.first_bad_version) == (False, first_bad), result.reason
+    assert verdict(cases, checkpoints, bystander).ok
+    assert everything(cases, checkpoints) == [(case_id, first_bad, 1 if refused else 2)]
 
 
-def test_aud_3_the_tail_truncated_is_caught_by_the_checkpoint(
+def test_aud_5_the_refusal_names_the_damage_and_records_nothing(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints,
+        witness_file: Path) -> None:
+    from infrastructure.checkpoints import REFUSALS
+
+    case_id = five_events(cases)
+    sign(cases, checkpoints)
+    store.delete(case_id, 5, chain_too=True)
+    before = REFUSALS._value.get()
+    with pytest.raises(CheckpointRefused) as refused:
+        checkpoints.create(cases.clock.now(), cases.verify_case)
+    assert [(d.case_id, d.version) for d in refused.value.damage] == [(case_id, 5)]
+    assert "checkpoint 1 saw version 5" in str(refused.value)
+    assert REFUSALS._value.get() == before + 1
+    assert [r.seq for r in checkpoints.rows()] == [1]
+    assert [w.seq for w in read_witness(witness_file)] == [1]
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_an_edited_checkpoint_is_a_finding_not_an_error(
         cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
     case_id = five_events(cases)
-    checkpoints.create(cases.clock.now())
-    for version in (5, 4):
-        store.delete(case_id, version, chain_too=True)  # a consistent, shorter chain
-    assert cases.verify_case(case_id).ok  # the chain alone cannot tell
+    sign(cases, checkpoints)
+    store.checkpoint_sql("UPDATE {table} SET payload = replace(payload, '\"heads\"', "
+                         "'\"heads\" ') WHERE seq = ?", 1)
     result = verdict(cases, checkpoints, case_id)
-    assert (result.ok, result.first_bad_version, result.checkpoint) == (False, 4, 1)
-    assert "checkpoint 1 saw version 5" in result.reason
+    assert (result.ok, result.bad_checkpoint) == (False, 1)
+    assert "does not verify" in result.reason
+    assert sign(cases, checkpoints) is None
+    assert everything(cases, checkpoints) == [(None, None, 1)]
 
 
-def test_aud_3_a_rewritten_tail_is_caught_by_the_checkpoint(
+@pytest.mark.rule("AUD-5")
+def test_aud_5_a_deleted_middle_checkpoint_breaks_the_log(
         cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
-    from application.audit import link
-
     case_id = five_events(cases)
-    checkpoints.create(cases.clock.now())
-    topic, state = store.state(case_id, 5)
-    forged = state.replace(b"principal", b"principal"[::-1]) if b"principal" in state \
-        else state + b" "
-    store.set_state(case_id, 5, topic, forged)
-    with store.sql() as run:  # the forger recomputes the last link too
-        [(prev,)] = run(f"SELECT prev_hash FROM {store.chain} WHERE case_id = ? AND version = 5",
-                        (store.key(case_id),))
-        run(f"UPDATE {store.chain} SET hash = ? WHERE case_id = ? AND version = 5",
-            (link(bytes.fromhex(prev), case_id, 5, topic, forged).hex(), store.key(case_id)))
-    assert cases.verify_case(case_id).ok
+    for _ in range(3):
+        more(cases, case_id)
+        sign(cases, checkpoints)
+    store.checkpoint_sql("DELETE FROM {table} WHERE seq = ?", 2)
     result = verdict(cases, checkpoints, case_id)
-    assert (result.ok, result.first_bad_version) == (False, 5)
+    assert (result.ok, result.bad_checkpoint) == (False, 2)
+    assert sign(cases, checkpoints) is None
+    assert everything(cases, checkpoints) == [(None, None, 2)]
 
 
-def test_aud_3_a_forged_checkpoint_is_refused(cases: CaseApplication, store: Store,
-                                             checkpoints: Checkpoints) -> None:
-    five_events(cases)
-    checkpoints.create(cases.clock.now())
-    with store.sql() as run:
-        run(f"UPDATE {store.checkpoints} SET payload = replace(payload, '\"heads\"', "
-            "'\"heads\" ')")
-    with pytest.raises(CheckpointInvalid):
-        checkpoints.latest()
+@pytest.mark.rule("AUD-5")
+def test_aud_5_the_newest_checkpoint_deleted_then_the_tail_truncated(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints,
+        witness_file: Path) -> None:
+    """The store alone cannot tell a deleted newest checkpoint; the witness it was
+    published to can, and the signer checks it before signing again."""
+    case_id = five_events(cases)
+    sign(cases, checkpoints)
+    more(cases, case_id)
+    more(cases, case_id)
+    sign(cases, checkpoints)
+    store.checkpoint_sql("DELETE FROM {table} WHERE seq = ?", 2)
+    for version in (7, 6):
+        store.delete(case_id, version, chain_too=True)
+    assert verdict(cases, checkpoints, case_id).ok  # checkpoint 1 saw version 5
+    assert sign(cases, checkpoints) is None
+    assert everything(cases, checkpoints, witness_file) == [
+        (None, None, 2), (case_id, 6, 2)]
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_a_witness_kept_from_yesterday_detects_todays_rewrite(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints,
+        witness_file: Path, tmp_path: Path) -> None:
+    """Even a forger holding the signing key, who re-signs the whole log, is caught by
+    the witness an auditor copied before."""
+    case_id = five_events(cases)
+    sign(cases, checkpoints)
+    kept = tmp_path / "kept-by-the-auditor.jsonl"
+    kept.write_bytes(witness_file.read_bytes())
+    cases.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
+    store.rewrite(case_id, 2)
+    store.checkpoint_sql("DELETE FROM {table} WHERE seq >= ?", 1)
+    witness_file.unlink()
+    assert sign(cases, checkpoints) == 1  # a fresh log over the forged history
+    assert verdict(cases, checkpoints, case_id).ok
+    assert everything(cases, checkpoints, kept) == [(None, None, 1), (case_id, 5, 1)]
