@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -257,9 +258,9 @@ class Checkpoints:
                 raise CaseNotFound(f"no case {case_id}")
             return gone(case_id, head, seq)
         result = verify(case_id, records, chain, head, seq)
-        if result.ok and isinstance(latest, Damage):
-            return Verification(False, result.events, reason=latest.reason,
-                                bad_checkpoint=latest.checkpoint)
+        if isinstance(latest, Damage):  # both findings: the case's and the log's
+            return replace(result, ok=False, reason=result.reason or latest.reason,
+                           bad_checkpoint=latest.checkpoint)
         return result
 
     def verify_all(self, cases: CaseApplication,

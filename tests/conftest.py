@@ -74,7 +74,8 @@ def _sqlite_settings(tmp_path: Path) -> Settings:
     return Settings(sqlite_path=tmp_path / "store.sqlite3", secret_key=SECRET,
                     secret_key_file=tmp_path / "secret.key",
                     signing_key_file=tmp_path / "signing.key",
-                    master_key_file=tmp_path / "master.key")
+                    master_key_file=tmp_path / "master.key",
+                    witness_file=tmp_path / "checkpoints.jsonl")
 
 
 @pytest.fixture
@@ -87,7 +88,8 @@ def postgres_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
         yield Settings(database_url=url, postgres_schema=schema, secret_key=SECRET,
                        secret_key_file=tmp_path / "secret.key",
                        signing_key_file=tmp_path / "signing.key",
-                       master_key_file=tmp_path / "master.key", postgres_pool_size=2)
+                       master_key_file=tmp_path / "master.key",
+                       witness_file=tmp_path / "checkpoints.jsonl", postgres_pool_size=2)
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
@@ -55,14 +56,50 @@ def test_aud_3_verify_over_http(walk: Walker, client: TestClient) -> None:
     walk.report("department_head")
     result = walk.get("/verify", "audit.1")
     assert result == {"ok": True, "events": 2, "first_bad_version": None, "reason": None,
-                      "checkpoint": None}
+                      "checkpoint": None, "bad_checkpoint": None}
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_damage_is_a_finding_over_http_never_a_server_error(
+        walk: Walker, client: TestClient, cases: CaseApplication, store_settings) -> None:
+    from tests.integration.test_tamper import Store
+
+    case = walk.open(level="critical")
+    for role in ("group_leader", "principal", "group_leader"):
+        walk.report(role)
+    client.app.state.checkpoints.create(walk.clock.now(), cases.verify_case)
+    store = Store(store_settings)
+    auditor = bearer(walk.tokens["audit.1"])
+    assert client.get("/v1/audit/verify", headers=auditor).json()["ok"]
+    store.delete(UUID(case["id"]), 3)
+    verified = client.get(f"{walk.location}/verify", headers=auditor)
+    assert verified.status_code == 200
+    assert (verified.json()["ok"], verified.json()["first_bad_version"]) == (False, 3)
+    for path in ("", "/history", "/export"):
+        damaged = client.get(f"{walk.location}{path}", headers=auditor)
+        assert damaged.status_code == 409, path
+        assert damaged.json()["type"].endswith(":history-damaged")
+        assert "beyond version 2" in damaged.json()["detail"]
+    store.checkpoint_sql("UPDATE {table} SET signature = 'AAAA' WHERE seq = ?", 1)
+    edited = client.get(f"{walk.location}/verify", headers=auditor).json()
+    assert (edited["ok"], edited["bad_checkpoint"]) == (False, 1)
+    report = client.get("/v1/audit/verify", headers=auditor)
+    assert report.status_code == 200
+    assert [(d["case_id"], d["version"], d["checkpoint"]) for d in report.json()["damage"]] == [
+        (None, None, 1), (None, None, 1), (case["id"], 3, 1)]
+    assert [d["reason"] for d in report.json()["damage"]][:2] == [
+        "checkpoint 1 does not verify with the signing key",
+        "checkpoint 1 differs from the witness's copy"]
+    assert report.json()["witness"] is True
+    assert client.get("/v1/audit/verify", headers=bearer(walk.tokens["li.wei"])
+                      ).status_code == 403
 
 
 def test_aud_4_export_verifies_offline_and_catches_an_edited_file(
         walk: Walker, client: TestClient, cases: CaseApplication) -> None:
     walk.open(level="critical")
     walk.report("group_leader")
-    client.app.state.checkpoints.create(walk.clock.now())
+    client.app.state.checkpoints.create(walk.clock.now(), cases.verify_case)
     walk.clock.advance(timedelta(minutes=1))
     walk.report("principal")
     response = client.get(f"{walk.location}/export", headers=bearer(walk.tokens["audit.1"]))

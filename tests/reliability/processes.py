@@ -33,6 +33,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
         env["CASETRAIL_SECRET_KEY"] = settings.secret_key.get_secret_value()
     env["CASETRAIL_SIGNING_KEY_FILE"] = str(settings.signing_key_file)
     env["CASETRAIL_MASTER_KEY_FILE"] = str(settings.master_key_file)
+    if settings.witness_file is not None:
+        env["CASETRAIL_WITNESS_FILE"] = str(settings.witness_file)
     return env | extra
 
 

@@ -36,7 +36,8 @@ def test_verify_checkpoint_replay_export_and_verify_export(
     assert run(["checkpoint"], store_settings, tmp_path).returncode == 0
     verified = run(["verify", "--all"], store_settings, tmp_path)
     assert verified.returncode == 0, verified.stderr
-    assert "1 of 1 cases verify (checkpoint 1)" in verified.stderr
+    assert "1 cases, checkpoint log up to 1, witness of 1 checkpoints: all verify" \
+        in verified.stderr
 
     between = (start + timedelta(minutes=10)).isoformat()
     replayed = run(["replay", str(case.id), "--as-of", between], store_settings, tmp_path)
@@ -58,6 +59,39 @@ def test_verify_checkpoint_replay_export_and_verify_export(
     broken = run(["verify-export", str(file)], store_settings, tmp_path)
     assert broken.returncode == 1 and "checkpoint's head 2" in broken.stderr
     assert run(["verify"], store_settings, tmp_path).returncode == 2
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_damage_found_by_the_commands_is_a_message_and_exit_1_never_a_traceback(
+        cases: CaseApplication, store_settings: Settings, tmp_path: Path) -> None:
+    from tests.integration.test_tamper import Store
+
+    start = datetime.now(UTC) - timedelta(hours=1)
+    case = record(ctx(start), level=Level.CRITICAL, discovered_at=start)
+    for minutes in (1, 2, 3):
+        report_up(case, ctx(start + timedelta(minutes=minutes)), Role.GROUP_LEADER,
+                  at=start + timedelta(minutes=minutes))
+    cases.save_case(case)
+    assert run(["checkpoint"], store_settings, tmp_path).returncode == 0
+    store = Store(store_settings)
+    store.delete(case.id, 4, chain_too=True)
+    refused = run(["checkpoint"], store_settings, tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"case {case.id}, version 4: event 4 is missing: checkpoint 1 saw version 4" \
+        in refused.stderr and "nothing was signed" in refused.stderr
+    one = run(["verify", str(case.id)], store_settings, tmp_path)
+    assert one.returncode == 1 and "broken at version 4" in one.stderr
+    store.checkpoint_sql("UPDATE {table} SET payload = 'x' WHERE seq = ?", 1)
+    for args in (["verify", str(case.id)], ["verify", "--all"], ["checkpoint"]):
+        answer = run(args, store_settings, tmp_path)
+        assert answer.returncode == 1 and "Traceback" not in answer.stderr, args
+        assert "checkpoint 1" in answer.stderr, args
+    bad = run(["verify", "not-a-uuid"], store_settings, tmp_path)
+    assert bad.returncode == 2 and "is not a case id" in bad.stderr
+    garbled = tmp_path / "garbled.jsonl"
+    garbled.write_text("{not json\n")
+    unreadable = run(["verify", "--all", "--witness", str(garbled)], store_settings, tmp_path)
+    assert unreadable.returncode == 2 and "line 1: not a checkpoint" in unreadable.stderr
 
 
 @pytest.mark.rule("SV-SAMPLE-2")

@@ -56,7 +56,8 @@ def test_sec_in_1_fuzzed_requests_get_documented_answers_never_5xx(tmp_path: Pat
     settings_ = Settings(sqlite_path=tmp_path / "fuzz.sqlite3", secret_key=SECRET,
                          secret_key_file=tmp_path / "secret.key",
                          signing_key_file=tmp_path / "signing.key",
-                         master_key_file=tmp_path / "master.key")
+                         master_key_file=tmp_path / "master.key",
+                         witness_file=tmp_path / "checkpoints.jsonl")
     init_schema(settings_)
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_))
     operations = [result.ok() for result in schema.get_all_operations()]
