@@ -4,15 +4,32 @@ every case response carries (ETag = version, Location on creation)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
 
 from fastapi import Request, Response
 from pydantic import BaseModel
 
 from api.deps import AppMetrics
-from application.app import CommandResult, Idempotency
+from api.problems import ApiProblem, FieldError
+from application.app import CaseApplication, CommandResult, Idempotency
 from application.idempotency import fingerprint
 from domain.actors import Actor
+from domain.cases import Case
 from domain.errors import ConcurrentUpdate, DomainError, StaleVersion
+
+C = TypeVar("C", bound=Case)
+
+
+def read_case(cases: CaseApplication, case_type: type[C], case_id: UUID, version: int | None,
+              as_of: datetime | None) -> tuple[C, datetime]:
+    """`?version=` or `?as_of=` (AUD-2): the case and the instant to judge it at."""
+    if version is not None and as_of is not None:
+        raise ApiProblem(422, "validation", "Invalid request", "give version or as_of, not both",
+                         errors=[FieldError(field="query.as_of",
+                                            message="give version or as_of, not both")])
+    return cases.read(case_type, case_id, version=version, as_of=as_of)
 
 
 def etag(version: int) -> str:

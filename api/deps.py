@@ -12,6 +12,7 @@ from typing import Annotated, Any, get_args, get_origin
 from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.models.common import Instant
 from api.observability import Metrics
 from api.problems import ApiProblem, FieldError, invalid_header, unauthorized
 from application.app import CaseApplication
@@ -71,7 +72,10 @@ async def _idempotency_key(idempotency_key: Annotated[str | None, Header(
 
 
 AtVersion = Annotated[int | None, Query(
-    ge=1, le=2**53, description="the state at this version (AUD-2)")]
+    ge=1, le=2**53, description="the state at this version, obligations judged at the "
+    "instant it was recorded (AUD-2)")]
+AsOf = Annotated[Instant | None, Query(
+    description="the state as it was at this instant, obligations judged at it (AUD-2)")]
 CasesApp = Annotated[CaseApplication, Depends(_cases)]
 AppMetrics = Annotated[Metrics, Depends(_metrics)]
 CurrentActor = Annotated[Actor, Depends(_actor)]

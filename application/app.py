@@ -193,6 +193,17 @@ class CaseApplication(Application[UUID]):
                                f"{instant.isoformat()}")
         return self.get_case(case_type, case_id, version=version)
 
+    def read(self, case_type: type[C], case_id: UUID, *, version: int | None = None,
+             as_of: datetime | None = None) -> tuple[C, datetime]:
+        """AUD-2: the case now, at a version, or as of an instant, with the instant at
+        which what depends on time (obligation states) is to be judged: the as-of
+        instant, the instant the version was recorded, or now. Never today for a
+        past state."""
+        if as_of is not None:
+            return self.get_case_as_of(case_type, case_id, as_of), as_of
+        case = self.get_case(case_type, case_id, version=version)
+        return case, case.modified_on if version is not None else self.clock.now()
+
     def stored_records(self, case_id: UUID) -> tuple[list[StoredRecord], list[int]]:
         return self.recorder.case_records(case_id)  # type: ignore[attr-defined,no-any-return]
 

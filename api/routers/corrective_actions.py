@@ -1,6 +1,7 @@
 """`/v1/corrective-actions`: corrective actions (DOMAIN.md section 4)."""
 
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -8,9 +9,10 @@ from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.command_routes import Command, CommandRoutes
-from api.commands import case_headers, etag, idempotency_for, run_command
+from api.commands import case_headers, etag, idempotency_for, read_case, run_command
 from api.deps import (
     AppMetrics,
+    AsOf,
     AtVersion,
     CasesApp,
     CorrelationId,
@@ -118,8 +120,10 @@ class ActionView(BaseModel):
     obligations: list[ObligationView]
 
 
-def _view(cases: CaseApplication, actor: Actor, action: CorrectiveAction) -> ActionView:
-    now = cases.clock.now()
+def _view(cases: CaseApplication, actor: Actor, action: CorrectiveAction,
+          at: datetime | None = None) -> ActionView:
+    """The action with its obligations judged at `at` (default now; AUD-2)."""
+    now = at or cases.clock.now()
     base = SOURCE_PATHS.get(action.source.kind)
     return ActionView(
         id=action.id, version=action.version, status=action.status, severity=action.severity,
@@ -133,7 +137,8 @@ def _view(cases: CaseApplication, actor: Actor, action: CorrectiveAction) -> Act
         verifications=list(action.verifications), management_report=action.management_report,
         reopenings=list(action.reopenings), opened_at=action.opened_at,
         closed_at=action.closed_at,
-        obligations=[ObligationView.of(o, now, action) for o in cases.obligations(action)])
+        obligations=[ObligationView.of(o, now, action)
+                     for o in cases.obligations(action, now)])
 
 
 @router.post("", status_code=201, response_model=ActionView,
@@ -154,10 +159,12 @@ def open_action(body: OpenAction, request: Request, response: Response, cases: C
 
 @router.get("/{case_id}", response_model=ActionView)
 def get_action(case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
-               version: AtVersion = None) -> ActionView:
-    action = cases.get_case(CorrectiveAction, case_id, version=version)
+               version: AtVersion = None, as_of: AsOf = None) -> ActionView:
+    """The action now; `?version=N` or `?as_of=` for an earlier state, its obligations
+    judged at that instant (AUD-2)."""
+    action, at = read_case(cases, CorrectiveAction, case_id, version, as_of)
     response.headers["ETag"] = etag(action.version)
-    return _view(cases, actor, action)
+    return _view(cases, actor, action, at)
 
 
 COMMANDS = [

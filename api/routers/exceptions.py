@@ -6,6 +6,7 @@ module deliberately has no `from __future__ import annotations`: FastAPI reads
 the body type of each generated endpoint from its real annotation.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -14,9 +15,10 @@ from fastapi.responses import PlainTextResponse
 from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
-from api.commands import case_headers, etag, idempotency_for, run_command
+from api.commands import case_headers, etag, idempotency_for, read_case, run_command
 from api.deps import (
     AppMetrics,
+    AsOf,
     AtVersion,
     CasesApp,
     CorrelationId,
@@ -27,7 +29,7 @@ from api.deps import (
 )
 from api.models import exceptions as m
 from api.models.common import Instant
-from api.problems import ApiProblem, FieldError, Problem
+from api.problems import ApiProblem, Problem
 from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
 from api.routing import Router
@@ -74,11 +76,13 @@ def _reveal(actor: Actor) -> bool:
     return actor.has_any(*CONTACT_VIEWERS)
 
 
-def _view(cases: CaseApplication, actor: Actor, case: ServiceException) -> m.ExceptionView:
-    now = cases.clock.now()
+def _view(cases: CaseApplication, actor: Actor, case: ServiceException,
+          at: datetime | None = None) -> m.ExceptionView:
+    """The case with its obligations judged at `at` (default now; AUD-2)."""
+    now = at or cases.clock.now()
     return m.ExceptionView.of(
         case, reveal_contact=_reveal(actor),
-        obligations=[m.ObligationView.of(o, now, case) for o in cases.obligations(case)])
+        obligations=[m.ObligationView.of(o, now, case) for o in cases.obligations(case, now)])
 
 
 def _result_view(cases: CaseApplication, actor: Actor, result: CommandResult) -> m.ExceptionView:
@@ -139,20 +143,13 @@ def search_exceptions(
 @router.get("/{case_id}", response_model=m.ExceptionView)
 def get_exception(
     case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
-    version: AtVersion = None,
-    as_of: Annotated[Instant | None, Query(
-        description="the state as it was at this instant (AUD-2)")] = None,
+    version: AtVersion = None, as_of: AsOf = None,
 ) -> m.ExceptionView:
     """The current state, with obligations and links; `?version=N` or `?as_of=` for an
-    earlier one."""
-    if version is not None and as_of is not None:
-        raise ApiProblem(422, "validation", "Invalid request", "give version or as_of, not both",
-                         errors=[FieldError(field="query.as_of",
-                                            message="give version or as_of, not both")])
-    case = (cases.get_case_as_of(ServiceException, case_id, as_of) if as_of is not None
-            else cases.get_case(ServiceException, case_id, version=version))
+    earlier one, its obligations judged at that instant (AUD-2)."""
+    case, at = read_case(cases, ServiceException, case_id, version, as_of)
     response.headers["ETag"] = etag(case.version)
-    return _view(cases, actor, case)
+    return _view(cases, actor, case, at)
 
 
 @router.get("/{case_id}/plans/{number}", response_model=m.PlanView)

@@ -1,5 +1,6 @@
 """`/v1/surveys`: satisfaction survey campaigns (DOMAIN.md section 3)."""
 
+from datetime import datetime
 from fractions import Fraction
 from typing import Annotated
 from uuid import UUID
@@ -8,9 +9,10 @@ from fastapi import Depends, Query, Request, Response
 from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
-from api.commands import case_headers, etag, idempotency_for, run_command
+from api.commands import case_headers, etag, idempotency_for, read_case, run_command
 from api.deps import (
     AppMetrics,
+    AsOf,
     AtVersion,
     CasesApp,
     CorrelationId,
@@ -47,10 +49,12 @@ router = Router(prefix="/v1/surveys", tags=["surveys"],
 CASE = "survey"
 
 
-def _view(cases: CaseApplication, actor: Actor, campaign: SurveyCampaign) -> m.SurveyView:
-    now = cases.clock.now()
+def _view(cases: CaseApplication, actor: Actor, campaign: SurveyCampaign,
+          at: datetime | None = None) -> m.SurveyView:
+    """The campaign with its obligations judged at `at` (default now; AUD-2)."""
+    now = at or cases.clock.now()
     return m.SurveyView.of(campaign, [ObligationView.of(o, now, campaign)
-                                      for o in cases.obligations(campaign)])
+                                      for o in cases.obligations(campaign, now)])
 
 
 @router.post("", status_code=201, response_model=m.SurveyView,
@@ -83,10 +87,12 @@ def search_surveys(cases: CasesApp, actor: CurrentActor, status: CampaignStatus 
 
 @router.get("/{case_id}", response_model=m.SurveyView)
 def get_survey(case_id: UUID, response: Response, cases: CasesApp, actor: CurrentActor,
-               version: AtVersion = None) -> m.SurveyView:
-    campaign = cases.get_case(SurveyCampaign, case_id, version=version)
+               version: AtVersion = None, as_of: AsOf = None) -> m.SurveyView:
+    """The campaign now; `?version=N` or `?as_of=` for an earlier state, its
+    obligations judged at that instant (AUD-2)."""
+    campaign, at = read_case(cases, SurveyCampaign, case_id, version, as_of)
     response.headers["ETag"] = etag(campaign.version)
-    return _view(cases, actor, campaign)
+    return _view(cases, actor, campaign, at)
 
 
 def _open_exception(campaign: SurveyCampaign, ctx: CommandContext, body: m.FindingIn,
