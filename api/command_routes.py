@@ -8,13 +8,14 @@ endpoint's body type from its real annotation.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
-from api.commands import case_headers, idempotency_for, run_command
+from api.commands import case_response, command_response, idempotency_for, run_command
 from api.deps import (
     AppMetrics,
     CasesApp,
@@ -24,7 +25,8 @@ from api.deps import (
     IfMatch,
     require,
 )
-from application.app import CaseApplication, CommandResult
+from application.app import CaseApplication
+from application.idempotency import StoredResponse
 from domain.actors import Actor, Role
 from domain.cases import Case, CommandContext
 
@@ -45,44 +47,47 @@ class Command:
 
 class CommandRoutes:
     def __init__(self, router: APIRouter, case_class: type[Case], view_model: type[BaseModel],
-                 view: Callable[[CaseApplication, Actor, Case], BaseModel]) -> None:
+                 view: Callable[[CaseApplication, Actor, Case, datetime], BaseModel]) -> None:
         self.router = router
         self.case_class = case_class
         self.view_model = view_model
         self.view = view
 
-    def result_view(self, cases: CaseApplication, actor: Actor,
-                    result: CommandResult) -> BaseModel:
-        """The case exactly at the version the command produced: a repeated request
-        with the same Idempotency-Key gets the same body."""
-        return self.view(cases, actor, cases.case_after(self.case_class, result))
+    def render(self, command: Command, cases: CaseApplication, actor: Actor,
+               case_id: UUID) -> Callable[[Any], StoredResponse]:
+        """The answer from the case as the command left it, judged at the command's
+        instant: what an as-of read of that version shows too (AUD-2, AUD-6)."""
+        def render(case: Any) -> StoredResponse:
+            location = command.location(case, case_id) if command.location else None
+            return case_response(command.status_code,
+                                 self.view(cases, actor, case, case.modified_on),
+                                 case.version, location)
+        return render
 
     def execute(self, command: Command, case_id: UUID, body: BaseModel, request: Request,
-                response: Response, cases: CaseApplication, actor: Actor, correlation_id: str,
+                cases: CaseApplication, actor: Actor, correlation_id: str,
                 metrics: Any, expected_version: int | None, idempotency_key: str | None,
-                apply: Callable[[Any, CommandContext], object]) -> BaseModel:
+                apply: Callable[[Any, CommandContext], object]) -> Response:
         ctx = cases.context(actor, correlation_id)
         idem = idempotency_for(request, actor, idempotency_key, body)
+        render = self.render(command, cases, actor, case_id)
         result = run_command(metrics, self.case_class.case_type, command.name,
                              lambda: cases.execute(
                                  self.case_class, case_id, lambda case: apply(case, ctx),
                                  expected_version=expected_version, idempotency=idem,
-                                 status_code=command.status_code))
-        location = None
-        if command.location is not None:
-            location = command.location(cases.case_after(self.case_class, result), case_id)
-        case_headers(response, result, location=location)
-        return self.result_view(cases, actor, result)
+                                 status_code=command.status_code, render=render))
+        return command_response(
+            result, lambda: render(cases.case_after(self.case_class, result)))
 
     def add(self, command: Command) -> None:
         body_model = command.body
         routes = self
 
         def endpoint(case_id: UUID, body: body_model, request: Request,  # type: ignore[valid-type]
-                     response: Response, cases: CasesApp, actor: CurrentActor,
+                     cases: CasesApp, actor: CurrentActor,
                      correlation_id: CorrelationId, metrics: AppMetrics,
                      expected_version: IfMatch, idempotency_key: IdempotencyKey) -> Any:
-            return routes.execute(command, case_id, body, request, response, cases, actor,
+            return routes.execute(command, case_id, body, request, cases, actor,
                                   correlation_id, metrics, expected_version, idempotency_key,
                                   lambda case, ctx: command.apply(case, ctx, body, cases))
 

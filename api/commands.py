@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from api.deps import AppMetrics
 from api.problems import ApiProblem, FieldError
 from application.app import CaseApplication, CommandResult, Idempotency
-from application.idempotency import fingerprint
+from application.idempotency import StoredResponse, fingerprint
 from domain.actors import Actor
 from domain.cases import Case
 from domain.errors import ConcurrentUpdate, DomainError, StaleVersion
@@ -62,10 +62,25 @@ def run_command(metrics: AppMetrics, case_type: str, command: str,
     return result
 
 
-def case_headers(response: Response, result: CommandResult, location: str | None = None) -> None:
-    response.status_code = result.status_code
-    response.headers["ETag"] = etag(result.version)
+def case_response(status_code: int, view: BaseModel, version: int | None,
+                  location: str | None = None) -> StoredResponse:
+    """A command's answer as it is sent and kept with its Idempotency-Key: the view,
+    its ETag and, on creation, its Location."""
+    headers = [("Content-Type", "application/json")]
+    if version is not None:
+        headers.append(("ETag", etag(version)))
     if location:
-        response.headers["Location"] = location
+        headers.append(("Location", location))
+    return StoredResponse(status_code, tuple(headers), view.model_dump_json())
+
+
+def command_response(result: CommandResult, render: Callable[[], StoredResponse]) -> Response:
+    """The answer kept with the command (AUD-6: a replay gets the first answer as it
+    was sent, marked `Idempotent-Replayed`). `render` is for a key recorded before
+    answers were kept: the case at the version the command produced."""
+    stored = result.response or render()
+    response = Response(stored.body, status_code=stored.status_code,
+                        headers=dict(stored.headers))
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    return response

@@ -29,7 +29,7 @@ from application.case_index import (
     summarise,
     summarise_hold,
 )
-from application.idempotency import IdempotencyRecord, IdempotencyStore
+from application.idempotency import IdempotencyRecord, IdempotencyStore, StoredResponse
 from domain.actors import Actor
 from domain.calendar import BusinessCalendar
 from domain.cases import Case, CommandContext
@@ -70,6 +70,13 @@ class CommandResult:
     replayed: bool = False
     case: Case | LegalHold | None = field(default=None, compare=False, repr=False)
     """The case as saved (None on a replay): what the response shows, without a reload."""
+    response: StoredResponse | None = field(default=None, compare=False, repr=False)
+    """The answer rendered before the save and kept with the key, or the one kept by
+    the first request when this is a replay (AUD-6)."""
+
+
+Render = Callable[[Any], StoredResponse]
+"""The response to a command, from the case as the command left it (before saving)."""
 
 
 class CaseStreams(Protocol):
@@ -247,11 +254,12 @@ class CaseApplication(Application[UUID]):
         *,
         idempotency: Idempotency | None = None,
         status_code: int = 201,
+        render: Render | None = None,
     ) -> CommandResult:
         if replay := self._replay(idempotency):
             return replay
         case = create()
-        return self._save(case, idempotency, status_code)
+        return self._save(case, idempotency, status_code, render=render)
 
     def execute(
         self,
@@ -262,9 +270,11 @@ class CaseApplication(Application[UUID]):
         expected_version: int | None = None,
         idempotency: Idempotency | None = None,
         status_code: int = 200,
+        render: Render | None = None,
     ) -> CommandResult:
         """Run `command` on the case; new cases the command returns (a list of Case)
-        are saved with it, atomically."""
+        are saved with it, atomically. `render` makes the response before the save,
+        so the Idempotency-Key record keeps it (AUD-6)."""
         if replay := self._replay(idempotency):
             return replay
         case = self.get_case(case_type, case_id)
@@ -272,17 +282,18 @@ class CaseApplication(Application[UUID]):
             raise StaleVersion(expected_version, case.version)
         created = command(case)
         also = [c for c in created if isinstance(c, Case)] if isinstance(created, list) else []
-        return self._save(case, idempotency, status_code, *also)
+        return self._save(case, idempotency, status_code, *also, render=render)
 
     def place_hold(self, ctx: CommandContext, *, case_id: str | None, customer_id: str | None,
-                   reason: str, idempotency: Idempotency | None = None) -> CommandResult:
+                   reason: str, idempotency: Idempotency | None = None,
+                   render: Render | None = None) -> CommandResult:
         """RET-2: a hold on a case (which must exist) or on a customer."""
         if case_id is not None:
             self.get_case(Case, UUID(case_id))
         if replay := self._replay(idempotency):
             return replay
         hold = LegalHold.place(ctx, case_id=case_id, customer_id=customer_id, reason=reason)
-        return self._save(hold, idempotency, 201)
+        return self._save(hold, idempotency, 201, render=render)
 
     def release_hold(self, ctx: CommandContext, hold_id: UUID, reason: str) -> CommandResult:
         hold = self.get_hold(hold_id)
@@ -316,7 +327,7 @@ class CaseApplication(Application[UUID]):
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used with a different request")
         return CommandResult(record.case_id, record.case_version, record.status_code,
-                             replayed=True)
+                             replayed=True, response=record.response)
 
     def retain_until(self, case: Case) -> datetime | None:
         """RET-1: the end of the retention of a closed case, per its type."""
@@ -326,15 +337,18 @@ class CaseApplication(Application[UUID]):
         return self.calendar.add_months(case.closed_at, 12 * years)
 
     def _save(self, case: Case | LegalHold, idempotency: Idempotency | None,
-              status_code: int, *also: Case) -> CommandResult:
+              status_code: int, *also: Case, render: Render | None = None) -> CommandResult:
         """Save the case, and any other aggregates its command touched, in one
-        transaction: the events, their links, their index rows and the key."""
+        transaction: the events, their links, their index rows and the key with the
+        response it answers (AUD-6)."""
+        response = render(case) if render is not None else None
         record = None
         if idempotency is not None:
             record = IdempotencyRecord(
                 scope=idempotency.scope, key=idempotency.key,
                 fingerprint=idempotency.fingerprint, status_code=status_code,
-                case_id=case.id, case_version=case.version, created_at=self.clock.now())
+                case_id=case.id, case_version=case.version, created_at=self.clock.now(),
+                response=response)
         aggregates = (case, *also)
         times = {(e.originator_id, e.originator_version): e.timestamp
                  for a in aggregates for e in a.pending_events}
@@ -352,4 +366,4 @@ class CaseApplication(Application[UUID]):
             raise ConcurrentUpdate(
                 f"another change to {case.case_type} {case.id} was recorded first; "
                 "reload it and try again") from None
-        return CommandResult(case.id, case.version, status_code, case=case)
+        return CommandResult(case.id, case.version, status_code, case=case, response=response)

@@ -13,6 +13,28 @@ from uuid import UUID
 
 
 @dataclass(frozen=True)
+class StoredResponse:
+    """The first answer to a command, as sent: what a request repeated with the same
+    Idempotency-Key gets again, byte for byte, however much later (AUD-6)."""
+
+    status_code: int
+    headers: tuple[tuple[str, str], ...]
+    body: str
+
+    def dumps(self) -> str:
+        return json.dumps({"status_code": self.status_code,
+                           "headers": [list(h) for h in self.headers], "body": self.body},
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> StoredResponse:
+        data = json.loads(text)
+        return cls(status_code=data["status_code"],
+                   headers=tuple((name, value) for name, value in data["headers"]),
+                   body=data["body"])
+
+
+@dataclass(frozen=True)
 class IdempotencyRecord:
     scope: str
     """Whose key and for which call: user, method and path template."""
@@ -22,6 +44,16 @@ class IdempotencyRecord:
     case_id: UUID
     case_version: int
     created_at: datetime
+    response: StoredResponse | None = None
+    """None for records written before responses were kept: those replay a rendering
+    of the case at `case_version`, judged at the instant it was recorded."""
+
+    def row(self) -> dict[str, Any]:
+        """The record as the store's columns hold it."""
+        return {"scope": self.scope, "key": self.key, "fingerprint": self.fingerprint,
+                "status_code": self.status_code, "case_id": self.case_id,
+                "case_version": self.case_version, "created_at": self.created_at,
+                "response": self.response.dumps() if self.response else None}
 
 
 class IdempotencyStore(Protocol):

@@ -13,7 +13,6 @@ starting up.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import getpass
 import json
@@ -37,7 +36,7 @@ from psycopg.types.json import Jsonb
 
 from application.audit import GENESIS, StoredRecord, link, link_body
 from application.case_index import CaseSummary, Cursor, HoldSummary, SearchFilters
-from application.idempotency import IdempotencyRecord
+from application.idempotency import IdempotencyRecord, StoredResponse
 from infrastructure.settings import Settings
 
 IDEMPOTENCY_TABLE = "casetrail_idempotency"
@@ -156,6 +155,7 @@ def _record_from_row(row: Any) -> IdempotencyRecord:
         case_version=row["case_version"],
         created_at=created_at if isinstance(created_at, datetime)
         else datetime.fromisoformat(created_at),
+        response=StoredResponse.loads(row["response"]) if row["response"] else None,
     )
 
 
@@ -366,7 +366,7 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {IDEMPOTENCY_TABLE} ("
             "scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, "
             "status_code INTEGER NOT NULL, case_id TEXT NOT NULL, "
-            "case_version INTEGER NOT NULL, created_at TEXT NOT NULL, "
+            "case_version INTEGER NOT NULL, created_at TEXT NOT NULL, response TEXT, "
             "PRIMARY KEY (scope, key)) WITHOUT ROWID",
             f"CREATE TABLE IF NOT EXISTS {CASES_TABLE} ("
             "case_id TEXT PRIMARY KEY, case_type TEXT NOT NULL, version INTEGER NOT NULL, "
@@ -394,6 +394,13 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             "produced_at TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (kind, period))",
         ]
 
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"SELECT name FROM pragma_table_info('{IDEMPOTENCY_TABLE}')")
+            if "response" not in {r["name"] for r in c.fetchall()}:  # made before AUD-6
+                c.execute(f"ALTER TABLE {IDEMPOTENCY_TABLE} ADD COLUMN response TEXT")
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -409,11 +416,10 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             in chain_rows(stored_events, kwargs.get("event_times", {}), previous)])
         record: IdempotencyRecord | None = kwargs.get("idempotency")
         if record is not None:
-            c.execute(
-                f"INSERT INTO {IDEMPOTENCY_TABLE} VALUES (?,?,?,?,?,?,?)",
-                (record.scope, record.key, record.fingerprint, record.status_code,
-                 record.case_id.hex, record.case_version, sqlite_instant(record.created_at)),
-            )
+            row = record.row() | {"case_id": record.case_id.hex,
+                                  "created_at": sqlite_instant(record.created_at)}
+            c.execute(f"INSERT INTO {IDEMPOTENCY_TABLE} ({', '.join(row)}) "
+                      f"{values('?', len(row))}", list(row.values()))
         summary: CaseSummary
         for summary in kwargs.get("case_summaries", ()):
             c.execute(upsert_case(CASES_TABLE, values("?", len(CASE_COLUMNS))),
@@ -563,9 +569,11 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {}.{} ("
             "scope text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, "
             "status_code integer NOT NULL, case_id uuid NOT NULL, "
-            "case_version bigint NOT NULL, created_at timestamptz NOT NULL, "
+            "case_version bigint NOT NULL, created_at timestamptz NOT NULL, response text, "
             "PRIMARY KEY (scope, key))"
         ).format(*table))
+        self.sql_create_statements.append(SQL(  # tables made before AUD-6 kept responses
+            "ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS response text").format(*table))
         cases = Identifier(self.datastore.schema, CASES_TABLE).as_string()
         self.cases_table = self.cases_sql = cases
         self.sql_create_statements.append(SQL(
@@ -650,7 +658,7 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
                    for c in kwargs.get("case_summaries", ())]),
             _json([{n: getattr(h, n) for n in HOLD_COLUMNS}
                    for h in kwargs.get("legal_holds", ())]),
-            _json(dataclasses.asdict(record)) if record else None,
+            _json(record.row()) if record else None,
             f"{self.datastore.lock_timeout}s",
         ]
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

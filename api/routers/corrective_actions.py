@@ -9,7 +9,14 @@ from fastapi import Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from api.command_routes import Command, CommandRoutes
-from api.commands import case_headers, etag, idempotency_for, read_case, run_command
+from api.commands import (
+    case_response,
+    command_response,
+    etag,
+    idempotency_for,
+    read_case,
+    run_command,
+)
 from api.deps import (
     AppMetrics,
     AsOf,
@@ -26,6 +33,7 @@ from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
 from api.routing import Router
 from application.app import CaseApplication
+from application.idempotency import StoredResponse
 from domain.actors import Actor, Role
 from domain.corrective_actions import (
     CUSTOMER_SERVICE,
@@ -143,18 +151,22 @@ def _view(cases: CaseApplication, actor: Actor, action: CorrectiveAction,
 
 @router.post("", status_code=201, response_model=ActionView,
              dependencies=[Depends(require(OPENERS))])
-def open_action(body: OpenAction, request: Request, response: Response, cases: CasesApp,
+def open_action(body: OpenAction, request: Request, cases: CasesApp,
                 actor: CurrentActor, correlation_id: CorrelationId, metrics: AppMetrics,
-                idempotency_key: IdempotencyKey) -> ActionView:
+                idempotency_key: IdempotencyKey) -> Response:
     ctx = cases.context(actor, correlation_id)
+
+    def render(action: CorrectiveAction) -> StoredResponse:
+        return case_response(201, _view(cases, actor, action, action.modified_on),
+                             action.version, f"{router.prefix}/{action.id}")
+
     idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, "corrective_action", "open", lambda: cases.open(
         lambda: CorrectiveAction.open(
             ctx, source=Source(SourceKind.MANAGEMENT_REVIEW, None, body.review),
             severity=body.severity, title=body.title, description=body.description,
-            department=body.department), idempotency=idem))
-    case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
-    return _view(cases, actor, cases.case_after(CorrectiveAction, result))
+            department=body.department), idempotency=idem, render=render))
+    return command_response(result, lambda: render(cases.case_after(CorrectiveAction, result)))
 
 
 @router.get("/{case_id}", response_model=ActionView)

@@ -15,7 +15,14 @@ from fastapi.responses import PlainTextResponse
 from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
-from api.commands import case_headers, etag, idempotency_for, read_case, run_command
+from api.commands import (
+    case_response,
+    command_response,
+    etag,
+    idempotency_for,
+    read_case,
+    run_command,
+)
 from api.deps import (
     AppMetrics,
     AsOf,
@@ -33,10 +40,11 @@ from api.problems import ApiProblem, Problem
 from api.rendering import bar_chart, page
 from api.routers.audit import add_audit_routes
 from api.routing import Router
-from application.app import CaseApplication, CommandResult
+from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_review
 from application.documents import render_markdown
+from application.idempotency import StoredResponse
 from domain.actors import Actor, Role
 from domain.cases import CommandContext
 from domain.corrective_actions import CorrectiveAction
@@ -85,17 +93,13 @@ def _view(cases: CaseApplication, actor: Actor, case: ServiceException,
         obligations=[m.ObligationView.of(o, now, case) for o in cases.obligations(case, now)])
 
 
-def _result_view(cases: CaseApplication, actor: Actor, result: CommandResult) -> m.ExceptionView:
-    return ROUTES.result_view(cases, actor, result)  # type: ignore[return-value]
-
-
 # --- open, read, search ---------------------------------------------------------------
 
 @router.post("", status_code=201, response_model=m.ExceptionView,
              dependencies=[Depends(require(HANDLERS))])
-def open_exception(body: m.OpenException, request: Request, response: Response,
+def open_exception(body: m.OpenException, request: Request,
                    cases: CasesApp, actor: CurrentActor, correlation_id: CorrelationId,
-                   metrics: AppMetrics, idempotency_key: IdempotencyKey) -> m.ExceptionView:
+                   metrics: AppMetrics, idempotency_key: IdempotencyKey) -> Response:
     """Record a service exception (EX-REC-1). Its deadlines run from `discovered_at`."""
     ctx = cases.context(actor, correlation_id)
 
@@ -108,10 +112,14 @@ def open_exception(body: m.OpenException, request: Request, response: Response,
             impact_scope=body.impact_scope, customer_demands=body.customer_demands,
             special=tuple(body.special))
 
+    def render(case: ServiceException) -> StoredResponse:
+        return case_response(201, _view(cases, actor, case, case.modified_on), case.version,
+                             f"{router.prefix}/{case.id}")
+
     idem = idempotency_for(request, actor, idempotency_key, body)
-    result = run_command(metrics, CASE, "record", lambda: cases.open(create, idempotency=idem))
-    case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
-    return _result_view(cases, actor, result)
+    result = run_command(metrics, CASE, "record",
+                         lambda: cases.open(create, idempotency=idem, render=render))
+    return command_response(result, lambda: render(cases.case_after(ServiceException, result)))
 
 
 @router.get("", response_model=m.ExceptionPage)
@@ -259,8 +267,7 @@ COMMANDS = [
 ]
 
 
-ROUTES = CommandRoutes(router, ServiceException, m.ExceptionView,
-                       lambda cases, actor, case: _view(cases, actor, case))
+ROUTES = CommandRoutes(router, ServiceException, m.ExceptionView, _view)  # type: ignore[arg-type]
 for _command in COMMANDS:
     ROUTES.add(_command)
 
@@ -278,13 +285,13 @@ add_audit_routes(router, ServiceException, CONTACT_VIEWERS, closing_markdown)
              summary="Approve or reject a plan revision (EX-PLAN-1)",
              dependencies=[Depends(require(any_level(PLAN_APPROVERS) | MANAGEMENT_DECIDES))])
 def plan_approval(case_id: UUID, number: int, body: m.PlanDecisionIn, request: Request,
-                  response: Response, cases: CasesApp, actor: CurrentActor,
+                  cases: CasesApp, actor: CurrentActor,
                   correlation_id: CorrelationId, metrics: AppMetrics, expected_version: IfMatch,
-                  idempotency_key: IdempotencyKey) -> m.ExceptionView:
+                  idempotency_key: IdempotencyKey) -> Response:
     command = Command("plans/approval", "plan_approval", m.PlanDecisionIn, frozenset(),
                       lambda *_: None, "")
-    return ROUTES.execute(  # type: ignore[return-value]
-        command, case_id, body, request, response, cases, actor, correlation_id, metrics,
+    return ROUTES.execute(
+        command, case_id, body, request, cases, actor, correlation_id, metrics,
         expected_version, idempotency_key,
         lambda case, ctx: case.decide_plan(ctx, number=number, approved=body.approved,
                                            reason=body.reason,

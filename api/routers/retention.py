@@ -8,11 +8,12 @@ from uuid import UUID
 from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.commands import idempotency_for, run_command
+from api.commands import case_response, command_response, idempotency_for, run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, IdempotencyKey, require
 from api.models.common import Instant, RequestModel, UtcDatetime
 from api.problems import Problem
 from api.routing import Router
+from application.idempotency import StoredResponse
 from application.retention import plan_purge
 from domain.actors import Role
 from domain.legal_holds import HOLDERS, LegalHold
@@ -49,18 +50,21 @@ class HoldView(BaseModel):
 
 @router.post("/v1/legal-holds", status_code=201, response_model=HoldView,
              dependencies=[Depends(require(HOLDERS))])
-def place_hold(body: HoldIn, request: Request, response: Response, cases: CasesApp,
+def place_hold(body: HoldIn, request: Request, cases: CasesApp,
                actor: CurrentActor, correlation_id: CorrelationId, metrics: AppMetrics,
-               idempotency_key: IdempotencyKey) -> HoldView:
+               idempotency_key: IdempotencyKey) -> Response:
     """Place a legal hold on a case or a customer: nothing of theirs is purged while
     it stands."""
     ctx = cases.context(actor, correlation_id)
+
+    def render(hold: LegalHold) -> StoredResponse:
+        return case_response(201, HoldView.of(hold), None, f"/v1/legal-holds/{hold.id}")
+
     idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, "legal_hold", "place", lambda: cases.place_hold(
         ctx, case_id=str(body.case_id) if body.case_id else None,
-        customer_id=body.customer_id, reason=body.reason, idempotency=idem))
-    response.headers["Location"] = f"/v1/legal-holds/{result.case_id}"
-    return HoldView.of(cases.get_hold(result.case_id))
+        customer_id=body.customer_id, reason=body.reason, idempotency=idem, render=render))
+    return command_response(result, lambda: render(cases.get_hold(result.case_id)))
 
 
 @router.delete("/v1/legal-holds/{hold_id}", response_model=HoldView,

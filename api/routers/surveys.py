@@ -9,7 +9,14 @@ from fastapi import Depends, Query, Request, Response
 from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
-from api.commands import case_headers, etag, idempotency_for, read_case, run_command
+from api.commands import (
+    case_response,
+    command_response,
+    etag,
+    idempotency_for,
+    read_case,
+    run_command,
+)
 from api.deps import (
     AppMetrics,
     AsOf,
@@ -29,6 +36,7 @@ from api.routing import Router
 from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_cleaning
+from application.idempotency import StoredResponse
 from application.survey_report import render_survey_report
 from application.surveys import active_customers, previous_comparable
 from domain.actors import Actor
@@ -59,19 +67,24 @@ def _view(cases: CaseApplication, actor: Actor, campaign: SurveyCampaign,
 
 @router.post("", status_code=201, response_model=m.SurveyView,
              dependencies=[Depends(require(ORGANISERS))])
-def open_survey(body: m.OpenSurvey, request: Request, response: Response, cases: CasesApp,
+def open_survey(body: m.OpenSurvey, request: Request, cases: CasesApp,
                 actor: CurrentActor, correlation_id: CorrelationId, metrics: AppMetrics,
-                idempotency_key: IdempotencyKey) -> m.SurveyView:
+                idempotency_key: IdempotencyKey) -> Response:
     """Draft a campaign with its plan (SV-TYPE-1, SV-PLAN-1)."""
     ctx = cases.context(actor, correlation_id)
+
+    def render(campaign: SurveyCampaign) -> StoredResponse:
+        return case_response(201, _view(cases, actor, campaign, campaign.modified_on),
+                             campaign.version, f"{router.prefix}/{campaign.id}")
+
     idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, CASE, "plan", lambda: cases.open(
         lambda: SurveyCampaign.draft(ctx, survey_type=body.survey_type, title=body.title,
                                      plan=body.plan.to_domain(),
                                      questionnaire=body.questionnaire_domain(),
-                                     department=body.department), idempotency=idem))
-    case_headers(response, result, location=f"{router.prefix}/{result.case_id}")
-    return _view(cases, actor, cases.case_after(SurveyCampaign, result))
+                                     department=body.department),
+        idempotency=idem, render=render))
+    return command_response(result, lambda: render(cases.case_after(SurveyCampaign, result)))
 
 
 @router.get("", response_model=list[m.SurveyView])

@@ -151,6 +151,67 @@ def test_idempotent_repeat_of_a_command_after_later_changes_gives_the_first_resp
     assert again.json() == first.json() and again.headers["etag"] == '"2"'
 
 
+REPLAYED_HEADERS = ("content-type", "etag", "location")
+
+
+@pytest.mark.rule("AUD-6")
+@pytest.mark.parametrize("path", ["", "/reports"])
+def test_aud_6_a_replay_much_later_is_the_first_response_byte_for_byte(
+        path: str, client: TestClient, make_token, cases: CaseApplication, clock,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first answer showed EX-ESC-1 pending; by the replay its deadline has
+    passed (the view now says breached) and a new release renders cases otherwise.
+    The replay is the first answer as it was sent, never rendered again."""
+    from api.routers import exceptions
+    from domain.actors import Role
+
+    token = make_token("zhao", Role.DEPARTMENT_HEAD, ttl=timedelta(days=10))
+    location = "" if not path else client.post(
+        "/v1/exceptions", json=open_body(level="general"), headers=bearer(token)
+    ).headers["location"]
+    body = {"": open_body(level="general"), "/reports": report_body(),
+            }[path]
+    keyed = bearer(token, **{"Idempotency-Key": f"key{path}"})
+    first = client.post(f"{location or '/v1/exceptions'}{path}", json=body, headers=keyed)
+    assert first.status_code in (200, 201), first.text
+    count = stored_events(cases)
+    clock.advance(timedelta(hours=30))
+
+    def rendered_again(*_: object) -> None:
+        raise AssertionError("a replay was rendered again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(exceptions, "_view", rendered_again)
+        patched.setattr(exceptions.ROUTES, "view", rendered_again)
+        again = client.post(f"{location or '/v1/exceptions'}{path}", json=body, headers=keyed)
+    assert again.content == first.content
+    assert again.status_code == first.status_code
+    assert [again.headers.get(h) for h in REPLAYED_HEADERS] == [
+        first.headers.get(h) for h in REPLAYED_HEADERS]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert stored_events(cases) == count
+    now = client.get(f"{location or first.headers['location']}", headers=bearer(token)).json()
+    assert "breached" in {o["state"] for o in now["obligations"]}  # what a re-render shows
+
+
+@pytest.mark.rule("AUD-6")
+def test_aud_6_a_key_kept_before_answers_were_kept_replays_the_case_as_it_was(
+        client: TestClient, make_token, cases: CaseApplication, clock) -> None:
+    """Records written before AUD-6 have no answer: the replay renders the version
+    the command produced, judged at the instant it was recorded, not now."""
+    keyed = bearer(make_token(ttl=timedelta(days=10)), **{"Idempotency-Key": "old-key"})
+    first = client.post("/v1/exceptions", json=open_body(level="general"), headers=keyed)
+    table = "casetrail_idempotency"
+    if cases.recorder.__class__.__name__.startswith("Postgres"):
+        table = f'"{cases.recorder.datastore.schema}".{table}'
+    with cases.recorder.datastore.transaction(commit=True) as c:
+        c.execute(f"UPDATE {table} SET response = NULL")
+    clock.advance(timedelta(hours=30))
+    again = client.post("/v1/exceptions", json=open_body(level="general"), headers=keyed)
+    assert again.json() == first.json() and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["location"] == first.headers["location"]
+
+
 def test_same_idempotency_key_with_another_body_is_422(
         client: TestClient, make_token, cases: CaseApplication) -> None:
     headers = bearer(make_token(), **{"Idempotency-Key": "open-7f3a"})
