@@ -68,7 +68,7 @@ class CommandRoutes:
                 cases: CaseApplication, actor: Actor, correlation_id: str,
                 metrics: Any, expected_version: int | None, idempotency_key: str | None,
                 apply: Callable[[Any, CommandContext], object]) -> Response:
-        ctx = cases.context(actor, correlation_id)
+        ctx = cases.context(actor, correlation_id, getattr(body, "backdating_reason", None))
         idem = idempotency_for(request, actor, idempotency_key, body)
         render = self.render(command, cases, actor, case_id)
         result = run_command(metrics, self.case_class.case_type, command.name,

@@ -158,8 +158,11 @@ class CaseApplication(Application[UUID]):
     def index(self) -> CaseIndex:
         return self.recorder  # type: ignore[return-value]
 
-    def context(self, actor: Actor, correlation_id: str) -> CommandContext:
-        return CommandContext(actor=actor, at=self.clock.now(), correlation_id=correlation_id)
+    def context(self, actor: Actor, correlation_id: str,
+                backdating_reason: str | None = None) -> CommandContext:
+        return CommandContext(actor=actor, at=self.clock.now(), correlation_id=correlation_id,
+                              backdating_reason=backdating_reason,
+                              backdating_tolerance=self.policy.exceptions.backdating_tolerance)
 
     # --- queries -------------------------------------------------------------
 

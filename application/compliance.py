@@ -1,6 +1,7 @@
 """Escalation-timeliness compliance (SLA-4): for a period, per level and department,
 the share of report-up, plan and resolution obligations met on time, with every
-breach and its evidence."""
+breach and its evidence. An obligation met on a backdated claim (EX-REC-2) counts
+apart, as "met on claim, recorded late", with both instants: never as on time."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class ObligationFacts(Protocol):
     met_by_version: int | None
     breach_version: int | None
     state: str
+    met_recorded_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,29 @@ class Tally:
     met_on_time: int
     breached: int
     pending: int
+    met_recorded_late: int
 
     @property
     def on_time_share(self) -> float | None:
-        decided = self.met_on_time + self.breached
+        """Of the decided obligations, those met on time on the evidence."""
+        decided = self.met_on_time + self.breached + self.met_recorded_late
         return self.met_on_time / decided if decided else None
+
+
+@dataclass(frozen=True)
+class RecordedLate:
+    """EX-REC-2: met on the claimed instant, recorded only later."""
+
+    case_id: UUID
+    key: str
+    rule: str
+    level: str
+    department: str
+    due_at: datetime
+    claimed_at: datetime
+    recorded_at: datetime
+    met_by_event: str | None
+    responsible: str
 
 
 @dataclass(frozen=True)
@@ -62,15 +82,18 @@ def event_id(case_id: UUID, version: int | None) -> str | None:
     return f"{case_id}/{version}" if version is not None else None
 
 
-def escalation_compliance(rows: Iterable[ObligationFacts]) -> tuple[list[Tally], list[Breach]]:
-    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
-    breaches = []
+STATES = {"met": 0, "breached": 1, "pending": 2, "met_recorded_late": 3}
+
+
+def escalation_compliance(rows: Iterable[ObligationFacts]
+                          ) -> tuple[list[Tally], list[Breach], list[RecordedLate]]:
+    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    breaches, recorded_late = [], []
     for row in rows:
         if row.rule not in ESCALATION_RULES or row.state == "void":
             continue
         level = row.level or "unknown"
-        slot = counts[(level, row.department, row.rule)]
-        slot[{"met": 0, "breached": 1}.get(row.state, 2)] += 1
+        counts[(level, row.department, row.rule)][STATES.get(row.state, 2)] += 1
         if row.state == "breached":
             breaches.append(Breach(
                 case_id=row.case_id, key=row.key, rule=row.rule, level=level,
@@ -78,6 +101,14 @@ def escalation_compliance(rows: Iterable[ObligationFacts]) -> tuple[list[Tally],
                 breach_event=event_id(row.case_id, row.breach_version),
                 met_by_event=event_id(row.case_id, row.met_by_version),
                 responsible=row.responsible))
+        if row.state == "met_recorded_late" and row.met_at and row.met_recorded_at:
+            recorded_late.append(RecordedLate(
+                case_id=row.case_id, key=row.key, rule=row.rule, level=level,
+                department=row.department, due_at=row.due_at, claimed_at=row.met_at,
+                recorded_at=row.met_recorded_at,
+                met_by_event=event_id(row.case_id, row.met_by_version),
+                responsible=row.responsible))
     tallies = [Tally(level, department, rule, *slot)
                for (level, department, rule), slot in sorted(counts.items())]
-    return tallies, sorted(breaches, key=lambda b: (b.due_at, str(b.case_id), b.key))
+    return (tallies, sorted(breaches, key=lambda b: (b.due_at, str(b.case_id), b.key)),
+            sorted(recorded_late, key=lambda r: (r.due_at, str(r.case_id), r.key)))

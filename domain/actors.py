@@ -47,3 +47,7 @@ class EventMeta:
     actor: Actor
     correlation_id: str
     command: str
+    backdated: tuple[str, ...] = ()
+    """EX-REC-2: the business instants the command claimed earlier than its recording
+    by more than the tolerance; the server's timestamp is the evidence."""
+    backdating_reason: str | None = None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
@@ -12,6 +13,7 @@ from domain.actors import Actor, EventMeta, Role
 from domain.calendar import utc
 from domain.errors import InvalidInput, NotPermitted
 from domain.obligations import Obligation, ObligationState
+from domain.policy import ExceptionPolicy
 
 SYSTEM = Actor(user="casetrail", roles=())
 """The actor of what the service itself records: breaches and warnings (SLA-1, SLA-2)."""
@@ -19,17 +21,35 @@ SYSTEM = Actor(user="casetrail", roles=())
 
 @dataclass(frozen=True)
 class CommandContext:
-    """Who asks, when (from the injected clock, CAL-6), under which correlation id."""
+    """Who asks, when (from the injected clock, CAL-6), under which correlation id;
+    and why, if the command claims business instants well before it is recorded."""
 
     actor: Actor
     at: datetime
     correlation_id: str
+    backdating_reason: str | None = None
+    backdating_tolerance: timedelta = field(
+        default_factory=lambda: ExceptionPolicy().backdating_tolerance)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc(self.at, "at"))
 
-    def meta(self, command: str) -> EventMeta:
-        return EventMeta(actor=self.actor, correlation_id=self.correlation_id, command=command)
+    def meta(self, command: str, claims: Mapping[str, datetime | None] | None = None
+             ) -> EventMeta:
+        """The event's AUD-1 record. `claims` are the business instants the command
+        was given (EX-REC-2): one earlier than now by more than the tolerance needs a
+        `backdating_reason`, and marks the event as backdated."""
+        early = {name: self.at - value for name, value in (claims or {}).items()
+                 if value is not None and self.at - value > self.backdating_tolerance}
+        reason = (self.backdating_reason or "").strip() or None
+        if early and reason is None:
+            claimed = ", ".join(f"{name} is {int(by.total_seconds() // 60)} minutes"
+                                for name, by in early.items())
+            raise InvalidInput("backdating_reason", f"{claimed} before this is recorded, more "
+                               f"than the {int(self.backdating_tolerance.total_seconds() // 60)}"
+                               "-minute tolerance: give a backdating_reason (EX-REC-2)")
+        return EventMeta(actor=self.actor, correlation_id=self.correlation_id, command=command,
+                         backdated=tuple(early), backdating_reason=reason if early else None)
 
 
 def authorise(ctx: CommandContext, command: str, allowed: frozenset[Role]) -> None:

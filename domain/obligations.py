@@ -12,6 +12,9 @@ from enum import Enum
 class ObligationState(Enum):
     PENDING = "pending"
     MET = "met"
+    MET_RECORDED_LATE = "met_recorded_late"
+    """EX-REC-2: met on the claimed instant, but that claim was recorded later than the
+    backdating tolerance allows: not evidence of being on time."""
     BREACHED = "breached"
     VOID = "void"
 
@@ -36,6 +39,9 @@ class Obligation:
     """The level (or severity) the obligation was derived under."""
     responsible: str = ""
     """Who should act (SLA-4 evidence)."""
+    met_recorded_at: datetime | None = None
+    """When the meeting event was recorded, if its claimed `met_at` was backdated
+    (EX-REC-2): both instants are shown, and it never counts as on time."""
 
     def warn_at(self, fraction: float) -> datetime:
         """SLA-2: the instant `fraction` of the allowed time has passed."""
@@ -46,5 +52,8 @@ class Obligation:
         if self.void_by_version is not None:
             return ObligationState.VOID
         if self.met_at is not None:
-            return ObligationState.MET if self.met_at <= self.due_at else ObligationState.BREACHED
+            if self.met_at > self.due_at:
+                return ObligationState.BREACHED
+            return ObligationState.MET if self.met_recorded_at is None \
+                else ObligationState.MET_RECORDED_LATE
         return ObligationState.BREACHED if now > self.due_at else ObligationState.PENDING

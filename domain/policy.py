@@ -52,6 +52,7 @@ class ExceptionPolicy:
     resolve_general_working_days: int = rule("EX-RES-1", 1)
     resolve_major_working_days: int = rule("EX-RES-1", 3)
     retrospective_critical_months: int = rule("EX-REV-1", 1)
+    backdating_tolerance: timedelta = rule("EX-REC-2", timedelta(minutes=15))
 
     def __post_init__(self) -> None:
         _positive(self)

@@ -60,10 +60,13 @@ class ObligationRow:
     """due_at while a breach is owed to the record (unmet or met late), else null."""
     sweep_warn_at: datetime | None
     """warn_at while a warning is owed (pending, none sent), else null."""
+    met_recorded_at: datetime | None = None
+    """EX-REC-2: when a backdated meeting event was recorded (state met_recorded_late)."""
 
 
 COLUMNS = tuple(f.name for f in fields(ObligationRow))
-INSTANTS = {"started_at", "due_at", "warn_at", "met_at", "sweep_breach_at", "sweep_warn_at"}
+INSTANTS = {"started_at", "due_at", "warn_at", "met_at", "sweep_breach_at", "sweep_warn_at",
+            "met_recorded_at"}
 
 
 def rows_for(case: Case, obligations: Sequence[Obligation], fraction: float
@@ -77,8 +80,10 @@ def rows_for(case: Case, obligations: Sequence[Obligation], fraction: float
             state = "void"
         elif breach is not None or late:
             state = "breached"
+        elif o.met_at is not None:
+            state = "met" if o.met_recorded_at is None else "met_recorded_late"
         else:
-            state = "met" if o.met_at is not None else "pending"
+            state = "pending"
         owes_breach = breach is None and state in {"pending", "breached"}
         rows.append(ObligationRow(
             case_id=case.id, key=o.key, case_type=case.case_type, department=case.department,
@@ -89,7 +94,7 @@ def rows_for(case: Case, obligations: Sequence[Obligation], fraction: float
             case_version=case.version,
             sweep_breach_at=o.due_at if owes_breach else None,
             sweep_warn_at=o.warn_at(fraction) if state == "pending" and warning is None
-            else None))
+            else None, met_recorded_at=o.met_recorded_at))
     return rows
 
 
@@ -200,11 +205,15 @@ def _create_table(table: str, kind: int) -> str:
             typ = _COLUMN_TYPES["text"][kind]
         nullable = name in {"level", "met_at", "met_by_version", "void_by_version",
                             "breach_version", "warning_version", "sweep_breach_at",
-                            "sweep_warn_at"}
+                            "sweep_warn_at", "met_recorded_at"}
         return f"{name} {typ}{'' if nullable else ' NOT NULL'}"
 
     return (f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(col(c) for c in COLUMNS)}, "
             "PRIMARY KEY (case_id, key))")
+
+
+ADDED_COLUMN = "met_recorded_at"
+"""Added after tables were first made: `db init` adds it, `rebuild obligations` fills it."""
 
 
 class SQLiteObligationsView(ObligationsView, SQLiteSql, SQLiteTrackingRecorder):
@@ -214,12 +223,21 @@ class SQLiteObligationsView(ObligationsView, SQLiteSql, SQLiteTrackingRecorder):
         return [*super().construct_create_table_statements(), _create_table(TABLE, 0),
                 *(i.format(name=TABLE, table=TABLE) for i in _INDEXES)]
 
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"SELECT name FROM pragma_table_info('{TABLE}')")
+            if ADDED_COLUMN not in {r["name"] for r in c.fetchall()}:
+                c.execute(f"ALTER TABLE {TABLE} ADD COLUMN {ADDED_COLUMN} TEXT")
+
 
 class PostgresObligationsView(ObligationsView, PostgresSql, PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, tracking_table_name=f"{TABLE}_tracking", **kwargs)
         self.table = Identifier(self.datastore.schema, TABLE).as_string()
         self.sql_create_statements.append(SQL(_create_table(self.table, 1)))  # type: ignore[arg-type]
+        self.sql_create_statements.append(SQL(  # type: ignore[arg-type]
+            f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS {ADDED_COLUMN} timestamptz"))
         for index in _INDEXES:
             self.sql_create_statements.append(
                 SQL(index.format(name=TABLE, table=self.table)))  # type: ignore[arg-type]

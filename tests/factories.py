@@ -24,10 +24,15 @@ from domain.service_exceptions.values import (
     QualityFinding,
 )
 
+LATE = "noticed on a site visit, entered afterwards"
+"""A backdating reason (EX-REC-2) for tests whose business instants are old."""
 
-def ctx(at: datetime, *roles: Role, user: str = "li.wei") -> CommandContext:
+
+def ctx(at: datetime, *roles: Role, user: str = "li.wei",
+        backdating_reason: str | None = None) -> CommandContext:
     actor = Actor(user=user, roles=roles or (Role.FRONTLINE,), department="after_sales")
-    return CommandContext(actor=actor, at=at, correlation_id="corr-1")
+    return CommandContext(actor=actor, at=at, correlation_id="corr-1",
+                          backdating_reason=backdating_reason)
 
 
 def record(context: CommandContext, *, level: Level = Level.GENERAL,

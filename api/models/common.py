@@ -71,6 +71,10 @@ class HistoryEntry(BaseModel):
     data: dict[str, Any]
     hash: str | None = Field(description="this event's link in the case's SHA-256 chain")
     prev_hash: str | None
+    backdated: list[str] = Field(
+        default_factory=list, description="EX-REC-2: the business instants this command "
+        "claimed earlier than its recording by more than the backdating tolerance")
+    backdating_reason: str | None = None
 
 
 class History(BaseModel):

@@ -67,7 +67,16 @@ class CustomerIn(RequestModel):
                         contact=Contact(**self.contact.model_dump()))
 
 
-class OpenException(RequestModel):
+class ClaimsInstants(RequestModel):
+    """A command that reports business instants (EX-REC-2)."""
+
+    backdating_reason: OptionalText | None = Field(
+        default=None, description="EX-REC-2: needed when a business instant in this request "
+        "is earlier than now by more than the backdating tolerance (policy, default 15 "
+        "minutes); the event is then marked backdated")
+
+
+class OpenException(ClaimsInstants):
     """EX-REC-1. The reporter is the token's user; the server stamps `recorded_at`."""
 
     customer: CustomerIn
@@ -85,7 +94,7 @@ class OpenException(RequestModel):
     special: list[SpecialType] = Field(default_factory=list, description="EX-SPEC-1 flags")
 
 
-class ReportUpIn(RequestModel):
+class ReportUpIn(ClaimsInstants):
     """EX-ESC-1: whom it was reported to, when, and what."""
 
     reported_to: Annotated[list[Role], Field(min_length=1)]
@@ -127,7 +136,7 @@ class MeetingIn(RequestModel):
         return Meeting(self.held_at, tuple(self.attendees), self.minutes)
 
 
-class ResponseIn(RequestModel):
+class ResponseIn(ClaimsInstants):
     """EX-RESP-1: `handler` (general), `team_owner` + `team_members` + `milestones`
     (major), `meeting` (critical)."""
 
@@ -198,7 +207,7 @@ class PlanDecisionIn(RequestModel):
         "who then decide it (EX-PLAN-1); execution starts with management's approval"))
 
 
-class ProgressIn(RequestModel):
+class ProgressIn(ClaimsInstants):
     """EX-PROG-1: a report (major) or the daily meeting's minutes (critical)."""
 
     kind: ProgressKind
@@ -207,12 +216,12 @@ class ProgressIn(RequestModel):
     meeting: MeetingIn | None = None
 
 
-class ResolutionIn(RequestModel):
+class ResolutionIn(ClaimsInstants):
     summary: LongText
     resolved_at: Instant | None = Field(default=None, description="default: now")
 
 
-class FeedbackIn(RequestModel):
+class FeedbackIn(ClaimsInstants):
     """EX-FB-1: the customer was told the result; satisfaction 1-5."""
 
     satisfaction: Annotated[int, Field(ge=1, le=5)]
@@ -233,7 +242,7 @@ class ImprovementIn(RequestModel):
                                     description="ask for a tracked corrective action")
 
 
-class ReviewIn(RequestModel):
+class ReviewIn(ClaimsInstants):
     """EX-REV-1; critical reviews are a retrospective meeting."""
 
     root_cause: LongText
@@ -291,6 +300,9 @@ class ObligationView(BaseModel):
     breach_version: int | None = Field(description="the breach event on record, if any")
     warning_version: int | None = Field(description="the warning event on record, if any")
     responsible: str
+    met_recorded_at: UtcDatetime | None = Field(
+        description="EX-REC-2: when the event that met it was recorded, where its claimed "
+        "`met_at` was backdated; the state is then met_recorded_late, never on time")
 
     @classmethod
     def of(cls, obligation: Obligation, now: datetime, case: Case) -> ObligationView:
@@ -302,7 +314,8 @@ class ObligationView(BaseModel):
                    void_by_version=obligation.void_by_version,
                    breach_version=case.breaches.get(obligation.key),
                    warning_version=case.warnings.get(obligation.key),
-                   responsible=obligation.responsible)
+                   responsible=obligation.responsible,
+                   met_recorded_at=obligation.met_recorded_at)
 
 
 class ReportView(BaseModel):

@@ -94,7 +94,8 @@ def history(cases: CaseApplication, case_type: type[Case], case_id: UUID,
             correlation_id=meta.correlation_id, command=meta.command,
             data=jsonable(data, reveal_contact=reveal_contact),
             hash=stored.hash if stored else None,
-            prev_hash=stored.prev_hash if stored else None),
+            prev_hash=stored.prev_hash if stored else None,
+            backdated=list(meta.backdated), backdating_reason=meta.backdating_reason),
             stored.topic if stored else "", stored.state if stored else b""))
     return entries
 

@@ -100,8 +100,9 @@ def _view(cases: CaseApplication, actor: Actor, case: ServiceException,
 def open_exception(body: m.OpenException, request: Request,
                    cases: CasesApp, actor: CurrentActor, correlation_id: CorrelationId,
                    metrics: AppMetrics, idempotency_key: IdempotencyKey) -> Response:
-    """Record a service exception (EX-REC-1). Its deadlines run from `discovered_at`."""
-    ctx = cases.context(actor, correlation_id)
+    """Record a service exception (EX-REC-1). Its deadlines run from `discovered_at`;
+    one more than the backdating tolerance before now needs a reason (EX-REC-2)."""
+    ctx = cases.context(actor, correlation_id, body.backdating_reason)
 
     def create() -> ServiceException:
         return ServiceException.record(

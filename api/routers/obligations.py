@@ -10,7 +10,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, require
 from api.models.common import Instant, UtcDatetime
@@ -46,6 +46,8 @@ class ObligationItem(BaseModel):
     void_by_event: str | None
     breach_event: str | None
     warning_event: str | None
+    met_recorded_at: UtcDatetime | None = Field(
+        description="EX-REC-2: when a backdated meeting event was recorded")
 
     @classmethod
     def of(cls, row: ObligationRow) -> ObligationItem:
@@ -57,7 +59,8 @@ class ObligationItem(BaseModel):
             met_at=row.met_at, met_by_event=event_id(row.case_id, row.met_by_version),
             void_by_event=event_id(row.case_id, row.void_by_version),
             breach_event=event_id(row.case_id, row.breach_version),
-            warning_event=event_id(row.case_id, row.warning_version))
+            warning_event=event_id(row.case_id, row.warning_version),
+            met_recorded_at=row.met_recorded_at)
 
 
 class ObligationPage(BaseModel):
@@ -113,7 +116,10 @@ class TallyView(BaseModel):
     met_on_time: int
     breached: int
     pending: int
-    on_time_share: float | None
+    met_recorded_late: int = Field(
+        description="EX-REC-2: met on a backdated claim, recorded only later; not on time")
+    on_time_share: float | None = Field(
+        description="met on time / (met on time + met recorded late + breached)")
 
 
 class BreachView(BaseModel):
@@ -129,12 +135,29 @@ class BreachView(BaseModel):
     responsible: str
 
 
+class RecordedLateView(BaseModel):
+    """Met on claim, recorded late (EX-REC-2): both instants."""
+
+    subject: UUID
+    key: str
+    rule: str
+    level: str
+    department: str
+    due_at: UtcDatetime
+    claimed_at: UtcDatetime = Field(description="the business instant the client claimed")
+    recorded_at: UtcDatetime = Field(description="when the server recorded it: the evidence")
+    met_by_event: str | None
+    responsible: str
+
+
 class ComplianceReport(BaseModel):
     period_from: UtcDatetime
     period_to: UtcDatetime
     rules: list[str]
     tallies: list[TallyView]
     breaches: list[BreachView]
+    recorded_late: list[RecordedLateView] = Field(
+        description="EX-REC-2: obligations met on claim, recorded late")
 
 
 @router.get("/v1/compliance/escalations", response_model=ComplianceReport,
@@ -156,13 +179,18 @@ def escalation_compliance_report(
     rows = _view(request).select(ObligationQuery(
         rules=ESCALATION_RULES, due_from=period_from, due_before=period_to, level=level,
         department=department), MAX_COMPLIANCE_ROWS)
-    tallies, breaches = escalation_compliance(rows)
+    tallies, breaches, recorded_late = escalation_compliance(rows)
     return ComplianceReport(
         period_from=period_from, period_to=period_to, rules=list(ESCALATION_RULES),
         tallies=[TallyView(level=t.level, department=t.department, rule=t.rule,
                            met_on_time=t.met_on_time, breached=t.breached, pending=t.pending,
+                           met_recorded_late=t.met_recorded_late,
                            on_time_share=t.on_time_share) for t in tallies],
         breaches=[BreachView(subject=b.case_id, key=b.key, rule=b.rule, level=b.level,
                              department=b.department, due_at=b.due_at, actual_at=b.met_at,
                              breach_event=b.breach_event, met_by_event=b.met_by_event,
-                             responsible=b.responsible) for b in breaches])
+                             responsible=b.responsible) for b in breaches],
+        recorded_late=[RecordedLateView(
+            subject=r.case_id, key=r.key, rule=r.rule, level=r.level, department=r.department,
+            due_at=r.due_at, claimed_at=r.claimed_at, recorded_at=r.recorded_at,
+            met_by_event=r.met_by_event, responsible=r.responsible) for r in recorded_late])

@@ -86,14 +86,17 @@ class LevelEpoch:
     complete_at: datetime | None = None
     """The `reported_at` of the report that completed the list."""
     complete_version: int | None = None
+    complete_recorded_late: datetime | None = None
+    """When that report was recorded, if its `reported_at` was backdated (EX-REC-2)."""
 
-    def with_report(self, report: Report, version: int) -> LevelEpoch:
+    def with_report(self, report: Report, version: int,
+                    recorded_late: datetime | None = None) -> LevelEpoch:
         reached = tuple(dict.fromkeys((*self.reached, *report.reported_to)))
         if self.complete_version is not None \
                 or not REPORT_UP_RECIPIENTS[self.level] <= set(reached):
             return replace(self, reached=reached)
         return replace(self, reached=reached, complete_at=report.reported_at,
-                       complete_version=version)
+                       complete_version=version, complete_recorded_late=recorded_late)
 
 
 @dataclass
@@ -123,6 +126,8 @@ class ResolutionRecord:
     summary: str
     level: Level
     reopened: bool = False
+    recorded_late: datetime | None = None
+    """When the resolution was recorded, if its `resolved_at` was backdated (EX-REC-2)."""
 
 
 class ServiceException(Case):
@@ -172,7 +177,8 @@ class ServiceException(Case):
                             ("customer.contact.name", customer.contact.name)):
             required_text(name, value)
         return cls(
-            timestamp=ctx.at, meta=ctx.meta("record"), customer=customer, category=category,
+            timestamp=ctx.at, meta=ctx.meta("record", {"discovered_at": discovered_at}),
+            customer=customer, category=category,
             level=level, title=title, description=description, service_step=service_step,
             discovered_at=discovered_at, department=department, contract_ref=contract_ref,
             impact_scope=impact_scope, customer_demands=customer_demands,
@@ -251,7 +257,8 @@ class ServiceException(Case):
         if reported_at < self.discovered_at:
             raise InvalidInput("reported_at", "reported_at is before the exception was discovered")
         required_text("details", details)
-        self._reported_up(timestamp=ctx.at, meta=ctx.meta("report_up"), report=Report(
+        self._reported_up(timestamp=ctx.at, meta=ctx.meta(
+            "report_up", {"reported_at": reported_at}), report=Report(
             reported_by=ctx.actor.user, reported_to=tuple(dict.fromkeys(reported_to)),
             reported_at=reported_at, details=details, first_judgement=first_judgement,
             customer_demands=customer_demands, measures_taken=measures_taken))
@@ -260,7 +267,8 @@ class ServiceException(Case):
     def _reported_up(self, *, timestamp: datetime, meta: EventMeta, report: Report) -> None:
         self.report_count += 1
         self.last_report = (report, self.version + 1)
-        self.epochs[-1] = self.epochs[-1].with_report(report, self.version + 1)
+        self.epochs[-1] = self.epochs[-1].with_report(
+            report, self.version + 1, timestamp if "reported_at" in meta.backdated else None)
         if self.status is Status.RECORDED and self.report_up_complete:
             self.status = Status.REPORTED
 
@@ -343,7 +351,8 @@ class ServiceException(Case):
             raise InvalidInput("meeting", "a critical exception needs an emergency meeting")
         if meeting is not None:
             business_instant(ctx, "meeting.held_at", meeting.held_at)
-        self._response_started(timestamp=ctx.at, meta=ctx.meta("response"), response=Response(
+        meta = ctx.meta("response", {"meeting.held_at": meeting.held_at if meeting else None})
+        self._response_started(timestamp=ctx.at, meta=meta, response=Response(
             started_by=ctx.actor.user, handler=handler, team_owner=team_owner,
             team_members=tuple(team_members), milestones=tuple(milestones), meeting=meeting))
 
@@ -543,7 +552,8 @@ class ServiceException(Case):
             if meeting is None:
                 raise InvalidInput("meeting", "a daily meeting needs its minutes")
             business_instant(ctx, "meeting.held_at", meeting.held_at)
-        self._progress_reported(timestamp=ctx.at, meta=ctx.meta("progress"), progress=Progress(
+        meta = ctx.meta("progress", {"meeting.held_at": meeting.held_at if meeting else None})
+        self._progress_reported(timestamp=ctx.at, meta=meta, progress=Progress(
             kind=kind, day=day, summary=summary, meeting=meeting))
 
     @event("ProgressReported")
@@ -570,16 +580,17 @@ class ServiceException(Case):
             if plan is None or not plan.compensation:
                 raise StepMissing("resolution", "compensation_plan",
                                   "a major-loss case needs an approved plan with compensation")
-        self._resolved(timestamp=ctx.at, meta=ctx.meta("resolution"), resolved_at=resolved_at,
-                       summary=summary)
+        self._resolved(timestamp=ctx.at, meta=ctx.meta("resolution", {"resolved_at": resolved_at}),
+                       resolved_at=resolved_at, summary=summary)
 
     @event("Resolved")
     def _resolved(self, *, timestamp: datetime, meta: EventMeta, resolved_at: datetime,
                   summary: str) -> None:
         self.status = Status.RESOLVED
         self.execution[-1].ended_at = resolved_at
-        self.resolutions.append(ResolutionRecord(resolved_at, self.version + 1, summary,
-                                                 self.level))
+        self.resolutions.append(ResolutionRecord(
+            resolved_at, self.version + 1, summary, self.level,
+            recorded_late=timestamp if "resolved_at" in meta.backdated else None))
         self.feedback = None
         self.acceptance = None
 
@@ -602,7 +613,8 @@ class ServiceException(Case):
         if not 1 <= satisfaction <= 5:
             raise InvalidInput("satisfaction", "satisfaction is 1 (very dissatisfied) to 5")
         informed_at = business_instant(ctx, "informed_at", informed_at)
-        self._feedback_recorded(timestamp=ctx.at, meta=ctx.meta("feedback"),
+        self._feedback_recorded(timestamp=ctx.at,
+                                meta=ctx.meta("feedback", {"informed_at": informed_at}),
                                 satisfaction=satisfaction, comment=comment,
                                 informed_at=informed_at)
 
@@ -662,7 +674,9 @@ class ServiceException(Case):
                 raise InvalidInput("retrospective",
                                    "a critical exception's review is a retrospective meeting")
             business_instant(ctx, "retrospective.held_at", retrospective.held_at)
-        self._reviewed(timestamp=ctx.at, meta=ctx.meta("review"), review=Review(
+        meta = ctx.meta("review", {"retrospective.held_at":
+                                   retrospective.held_at if retrospective else None})
+        self._reviewed(timestamp=ctx.at, meta=meta, review=Review(
             root_cause=root_cause, lessons=lessons, improvements=tuple(improvements),
             retrospective=retrospective))
 

@@ -83,7 +83,8 @@ def _report_up(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoc
         description=f"report the {epoch.level.value} exception up to {names}",
         started_at=epoch.started_at, due_at=due, met_at=met_at, met_by_version=met_by,
         void_by_version=end_version if met_by is None else None, level=epoch.level.value,
-        responsible=f"{case.reporter} (reporter), to {names}")
+        responsible=f"{case.reporter} (reporter), to {names}",
+        met_recorded_at=epoch.complete_recorded_late)
 
 
 def _plan(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoch,
@@ -117,15 +118,15 @@ def _resolution(case: ServiceException, policy: ExceptionPolicy, calendar: Busin
     else:
         days = getattr(policy, f"resolve_{epoch.level.value}_working_days")
         due = calendar.add_working_days(base, days)
-    resolved = next(((r.resolved_at, r.version) for r in case.resolutions
-                     if not r.reopened and _within(r.version, epoch, end_version)), (None, None))
-    met_at, met_by = resolved
+    met_at, met_by, recorded_late = next(
+        ((r.resolved_at, r.version, r.recorded_late) for r in case.resolutions
+         if not r.reopened and _within(r.version, epoch, end_version)), (None, None, None))
     return Obligation(
         key=f"EX-RES-1@v{epoch.version}", rule="EX-RES-1",
         description=f"resolve the {epoch.level.value} exception",
         started_at=base, due_at=due, met_at=met_at, met_by_version=met_by,
         void_by_version=end_version if met_by is None else None, level=epoch.level.value,
-        responsible=_handler(case, epoch.level))
+        responsible=_handler(case, epoch.level), met_recorded_at=recorded_late)
 
 
 def _daily_progress(case: ServiceException, calendar: BusinessCalendar,

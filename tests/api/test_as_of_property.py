@@ -34,7 +34,7 @@ def _exception(client: TestClient, token: Callable[..., str], clock: FrozenClock
     frontline = bearer(token("li.wei", Role.FRONTLINE, ttl=LONG))
     head = bearer(token("zhao", Role.DEPARTMENT_HEAD, ttl=LONG))
     created = client.post("/v1/exceptions", headers=frontline, json=open_body(
-        level="general", discovered_at=(clock.now() - timedelta(minutes=20)).isoformat()))
+        level="general", discovered_at=(clock.now() - timedelta(minutes=10)).isoformat()))
     href = created.headers["location"]
     return href, {
         "report": lambda: client.post(f"{href}/reports", headers=frontline, json={

@@ -23,7 +23,8 @@ def walk(client: TestClient, make_token, clock) -> Walker:
 def test_from_an_exception_review_to_a_verified_closure(walk: Walker, client: TestClient,
                                                         make_token) -> None:
     walk.at(datetime(2026, 10, 8, 9, 0))
-    walk.open(level="major", discovered_at="2026-10-08T08:30:00+08:00")
+    walk.open(level="major", discovered_at="2026-10-08T08:30:00+08:00",
+              backdating_reason="the customer called the hotline before the case was entered")
     walk.report("cs_head")
     walk.respond("major")
     walk.investigate()

@@ -57,7 +57,8 @@ def test_ex_flow_1_a_general_exception_from_record_to_archive(walk: Walker) -> N
 
 def test_ex_flow_1_a_major_exception_with_a_rejected_acceptance(walk: Walker) -> None:
     walk.at(datetime(2026, 10, 8, 9, 0))
-    walk.open(level="major", discovered_at="2026-10-08T08:30:00+08:00")
+    walk.open(level="major", discovered_at="2026-10-08T08:30:00+08:00",
+              backdating_reason="the customer called the hotline before the case was entered")
     walk.report("cs_head")
     walk.respond("major")
     walk.investigate()

@@ -13,6 +13,7 @@ from projections.obligations import ObligationsProjection, construct_view
 from projections.runtime import ViewRunner
 from tests.api.conftest import bearer
 from tests.api.walk import Walker
+from tests.factories import open_body
 
 
 @pytest.fixture
@@ -31,7 +32,8 @@ def catch_up_and_sweep(cases: CaseApplication) -> None:
 def test_sla_1_obligations_listed_by_state_rule_and_subject(
         walk: Walker, client: TestClient, cases: CaseApplication) -> None:
     walk.at(datetime(2026, 10, 8, 9, 0))
-    late = walk.open(level="critical", discovered_at="2026-10-08T08:00:00+08:00")
+    late = walk.open(level="critical", discovered_at="2026-10-08T08:00:00+08:00",
+                     backdating_reason="the customer called before the case was entered")
     on_time = walk.open(level="general", discovered_at="2026-10-08T08:55:00+08:00")
     walk.report("department_head")
     catch_up_and_sweep(cases)
@@ -63,7 +65,8 @@ def test_sla_4_escalation_compliance_per_level_and_department_with_evidence(
     for department, discovered in (("after_sales", "08:50"), ("after_sales", "07:30"),
                                    ("delivery", "08:59")):
         walk.open(level="general", department=department,
-                  discovered_at=f"2026-10-08T{discovered}:00+08:00")
+                  discovered_at=f"2026-10-08T{discovered}:00+08:00",
+                  backdating_reason="the customer called the hotline before the case was entered")
         walk.report("department_head")
     catch_up_and_sweep(cases)
     auditor = bearer(walk.tokens["audit.1"])
@@ -103,3 +106,49 @@ def test_sla_4_nothing_due_in_the_period_is_an_empty_report(client: TestClient,
     assert response.json()["tallies"] == [] and response.json()["breaches"] == []
 
 
+
+
+@pytest.mark.rule("EX-REC-2")
+def test_ex_rec_2_a_report_backdated_a_month_is_met_on_claim_recorded_late_never_on_time(
+        walk: Walker, client: TestClient, cases: CaseApplication) -> None:
+    """Discovered 2026-11-02 10:00 CST, recorded and reported up on 2026-12-02 with
+    claims of the month before: the claims need a reason, the events are marked, and
+    compliance for 2026-11-02 shows the report as met on claim, recorded late."""
+    walk.at(datetime(2026, 12, 2, 10, 0))
+    refused = client.post("/v1/exceptions", headers=bearer(walk.tokens["li.wei"]),
+                          json=open_body(level="general",
+                                         discovered_at="2026-11-02T10:00:00+08:00"))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "backdating_reason"
+    assert client.get("/v1/exceptions", headers=bearer(walk.tokens["audit.1"])
+                      ).json()["items"] == []  # nothing recorded
+    walk.open(level="general", discovered_at="2026-11-02T10:00:00+08:00",
+              backdating_reason="paper complaint found in the branch's mail")
+    report = {"reported_to": ["department_head"], "reported_at": "2026-11-02T11:00:00+08:00",
+              "details": "cell 3 down"}
+    walk.post("reports", report, "li.wei", expect=422)
+    within = walk.get()
+    assert within["version"] == 1  # the refused report recorded nothing
+    view = walk.post("reports", report | {"backdating_reason": "reported by phone then"},
+                     "li.wei")
+    [esc] = [o for o in view["obligations"] if o["rule"] == "EX-ESC-1"]
+    assert esc["state"] == "met_recorded_late"
+    assert (esc["met_at"], esc["met_recorded_at"]) == ("2026-11-02T03:00:00Z",
+                                                       "2026-12-02T02:00:00Z")
+    history = walk.get("/history", "audit.1")["items"]
+    assert [(h["backdated"], h["backdating_reason"]) for h in history] == [
+        (["discovered_at"], "paper complaint found in the branch's mail"),
+        (["reported_at"], "reported by phone then")]
+    catch_up_and_sweep(cases)
+    compliance = client.get("/v1/compliance/escalations", headers=bearer(walk.tokens["audit.1"]),
+                            params={"from": "2026-11-02T00:00:00+08:00",
+                                    "to": "2026-11-03T00:00:00+08:00"}).json()
+    [tally] = [t for t in compliance["tallies"] if t["rule"] == "EX-ESC-1"]
+    assert (tally["met_on_time"], tally["met_recorded_late"], tally["on_time_share"]) == (
+        0, 1, 0.0)
+    [late] = compliance["recorded_late"]
+    assert (late["claimed_at"], late["recorded_at"], late["due_at"]) == (
+        "2026-11-02T03:00:00Z", "2026-12-02T02:00:00Z", "2026-11-02T03:00:00Z")
+    listed = client.get("/v1/obligations?state=met_recorded_late",
+                        headers=bearer(walk.tokens["audit.1"])).json()["items"]
+    assert [o["met_recorded_at"] for o in listed] == ["2026-12-02T02:00:00Z"]

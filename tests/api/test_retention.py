@@ -116,7 +116,7 @@ def test_ret_2_a_customer_with_a_case_still_open_keeps_its_key(
         walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
     archived_general_case(walk)
     walk.open(customer={"id": "C-1", "name": "ACME Robotics", "key_account": True,
-                        "contact": {"name": PERSON, "phone": PHONE}})
+                        "contact": {"name": PERSON, "phone": PHONE}}, discovered_at=walk.now())
     walk.at(datetime(2030, 1, 1, 12, 0))
     plan = purge(cases, store_settings)
     assert plan.customers == [] and "is open" in plan.blocked["C-1"]

@@ -258,3 +258,20 @@ def test_a_save_waits_for_the_events_table_lock_no_longer_than_the_lock_timeout(
         assert open_case(cases).version == 1
     finally:
         cases.close()
+
+
+@pytest.mark.rule("EX-REC-2")
+def test_ex_rec_2_commands_get_the_tolerance_of_the_policy_in_force(
+        store_settings: Settings, clock) -> None:
+    from domain.actors import Actor
+    from domain.policy import ExceptionPolicy, Policy
+
+    init_schema(store_settings)
+    settings = store_settings.model_copy(update={"policy": Policy(
+        exceptions=ExceptionPolicy(backdating_tolerance=timedelta(hours=2)))})
+    app = build_application(settings, clock)
+    try:
+        ctx = app.context(Actor("li.wei", (Role.FRONTLINE,)), "c", "why")
+        assert (ctx.backdating_tolerance, ctx.backdating_reason) == (timedelta(hours=2), "why")
+    finally:
+        app.close()

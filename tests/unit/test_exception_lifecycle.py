@@ -30,6 +30,7 @@ from domain.service_exceptions.values import (
 from infrastructure.holiday_calendar import HolidayCalendar
 from tests.conftest import T0
 from tests.factories import (
+    LATE,
     approve,
     ctx,
     feedback,
@@ -93,7 +94,8 @@ def test_ex_esc_1_critical_obligation_is_met_only_by_both_reports() -> None:
 
 
 def test_ex_esc_1_a_late_report_is_met_but_breached() -> None:
-    case = record(ctx(T0), level=Level.CRITICAL, discovered_at=T0 - timedelta(minutes=31))
+    case = record(ctx(T0, backdating_reason=LATE), level=Level.CRITICAL,
+                  discovered_at=T0 - timedelta(minutes=31))
     report_fully(case, T0)
     [report] = by_rule(case, "EX-ESC-1")
     assert report.state_at(T0) is ObligationState.BREACHED
@@ -315,7 +317,8 @@ def test_ex_plan_1_only_a_critical_approval_can_be_referred() -> None:
 
 
 def test_ex_plan_2_major_plan_due_24_hours_from_a_timely_report() -> None:
-    case = record(ctx(T0), level=Level.MAJOR, discovered_at=T0 - timedelta(hours=1))
+    case = record(ctx(T0, backdating_reason=LATE), level=Level.MAJOR,
+                  discovered_at=T0 - timedelta(hours=1))
     report_fully(case, T0)  # on time: 1 hour after discovery, 2 allowed
     [plan] = by_rule(case, "EX-PLAN-2")
     assert plan.due_at == T0 + timedelta(hours=24)
@@ -328,7 +331,7 @@ def test_ex_plan_2_major_plan_due_24_hours_from_a_timely_report() -> None:
 
 def test_ex_plan_2_lateness_never_extends_the_plan_deadline() -> None:
     discovered = T0 - timedelta(hours=5)
-    case = record(ctx(T0), level=Level.CRITICAL, discovered_at=discovered)
+    case = record(ctx(T0, backdating_reason=LATE), level=Level.CRITICAL, discovered_at=discovered)
     report_fully(case, T0)  # 4.5 hours late
     [plan] = by_rule(case, "EX-PLAN-2")
     assert plan.due_at == discovered + timedelta(minutes=30) + timedelta(hours=48)
@@ -530,5 +533,70 @@ def test_ex_arc_1_archive_keeps_document_hashes_and_makes_the_case_read_only() -
 
 
 def test_ex_rec_1_times_are_utc_aware_throughout() -> None:
-    case = record(ctx(T0), discovered_at=datetime(2026, 9, 30, 14, 0, tzinfo=CST))
+    case = record(ctx(T0, backdating_reason=LATE),
+                  discovered_at=datetime(2026, 9, 30, 14, 0, tzinfo=CST))
     assert case.discovered_at == datetime(2026, 9, 30, 6, 0, tzinfo=UTC)
+
+
+# --- EX-REC-2 -----------------------------------------------------------------------------
+
+@pytest.mark.rule("EX-REC-2")
+def test_ex_rec_2_a_claim_beyond_the_tolerance_needs_a_reason_and_marks_the_event() -> None:
+    case = record(ctx(T0), level=Level.GENERAL, discovered_at=T0 - timedelta(minutes=15))
+    assert case.pending_events[-1].meta.backdated == ()  # 15 minutes: within the tolerance
+    later = T0 + timedelta(hours=3)
+    with pytest.raises(InvalidInput) as refused:
+        report_up(case, ctx(later), Role.DEPARTMENT_HEAD, at=T0 + timedelta(minutes=30))
+    assert refused.value.field == "backdating_reason"
+    assert "reported_at is 150 minutes" in refused.value.detail
+    report_up(case, ctx(later, backdating_reason=" "), Role.DEPARTMENT_HEAD, at=later)
+    assert case.pending_events[-1].meta.backdated == ()  # a reason alone marks nothing
+    assert case.pending_events[-1].meta.backdating_reason is None
+    with pytest.raises(InvalidInput):  # a blank reason is no reason
+        report_up(case, ctx(later, backdating_reason=" "), Role.DEPARTMENT_HEAD,
+                  at=T0 + timedelta(minutes=30))
+
+
+@pytest.mark.rule("EX-REC-2")
+def test_ex_rec_2_met_on_a_backdated_claim_is_met_recorded_late_with_both_instants() -> None:
+    case = record(ctx(T0), level=Level.GENERAL, discovered_at=T0)
+    later = T0 + timedelta(days=30)
+    report_up(case, ctx(later, backdating_reason="told by phone"), Role.DEPARTMENT_HEAD,
+              at=T0 + timedelta(minutes=20))
+    assert case.pending_events[-1].meta.backdated == ("reported_at",)
+    assert case.pending_events[-1].meta.backdating_reason == "told by phone"
+    [esc] = by_rule(case, "EX-ESC-1", later)
+    assert (esc.met_at, esc.met_recorded_at) == (T0 + timedelta(minutes=20), later)
+    assert esc.state_at(later) is ObligationState.MET_RECORDED_LATE
+    on_time = record(ctx(T0), level=Level.GENERAL, discovered_at=T0)
+    report_up(on_time, ctx(T0 + timedelta(minutes=20)), Role.DEPARTMENT_HEAD)
+    [met] = by_rule(on_time, "EX-ESC-1", later)
+    assert (met.state_at(later), met.met_recorded_at) == (ObligationState.MET, None)
+
+
+@pytest.mark.rule("EX-REC-2")
+def test_ex_rec_2_a_backdated_resolution_and_a_late_claim_stay_what_they_are() -> None:
+    case = record(ctx(T0), level=Level.GENERAL, discovered_at=T0)
+    to_executing(case, T0 + timedelta(minutes=10))
+    later = T0 + timedelta(days=10)
+    case.resolve(ctx(later, backdating_reason="closed on site, entered later"),
+                 summary="fixed", resolved_at=T0 + timedelta(hours=2))
+    [res] = by_rule(case, "EX-RES-1", later)
+    assert res.state_at(later) is ObligationState.MET_RECORDED_LATE
+    assert res.met_recorded_at == later
+    late = record(ctx(T0), level=Level.GENERAL, discovered_at=T0)
+    report_up(late, ctx(later, backdating_reason="told by phone"), Role.DEPARTMENT_HEAD,
+              at=T0 + timedelta(hours=2))
+    [esc] = by_rule(late, "EX-ESC-1", later)
+    assert esc.state_at(later) is ObligationState.BREACHED  # late even on its claim
+
+
+@pytest.mark.rule("EX-REC-2")
+def test_ex_rec_2_the_tolerance_is_policy() -> None:
+    from domain.cases import CommandContext
+
+    loose = CommandContext(actor=ctx(T0).actor, at=T0, correlation_id="c",
+                           backdating_tolerance=timedelta(hours=1))
+    case = record(loose, discovered_at=T0 - timedelta(minutes=45))
+    assert case.pending_events[-1].meta.backdated == ()
+    assert POLICY.backdating_tolerance == timedelta(minutes=15)

@@ -11,11 +11,11 @@ from domain.errors import InvalidInput, NotPermitted
 from domain.service_exceptions.model import ServiceException
 from domain.service_exceptions.values import Level, Status
 from tests.conftest import T0
-from tests.factories import ctx, record, report_up, version_1_snapshot
+from tests.factories import LATE, ctx, record, report_up, version_1_snapshot
 
 
 def test_ex_rec_1_recording_keeps_discovery_time_and_server_time_apart() -> None:
-    case = record(ctx(T0), discovered_at=T0 - timedelta(hours=3))
+    case = record(ctx(T0, backdating_reason=LATE), discovered_at=T0 - timedelta(hours=3))
     assert case.discovered_at == T0 - timedelta(hours=3)
     assert case.recorded_at == T0
     assert case.reporter == "li.wei"
