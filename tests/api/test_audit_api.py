@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from application.app import CaseApplication
 from application.export_check import check_export
+from infrastructure.checkpoints import REFUSALS, CheckpointRefused
 from tests.api.conftest import bearer
 from tests.api.walk import Walker
 
@@ -81,6 +82,10 @@ def test_aud_5_damage_is_a_finding_over_http_never_a_server_error(
         assert damaged.json()["type"].endswith(":history-damaged")
         assert "beyond version 2" in damaged.json()["detail"]
     store.checkpoint_sql("UPDATE {table} SET signature = 'AAAA' WHERE seq = ?", 1)
+    with pytest.raises(CheckpointRefused):
+        client.app.state.checkpoints.create(walk.clock.now(), cases.verify_case)
+    metrics = client.get("/metrics").text
+    assert f"casetrail_checkpoint_refusals_total {REFUSALS._value.get()}" in metrics
     edited = client.get(f"{walk.location}/verify", headers=auditor).json()
     assert (edited["ok"], edited["bad_checkpoint"]) == (False, 1)
     report = client.get("/v1/audit/verify", headers=auditor)

@@ -81,9 +81,11 @@ class Store:
             run(f"DELETE FROM {self.chain} WHERE case_id = ?", (self.key(case_id),))
 
     def rewrite(self, case_id: UUID, version: int) -> None:
-        """Change one event and recompute every link from it on, as a forger would."""
+        """Change what a report says and recompute every link from it on, as a forger
+        would: the forged event still decodes."""
         topic, state = self.state(case_id, version)
-        self.set_state(case_id, version, topic, state.replace(b"a", b"b", 1) + b" ")
+        assert b"since 09:00" in state
+        self.set_state(case_id, version, topic, state.replace(b"since 09:00", b"since 11:00"))
         with self.sql() as run:
             rows = run(f"SELECT version, prev_hash FROM {self.chain} WHERE case_id = ? "
                        "ORDER BY version", (self.key(case_id),))
@@ -328,3 +330,76 @@ def test_aud_5_a_witness_kept_from_yesterday_detects_todays_rewrite(
     assert sign(cases, checkpoints) == 1  # a fresh log over the forged history
     assert verdict(cases, checkpoints, case_id).ok
     assert everything(cases, checkpoints, kept) == [(None, None, 1), (case_id, 5, 1)]
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_an_export_checked_offline_against_a_kept_witness(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints,
+        witness_file: Path, tmp_path: Path) -> None:
+    """The export of a forged store is consistent on its own, re-signed checkpoint and
+    all; the witness the auditor kept shows it does not reach yesterday's head."""
+    import json
+
+    from api.routers.audit import export
+    from application.export_check import check_export
+
+    case_id = five_events(cases)
+    sign(cases, checkpoints)
+    kept = list(read_witness(witness_file))
+
+    def exported() -> dict:
+        return json.loads(export(checkpoints, cases, ServiceException, case_id, False,
+                                 None).model_dump_json())
+
+    assert check_export(exported(), witness=kept) == []
+    store.rewrite(case_id, 2)
+    store.checkpoint_sql("DELETE FROM {table} WHERE seq >= ?", 1)
+    witness_file.unlink()
+    sign(cases, checkpoints)
+    forged = exported()
+    assert check_export(forged) == []
+    assert check_export(forged, witness=kept) == [
+        "the export's checkpoint 1 differs from the witness's",
+        "the events do not reach the head of witness checkpoint 1 (version 5)"]
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_each_checkpoint_is_posted_to_the_witness_webhook(
+        cases: CaseApplication, store_settings: Settings, tmp_path: Path) -> None:
+    """A local stand-in for the operator's receiver; one that fails is counted and
+    logged, and the checkpoint stands (the file witness has it)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from infrastructure.checkpoints import PUBLISH_FAILURES
+
+    received: list[dict] = []
+    answer = [204]
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(answer[0])
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/witness"
+        checkpoints = Checkpoints(cases.recorder, load_signer(store_settings),
+                                  Witness(tmp_path / "w.jsonl", url))
+        five_events(cases)
+        assert sign(cases, checkpoints) == 1
+        assert [r["seq"] for r in received] == [1]
+        assert received[0]["payload"] == checkpoints.rows()[0].payload
+        answer[0] = 500
+        failures = PUBLISH_FAILURES._value.get()
+        assert sign(cases, checkpoints) == 2
+        assert PUBLISH_FAILURES._value.get() == failures + 1
+        assert [w.seq for w in read_witness(tmp_path / "w.jsonl")] == [1, 2]
+    finally:
+        server.shutdown()
