@@ -4,7 +4,7 @@ byte gives the contact back, while history replays and the chain verifies."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,9 +25,10 @@ def walk(client: TestClient, make_token, clock) -> Walker:
     return Walker(client, make_token, clock)
 
 
-def archived_general_case(walk: Walker, customer: str = "C-1") -> dict:
-    walk.at(datetime(2026, 10, 8, 9, 0))
-    walk.open(level="general", discovered_at="2026-10-08T08:50:00+08:00",
+def archived_general_case(walk: Walker, customer: str = "C-1",
+                          day: datetime = datetime(2026, 10, 8, 9, 0)) -> dict:
+    walk.at(day)
+    walk.open(level="general", discovered_at=(day - timedelta(minutes=10)).isoformat() + "+08:00",
               customer={"id": customer, "name": "ACME Robotics", "key_account": True,
                         "contact": {"name": PERSON, "phone": PHONE, "email": EMAIL}})
     walk.report("department_head")
@@ -167,3 +168,39 @@ def test_ret_3_after_the_purge_the_contact_is_gone_everywhere_and_history_still_
         assert old.customer.contact.name == "[erased]"
     finally:
         fresh.close()
+
+
+@pytest.mark.rule("RET-2")
+def test_ret_2_a_hold_on_one_case_alone_keeps_the_customers_key(
+        walk: Walker, cases: CaseApplication, store_settings: Settings,
+        client: TestClient) -> None:
+    case = archived_general_case(walk)
+    assert client.post("/v1/legal-holds", headers=bearer(walk.tokens["wu"]), json={
+        "case_id": case["id"], "reason": "arbitration pending"}).status_code == 201
+    walk.at(datetime(2030, 1, 1, 12, 0))
+    plan = purge(cases, store_settings)
+    assert plan.customers == [] and plan.cases == []
+    assert plan.blocked == {"C-1": f"a legal hold stands on case {case['id']}"}
+    assert walk.get("", "zhao")["customer"]["contact"]["phone"] == PHONE
+
+
+@pytest.mark.rule("RET-2")
+def test_ret_2_one_case_still_retained_keeps_the_key_of_a_customer_whose_other_is_due(
+        walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
+    archived_general_case(walk)
+    later = archived_general_case(walk, day=datetime(2027, 10, 8, 9, 0))
+    walk.at(datetime(2030, 1, 1, 12, 0))  # the first is past its 3 years, the second not
+    plan = purge(cases, store_settings)
+    assert plan.customers == []
+    assert plan.blocked["C-1"].startswith(f"case {later['id']} is retained until 2030-10-")
+
+
+@pytest.mark.rule("RET-3")
+def test_ret_3_a_dry_run_changes_nothing(
+        walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
+    archived_general_case(walk)
+    walk.at(datetime(2030, 1, 1, 12, 0))
+    plan = build_workers(store_settings, cases).purge(dry_run=True)
+    assert plan.customers == ["C-1"]
+    assert walk.get("", "zhao")["customer"]["contact"]["phone"] == PHONE
+    assert [h["type"] for h in walk.get("/history", "audit.1")["items"]][-1] == "Archived"

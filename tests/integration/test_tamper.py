@@ -234,7 +234,8 @@ DAMAGE: dict[str, tuple[Callable[[Store, UUID], None], int, bool]] = {
 @pytest.mark.rule("AUD-5")
 @pytest.mark.parametrize("name", list(DAMAGE))
 def test_aud_5_damage_to_a_case_is_named_after_a_checkpoint_run(
-        name: str, cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
+        name: str, cases: CaseApplication, store: Store, checkpoints: Checkpoints,
+        witness_file: Path) -> None:
     damage, first_bad, refused = DAMAGE[name]
     case_id = five_events(cases)
     bystander = five_events(cases)
@@ -244,7 +245,19 @@ def test_aud_5_damage_to_a_case_is_named_after_a_checkpoint_run(
     result = verdict(cases, checkpoints, case_id)
     assert (result.ok, result.first_bad_version) == (False, first_bad), result.reason
     assert verdict(cases, checkpoints, bystander).ok
-    assert everything(cases, checkpoints) == [(case_id, first_bad, 1 if refused else 2)]
+    expected = [(case_id, first_bad, 1 if refused else 2)]
+    assert everything(cases, checkpoints) == expected
+    assert everything(cases, checkpoints, witness_file) == expected  # one finding a case
+
+
+@pytest.mark.rule("AUD-3")
+def test_aud_3_the_last_event_deleted_while_its_link_remains_before_any_checkpoint(
+        cases: CaseApplication, store: Store) -> None:
+    case_id = five_events(cases)
+    store.delete(case_id, 5)
+    result = cases.verify_case(case_id)
+    assert (result.ok, result.first_bad_version) == (False, 5)
+    assert "the chain has version 5" in result.reason
 
 
 def test_aud_5_the_refusal_names_the_damage_and_records_nothing(
@@ -277,6 +290,23 @@ def test_aud_5_an_edited_checkpoint_is_a_finding_not_an_error(
     assert "does not verify" in result.reason
     assert sign(cases, checkpoints) is None
     assert everything(cases, checkpoints) == [(None, None, 1)]
+
+
+@pytest.mark.rule("AUD-5")
+@pytest.mark.parametrize(("statement", "bad"), [
+    ("UPDATE {table} SET signature = 'AAAA' WHERE seq = ?", 1),  # the one before the newest
+    ("DELETE FROM {table} WHERE seq <= ?", 1),  # every one before the newest
+])
+def test_aud_5_one_case_is_checked_against_the_newest_checkpoint_and_its_predecessor(
+        statement: str, bad: int, cases: CaseApplication, store: Store,
+        checkpoints: Checkpoints) -> None:
+    case_id = five_events(cases)
+    sign(cases, checkpoints)
+    more(cases, case_id)
+    sign(cases, checkpoints)
+    store.checkpoint_sql(statement, 1)
+    result = verdict(cases, checkpoints, case_id)
+    assert (result.ok, result.bad_checkpoint) == (False, bad), result.reason
 
 
 @pytest.mark.rule("AUD-5")
