@@ -105,6 +105,10 @@ def verify(case_id: UUID, records: Sequence[StoredRecord], chain_versions: Seque
 
 CHECKPOINT_GENESIS = "0" * 64
 """The `prev` of the first checkpoint."""
+LEGACY = ""
+"""The `prev` of a checkpoint signed before AUD-5: heads and a signature, no `seq`,
+`prev` or `digest`. It stands on its signature alone; the first checkpoint after it
+links to it."""
 
 
 def heads_digest(heads: Mapping[str, Sequence[Any]]) -> str:
@@ -179,6 +183,10 @@ def read_checkpoint(row: StoredCheckpoint,
                       checkpoint=row.seq)
     try:
         body = json.loads(row.payload)
+        if "seq" not in body and "prev" not in body:
+            return Checkpoint(seq=row.seq, prev=LEGACY, created_at=body["created_at"],
+                              heads=body["heads"], payload=row.payload,
+                              signature=row.signature)
         checkpoint = Checkpoint(seq=body["seq"], prev=body["prev"],
                                 created_at=body["created_at"], heads=body["heads"],
                                 payload=row.payload, signature=row.signature)
@@ -197,6 +205,8 @@ def read_checkpoint(row: StoredCheckpoint,
 
 def follows(checkpoint: Checkpoint, previous: Checkpoint | None) -> Damage | None:
     """The damage if `checkpoint` does not directly follow `previous` in the log."""
+    if checkpoint.prev == LEGACY:
+        return None  # signed before the log was chained: its signature is all it has
     expected_seq = previous.seq + 1 if previous else 1
     expected_prev = previous.hash if previous else CHECKPOINT_GENESIS
     if checkpoint.seq != expected_seq:

@@ -35,6 +35,7 @@ from prometheus_client import Counter
 
 from application.audit import (
     CHECKPOINT_GENESIS,
+    LEGACY,
     Checkpoint,
     Damage,
     Head,
@@ -209,7 +210,7 @@ class Checkpoints:
                                                       rows[1]["signature"]), self.signer.verify)
             if isinstance(before, Damage):
                 return before
-        if before is None and newest.seq != 1:
+        if before is None and newest.seq != 1 and newest.prev != LEGACY:
             return Damage(f"checkpoints 1 to {newest.seq - 1} are missing", checkpoint=1)
         if before is not None and (broken := follows(newest, before)) is not None:
             return broken

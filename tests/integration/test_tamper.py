@@ -433,3 +433,29 @@ def test_aud_5_each_checkpoint_is_posted_to_the_witness_webhook(
         assert [w.seq for w in read_witness(tmp_path / "w.jsonl")] == [1, 2]
     finally:
         server.shutdown()
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_checkpoints_signed_before_the_log_was_chained_still_count(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
+    """An upgrade: a checkpoint in the earlier form (heads and a signature) is the
+    predecessor of the first chained one, and its heads still catch a truncation."""
+    import json
+
+    case_id = five_events(cases)
+    heads = {str(c): [v, h] for c, v, h in cases.recorder.chain_heads()}
+    payload = json.dumps({"created_at": cases.clock.now().isoformat(), "heads": heads,
+                          "key_fingerprint": checkpoints.signer.fingerprint},
+                         sort_keys=True, separators=(",", ":"))
+    cases.recorder.insert_checkpoint(7, payload, checkpoints.signer.sign(payload),
+                                     checkpoints.signer.fingerprint)
+    assert verdict(cases, checkpoints, case_id).checkpoint == 7
+    more(cases, case_id)
+    assert sign(cases, checkpoints) == 8
+    assert everything(cases, checkpoints) == []
+    for version in (6, 5):
+        store.delete(case_id, version, chain_too=True)
+    assert sign(cases, checkpoints) is None
+    store.checkpoint_sql("DELETE FROM {table} WHERE seq = ?", 8)
+    assert (verdict(cases, checkpoints, case_id).first_bad_version, sign(cases, checkpoints)
+            ) == (5, None)  # the legacy checkpoint saw version 5
