@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -39,7 +39,6 @@ from application.audit import (
     Checkpoint,
     Damage,
     Head,
-    LogCheck,
     StoredCheckpoint,
     StoreVerification,
     Verification,
@@ -140,12 +139,20 @@ class Witness:
                           self.url, e)
 
     def last(self) -> StoredCheckpoint | None:
+        """The newest checkpoint published, read from the file's end (the file grows
+        by a checkpoint an hour and is never read whole for this)."""
         if self.path is None or not self.path.exists():
             return None
-        found = None
-        for found in read_witness(self.path):  # noqa: B007 - the last line is wanted
-            pass
-        return found
+        with self.path.open("rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            tail, start = b"", end
+            while start > 0 and tail.rstrip(b"\n").count(b"\n") == 0:
+                start = max(0, start - 65536)
+                f.seek(start)
+                tail = f.read(end - start)
+        line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        return parse_witness_line(line.decode("utf-8"), self.path, "the last line") \
+            if line.strip() else None
 
 
 def witness_line(checkpoint: StoredCheckpoint) -> str:
@@ -163,14 +170,21 @@ def read_witness(path: Path) -> Iterator[StoredCheckpoint]:
     except OSError as e:
         raise WitnessUnreadable(f"cannot read the witness {path}: {e.strerror}") from None
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            body = json.loads(line)
-            yield StoredCheckpoint(seq=int(body["seq"]), payload=str(body["payload"]),
-                                   signature=str(body["signature"]))
-        except (ValueError, KeyError, TypeError):
-            raise WitnessUnreadable(f"{path}, line {number}: not a checkpoint") from None
+        if line.strip():
+            yield parse_witness_line(line, path, f"line {number}")
+
+
+def parse_witness_line(line: str, path: Path, where: str) -> StoredCheckpoint:
+    try:
+        body = json.loads(line)
+        return StoredCheckpoint(seq=int(body["seq"]), payload=str(body["payload"]),
+                                signature=str(body["signature"]))
+    except (ValueError, KeyError, TypeError):
+        raise WitnessUnreadable(f"{path}, {where}: not a checkpoint") from None
+
+
+def _stored(rows: Iterable[Mapping[str, Any]]) -> list[StoredCheckpoint]:
+    return [StoredCheckpoint(r["seq"], r["payload"], r["signature"]) for r in rows]
 
 
 def load_witness(settings: Settings) -> Witness:
@@ -187,29 +201,20 @@ class Checkpoints:
         self.witness = witness or Witness(None)
 
     def rows(self, after: int = 0) -> list[StoredCheckpoint]:
-        return [StoredCheckpoint(r["seq"], r["payload"], r["signature"])
-                for r in self.recorder.checkpoint_rows(after)]
-
-    def check_log(self) -> LogCheck:
-        """The whole log: every signature, number and link (verify --all)."""
-        return check_log(self.rows(), self.signer.verify)
+        return _stored(self.recorder.checkpoint_rows(after))
 
     def latest(self) -> Checkpoint | Damage | None:
         """The newest checkpoint, checked on its own and against its predecessor: what
         a single case is compared with. None before the first one."""
-        rows = self.recorder.latest_checkpoints(2)
-        if not rows:
+        checked: list[Checkpoint] = []
+        for row in _stored(self.recorder.latest_checkpoints(2)):
+            read = read_checkpoint(row, self.signer.verify)
+            if isinstance(read, Damage):
+                return read
+            checked.append(read)
+        if not checked:
             return None
-        newest = read_checkpoint(StoredCheckpoint(rows[0]["seq"], rows[0]["payload"],
-                                                  rows[0]["signature"]), self.signer.verify)
-        if isinstance(newest, Damage):
-            return newest
-        before = None
-        if len(rows) > 1:
-            before = read_checkpoint(StoredCheckpoint(rows[1]["seq"], rows[1]["payload"],
-                                                      rows[1]["signature"]), self.signer.verify)
-            if isinstance(before, Damage):
-                return before
+        newest, before = checked[0], next(iter(checked[1:]), None)
         if before is None and newest.seq != 1 and newest.prev != LEGACY:
             return Damage(f"checkpoints 1 to {newest.seq - 1} are missing", checkpoint=1)
         if before is not None and (broken := follows(newest, before)) is not None:

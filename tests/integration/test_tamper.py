@@ -459,3 +459,17 @@ def test_aud_5_checkpoints_signed_before_the_log_was_chained_still_count(
     store.checkpoint_sql("DELETE FROM {table} WHERE seq = ?", 8)
     assert (verdict(cases, checkpoints, case_id).first_bad_version, sign(cases, checkpoints)
             ) == (5, None)  # the legacy checkpoint saw version 5
+
+
+def test_aud_5_the_witness_is_read_from_its_end(tmp_path: Path) -> None:
+    from application.audit import StoredCheckpoint
+
+    witness = Witness(tmp_path / "w.jsonl")
+    assert witness.last() is None
+    long = StoredCheckpoint(1, "x" * 200_000, "s1")
+    witness.publish(long)
+    assert witness.last() == long
+    witness.publish(StoredCheckpoint(2, "y" * 100_000, "s2"))
+    witness.publish(StoredCheckpoint(3, "short", "s3"))
+    assert witness.last() == StoredCheckpoint(3, "short", "s3")
+    assert [w.seq for w in read_witness(tmp_path / "w.jsonl")] == [1, 2, 3]

@@ -118,6 +118,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/v1/obligations"): EVERYONE,  # SLA-*
     ("GET", "/v1/compliance/escalations"): CASE_FILE_READERS,  # RPT-2 for compliance
     ("GET", "/v1/audit"): frozenset({Role.AUDITOR}),  # AUD-3 across all cases
+    ("GET", "/v1/audit/verify"): frozenset({Role.AUDITOR}),  # AUD-5: the whole store
     ("POST", "/v1/legal-holds"): HOLD_KEEPERS,  # RET-2
     ("DELETE", "/v1/legal-holds/{hold_id}"): HOLD_KEEPERS,
     ("GET", "/v1/retention"): HOLD_KEEPERS | {Role.AUDITOR},  # RET-1

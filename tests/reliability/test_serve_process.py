@@ -52,7 +52,8 @@ def test_a_cli_token_is_accepted_by_the_server(served: tuple[str, Path]) -> None
         timeout=60).stdout.strip()
     request = urllib.request.Request(
         f"{base}/v1/exceptions", data=json.dumps(open_body(
-            discovered_at="2026-01-05T09:00:00+08:00")).encode(), method="POST",
+            discovered_at="2026-01-05T09:00:00+08:00",
+            backdating_reason="entered from the paper log")).encode(), method="POST",
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 201
