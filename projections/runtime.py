@@ -23,11 +23,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from application.app import CaseApplication
 from domain.cases import Case
+from domain.errors import HistoryDamaged
 
 log = logging.getLogger("casetrail.projections")
 
@@ -56,13 +58,26 @@ def fold(cases: CaseApplication, batch: Batch) -> Folded:
     last: dict[Any, Any] = {}
     for _, event in batch:
         key = event.originator_id
-        if key not in states:
-            states[key] = None if event.originator_version == 1 else (
-                cases.repository.get(key, version=event.originator_version - 1))
-        states[key] = event.mutate(states[key])
         last[key] = event
+        if states.get(key) is DAMAGED:
+            continue
+        try:
+            if key not in states:
+                states[key] = None if event.originator_version == 1 else (
+                    cases.repository.get(key, version=event.originator_version - 1))
+            states[key] = event.mutate(states[key])
+        except (HistoryDamaged, OriginatorVersionError) as e:
+            # A case whose history has a gap (AUD-3) keeps its rows as they were; the
+            # views of every other case go on. Its verify call names the damage.
+            log.error("case %s cannot be folded at version %d: %s", key,
+                      event.originator_version, e)
+            states[key] = DAMAGED
     return [(last[key], state if isinstance(state, Case) else None)
             for key, state in states.items()]
+
+
+DAMAGED = object()
+"""A case of a batch that could not be folded: its views are left as they were."""
 
 
 class CaseProjection:
@@ -119,7 +134,7 @@ class ViewRunner:
     def _apply(self, notifications: Sequence[Any], positions: list[int]) -> list[int] | None:
         """Apply the events each view has not seen yet; the views' new positions, or
         None when another runner got to a view first (its tracking row refused ours)."""
-        batch = [(n.id, self.cases.mapper.to_domain_event(n)) for n in notifications]
+        batch = [(n.id, self._decode(n)) for n in notifications]
         folds: dict[int, Folded] = {}
         after, raced = list(positions), False
         for i, (projection, position) in enumerate(zip(self.projections, positions,
@@ -140,6 +155,16 @@ class ViewRunner:
                 continue
             after[i] = mine[-1][0]
         return None if raced else after
+
+    def _decode(self, notification: Any) -> Any:
+        try:
+            return self.cases.mapper.to_domain_event(notification)
+        except Exception as e:
+            msg = (f"event {notification.originator_version} of case "
+                   f"{notification.originator_id} (log position {notification.id}) does not "
+                   f"decode ({type(e).__name__}): the views stop before it until the store "
+                   "is restored; `casetrail verify --all` names the damage")
+            raise HistoryDamaged(msg) from e
 
     def catch_up(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Apply every event recorded so far, a batch per transaction (B3); returns

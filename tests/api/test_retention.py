@@ -204,3 +204,19 @@ def test_ret_3_a_dry_run_changes_nothing(
     assert plan.customers == ["C-1"]
     assert walk.get("", "zhao")["customer"]["contact"]["phone"] == PHONE
     assert [h["type"] for h in walk.get("/history", "audit.1")["items"]][-1] == "Archived"
+
+
+@pytest.mark.rule("RET-3")
+def test_ret_3_a_damaged_case_does_not_stop_the_purge_of_the_others(
+        walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
+    from uuid import UUID
+
+    from tests.integration.test_tamper import Store
+
+    damaged = archived_general_case(walk, "C-1")
+    archived_general_case(walk, "C-2")
+    Store(store_settings).delete(UUID(damaged["id"]), 3)
+    walk.at(datetime(2030, 1, 1, 12, 0))
+    assert purge(cases, store_settings).customers == ["C-1", "C-2"]
+    assert [h["type"] for h in walk.get("/history", "audit.1")["items"]][-1] == \
+        "PersonalDataErased"

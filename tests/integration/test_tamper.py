@@ -473,3 +473,28 @@ def test_aud_5_the_witness_is_read_from_its_end(tmp_path: Path) -> None:
     witness.publish(StoredCheckpoint(3, "short", "s3"))
     assert witness.last() == StoredCheckpoint(3, "short", "s3")
     assert [w.seq for w in read_witness(tmp_path / "w.jsonl")] == [1, 2, 3]
+
+
+@pytest.mark.rule("AUD-3")
+def test_aud_3_a_damaged_case_stalls_neither_the_views_nor_the_sweep(
+        cases: CaseApplication, store: Store) -> None:
+    """Its rows stay as they were, every other case's go on; the sweep passes it."""
+    from application.sla import sweep
+    from projections.obligations import ObligationsProjection, construct_view
+    from projections.runtime import ViewRunner
+
+    view = construct_view(cases)
+    runner = ViewRunner(cases, ObligationsProjection(cases, view))
+    swept = five_events(cases)
+    runner.catch_up()  # its rows are in the view; then its history is damaged
+    store.delete(swept, 3)
+    folded = five_events(cases)
+    store.delete(folded, 3)  # damaged before the view saw it
+    healthy = five_events(cases)
+    runner.catch_up()
+    key = (lambda c: c) if store.pg else (lambda c: c.hex)
+    assert {r[0] for r in view.rows()} == {key(swept), key(healthy)}
+    cases.clock.advance(timedelta(days=30))  # type: ignore[attr-defined]
+    assert sweep(cases, view).breaches >= 1  # the healthy case's, recorded
+    runner.catch_up()
+    assert runner.lag() == 0
