@@ -216,10 +216,17 @@ def _swap(store: Store, case_id: UUID) -> None:
     store.set_state(case_id, 3, *second)
 
 
+def _relink(store: Store, case_id: UUID) -> None:
+    with store.sql() as run:
+        run(f"UPDATE {store.chain} SET prev_hash = ? WHERE case_id = ? AND version = 3",
+            ("ab" * 32, store.key(case_id)))
+
+
 DAMAGE: dict[str, tuple[Callable[[Store, UUID], None], int, bool]] = {
     # name: (damage, first bad version, whether the signer must refuse afterwards)
     "one byte flipped": (_flip, 3, False),
     "two versions swapped": (_swap, 2, False),
+    "a link's predecessor edited": (_relink, 3, False),
     "a middle event deleted": (lambda s, c: s.delete(c, 3), 3, False),
     "a middle event and its link deleted": (lambda s, c: s.delete(c, 3, chain_too=True), 3,
                                             False),
