@@ -15,7 +15,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.models.common import Instant
 from api.observability import Metrics
 from api.problems import ApiProblem, FieldError, invalid_header, unauthorized
+from application.access import current_scope
 from application.app import CaseApplication
+from domain.access import Scope
 from domain.actors import Actor, Role
 from infrastructure.tokens import InvalidToken, TokenService
 
@@ -43,6 +45,7 @@ async def _actor(
     except InvalidToken as e:
         raise unauthorized(f"invalid token: {e}") from None
     request.state.user = actor.user
+    current_scope.set(Scope.of(actor))  # SEC-AUTH-2 for everything this request reads
     return actor
 
 

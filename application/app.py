@@ -10,7 +10,7 @@ that lost the race for the next version is caught by the store's uniqueness of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -20,6 +20,7 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
 from eventsourcing.utils import Environment, EnvType
 
+from application.access import current_scope
 from application.audit import Head, StoredRecord, Verification, verify
 from application.case_index import (
     CaseIndex,
@@ -171,8 +172,9 @@ class CaseApplication(Application[UUID]):
             case: object = self.repository.get(case_id, version=version)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
-        if not isinstance(case, case_type):
-            raise CaseNotFound(f"no {case_type.case_type} {case_id}")
+        scope = current_scope.get()
+        if not isinstance(case, case_type) or (scope is not None and not scope.sees(case)):
+            raise CaseNotFound(f"no {case_type.case_type} {case_id}")  # SEC-AUTH-2: as missing
         if version is not None and case.version != version:
             raise CaseNotFound(f"{case_type.case_type} {case_id} has no version {version}; "
                                f"it is at version {case.version}")
@@ -236,7 +238,29 @@ class CaseApplication(Application[UUID]):
                                     now or self.clock.now())
         return []
 
+    def ensure_visible(self, case_type: type[Case], case_id: UUID) -> None:
+        """SEC-AUTH-2 for a read that does not load the case (verify): CaseNotFound when
+        it is out of the caller's scope; a case that cannot be replayed is judged by
+        its department in the index."""
+        scope = current_scope.get()
+        if scope is None or scope.everywhere:
+            return
+        try:
+            self.get_case(case_type, case_id)
+        except HistoryDamaged:
+            department = self.index.case_department(case_id)
+            if department is None or not scope.sees_department(department):
+                raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
+
     def search(self, filters: SearchFilters, limit: int, cursor: str | None) -> Page:
+        """Newest first; only the caller's departments (SEC-AUTH-2)."""
+        scope = current_scope.get()
+        if scope is not None and scope.departments is not None:
+            departments = scope.departments if filters.department is None \
+                else scope.departments & {filters.department}
+            if not departments:
+                return Page(items=[], next_cursor=None)
+            filters = replace(filters, department=None, departments=departments)
         after = Cursor.decode(cursor) if cursor else None
         rows = self.index.search_cases(filters, limit + 1, after)
         more = len(rows) > limit

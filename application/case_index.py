@@ -64,6 +64,8 @@ class SearchFilters:
     department: str | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
+    departments: frozenset[str] | None = None
+    """Any of these (SEC-AUTH-2: the caller's scope)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class Page:
 class CaseIndex(Protocol):
     def search_cases(self, filters: SearchFilters, limit: int,
                      after: Cursor | None) -> list[CaseSummary]: ...
+
+    def case_department(self, case_id: UUID) -> str | None:
+        """The department the index holds for the case, if it knows the case."""
 
 
 def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:

@@ -101,7 +101,13 @@ class Case(Aggregate):
     recorded event answers AUD-1 on its own."""
 
     case_type: ClassVar[str] = "case"
+    scoped: ClassVar[bool] = True
+    """SEC-AUTH-2 applies: readers outside its department see it only as a party."""
     department: str  # set by each case type's creation event
+
+    def parties(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """SEC-AUTH-2: the other departments and the people the case involves."""
+        return (), ()
 
     @staticmethod
     def occurred_at(event: Any) -> datetime | None:

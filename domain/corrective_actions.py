@@ -244,6 +244,11 @@ class CorrectiveAction(Case):
             self.reopenings.append((f"re-visit found no effect: {notes}", timestamp))
             self.status = ActionStatus.IMPLEMENTING
 
+    def parties(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The responsible unit and person (SEC-AUTH-2)."""
+        return ((self.unit,) if self.unit else ()), \
+            ((self.responsible,) if self.responsible else ())
+
     @property
     def verified(self) -> bool:
         return bool(self.verifications) and self.verifications[-1][0] \

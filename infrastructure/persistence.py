@@ -84,6 +84,9 @@ def search_statement(table: str, filters: SearchFilters, limit: int, after: Curs
         if value is not None:
             where.append(f"{name} = {{p}}")
             params.append(value)
+    if filters.departments is not None:
+        where.append(f"department IN ({', '.join(['{p}'] * len(filters.departments))})")
+        params += sorted(filters.departments)
     if filters.opened_from is not None:
         where.append("opened_at >= {p}")
         params.append(instant(filters.opened_from))
@@ -286,6 +289,11 @@ class IndexQueries:
     def _value(self, value: Any) -> Any:
         return value
 
+    def case_department(self, case_id: UUID) -> str | None:
+        rows = self._rows(f"SELECT department FROM {self.cases_sql} WHERE case_id = "
+                          f"{self.placeholder}", [self._value(case_id)])
+        return rows[0]["department"] if rows else None
+
     def retention_due(self, before: datetime, limit: int = 10_000) -> list[CaseSummary]:
         """Closed cases whose retention ends at or before `before`, not yet erased."""
         p = self.placeholder
@@ -352,6 +360,8 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             return list(c.fetchall())
 
     def _value(self, value: Any) -> Any:
+        if isinstance(value, UUID):
+            return value.hex
         return sqlite_instant(value) if isinstance(value, datetime) else value
 
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):

@@ -128,6 +128,8 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
         records, _ = cases.stored_records(case_id)
         if records and f":{case_type.__qualname__}." not in records[0].topic:
             raise CaseNotFound(f"no {case_type.case_type} {case_id}")
+        if records:
+            cases.ensure_visible(case_type, case_id)
         return verification(request.app.state.checkpoints, cases, case_id)
 
     @router.get("/{case_id}/export", response_model=Export, name=f"{case_type.case_type}_export",

@@ -721,6 +721,14 @@ class ServiceException(Case):
 
     # --- reading ---------------------------------------------------------------------
 
+    def parties(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The handler, the team's owner and members (SEC-AUTH-2)."""
+        response = self.response
+        if response is None:
+            return (), ()
+        people = (response.handler, response.team_owner, *response.team_members)
+        return (), tuple(p for p in people if p)
+
     @property
     def customer_id(self) -> str | None:
         return self.customer.id

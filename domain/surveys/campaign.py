@@ -240,6 +240,10 @@ class SurveyCampaign(Case):
 
     # --- plan and sample (SV-PLAN-1, SV-SAMPLE-1) -----------------------------------
 
+    def parties(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The plan's owners (SEC-AUTH-2)."""
+        return (), tuple(self.plan.owners)
+
     def _expect(self, command: str, status: CampaignStatus, missing: str) -> None:
         order = list(CampaignStatus)
         if order.index(self.status) < order.index(status):

@@ -70,6 +70,8 @@ class ServiceNode:
 
 class CustomerRecord(Case):
     case_type: ClassVar[str] = "customer"
+    scoped: ClassVar[bool] = False
+    """The directory is shared reference data, read by role, not by department."""
 
     @classmethod
     def register(cls, ctx: CommandContext, *, customer_id: str, name: str, key_account: bool,

@@ -64,10 +64,11 @@ def test_sla_4_escalation_compliance_per_level_and_department_with_evidence(
     walk.at(datetime(2026, 10, 8, 9, 0))
     for department, discovered in (("after_sales", "08:50"), ("after_sales", "07:30"),
                                    ("delivery", "08:59")):
-        walk.open(level="general", department=department,
+        who = "li.wei" if department == "after_sales" else "he"
+        walk.open(who, level="general", department=department,
                   discovered_at=f"2026-10-08T{discovered}:00+08:00",
                   backdating_reason="the customer called the hotline before the case was entered")
-        walk.report("department_head")
+        walk.report("department_head", as_user=who)
     catch_up_and_sweep(cases)
     auditor = bearer(walk.tokens["audit.1"])
     report = client.get("/v1/compliance/escalations", headers=auditor, params={

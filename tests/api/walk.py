@@ -19,8 +19,10 @@ PEOPLE = {
     "li.wei": Role.FRONTLINE, "zhao": Role.DEPARTMENT_HEAD, "qian": Role.CS_HEAD,
     "sun": Role.GROUP_LEADER, "zhou": Role.PRINCIPAL, "wu": Role.LEGAL,
     "zheng": Role.FINANCE, "rnd.1": Role.RND, "audit.1": Role.AUDITOR,
-    "feng": Role.MANAGEMENT,
+    "feng": Role.MANAGEMENT, "he": Role.FRONTLINE,
 }
+DEPARTMENT = {"he": "delivery"}
+"""Everyone else is in after_sales (SEC-AUTH-2)."""
 LEAD = {"general": "zhao", "major": "qian", "critical": "sun"}
 
 
@@ -29,7 +31,8 @@ class Walker:
                  clock: FrozenClock) -> None:
         self.client, self.clock = client, clock
         # Long-lived: these tests move the clock by weeks and tokens expire by it.
-        self.tokens = {user: make_token(user, role, ttl=timedelta(days=3650))
+        self.tokens = {user: make_token(user, role, ttl=timedelta(days=3650),
+                                        department=DEPARTMENT.get(user, "after_sales"))
                        for user, role in PEOPLE.items()}
         self.location = ""
 
@@ -61,9 +64,9 @@ class Walker:
 
     # --- the steps ---------------------------------------------------------------------
 
-    def report(self, *to: str) -> dict[str, Any]:
+    def report(self, *to: str, as_user: str = "li.wei") -> dict[str, Any]:
         return self.post("reports", {"reported_to": list(to), "reported_at": self.now(),
-                                     "details": "cell 3 down"}, "li.wei")
+                                     "details": "cell 3 down"}, as_user)
 
     def respond(self, level: str) -> dict[str, Any]:
         later = (self.clock.now() + timedelta(days=2)).isoformat()
