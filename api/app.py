@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from api import problems
 from api.deps import reject_unknown_query
+from api.edge import EdgeMiddleware
 from api.observability import Metrics, ObservabilityMiddleware
 from api.routers import (
     audit,
@@ -92,5 +93,7 @@ def create_app(
     app.include_router(retention.router)
     if app.state.store_gate is not None:
         app.add_middleware(problems.StoreGateMiddleware, gate=app.state.store_gate)
+    app.add_middleware(EdgeMiddleware, tokens=app.state.tokens,
+                       max_body=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app

@@ -181,9 +181,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
+        # Answered outside the middleware that stamps request ids: stamp it here.
+        request_id = getattr(request.state, "request_id", None)
         return problem_response(request, 500, "internal", "Internal error",
                                 "an unexpected error occurred; quote the X-Request-ID "
-                                "response header when reporting it")
+                                "response header when reporting it",
+                                headers={"X-Request-ID": request_id} if request_id else None)
 
 
 class StoreGateMiddleware:

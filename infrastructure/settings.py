@@ -137,6 +137,10 @@ class Settings(BaseSettings):
         default=None, description="run the views and scheduler inside `serve`; "
         "default: yes on SQLite, no on PostgreSQL (run `casetrail worker` there)")
 
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024,
+        description="request bodies over this are refused with 413 before they are read")
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
