@@ -73,3 +73,45 @@ def test_token_ttl_must_be_a_duration(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "30m, 8h or 7d" in result.stderr
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
+
+
+@pytest.mark.rule("SEC-IN-2")
+def test_sec_in_2_a_400_mb_body_without_a_token_costs_the_server_no_memory(
+        tmp_path: Path) -> None:
+    """Declared 400 MB, 32 MB actually sent while the answer is awaited: the 401 comes
+    before the body is read, and the server's memory does not follow the body."""
+    import socket
+
+    env = clean_env()
+    subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=env, check=True, timeout=60)
+    port = free_port()
+    server = serve(env, tmp_path, port)
+    try:
+        before = _rss_kib(server.pid)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"POST /v1/exceptions HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\n"
+                         b"Content-Length: 419430400\r\n\r\n")
+            chunk = b"x" * (1024 * 1024)
+            answer = b""
+            try:
+                for _ in range(32):
+                    conn.sendall(chunk)
+            except OSError:
+                pass  # the server may close the connection once it has answered
+            conn.settimeout(10)
+            while b"\r\n\r\n" not in answer:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                answer += data
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert _rss_kib(server.pid) - before < 16 * 1024  # well under the 32 MB sent
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
