@@ -22,7 +22,8 @@ from domain.actors import Actor, Role
 from infrastructure.tokens import InvalidToken, TokenService
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `casetrail token`")
-_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+_ETAG = re.compile(r'^(?:W/)?"(\d{1,18})"$')
+_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 async def _cases(request: Request) -> CaseApplication:
@@ -69,8 +70,8 @@ async def _idempotency_key(idempotency_key: Annotated[str | None, Header(
 ) -> str | None:
     if idempotency_key is None:
         return None
-    if not 1 <= len(idempotency_key) <= 200:
-        raise invalid_header("Idempotency-Key", "must be 1 to 200 characters")
+    if not _KEY.match(idempotency_key):
+        raise invalid_header("Idempotency-Key", "must be 1 to 200 printable ASCII characters")
     return idempotency_key
 
 

@@ -6,11 +6,15 @@ inside the observability middleware, so its refusals carry a request id and coun
 - A request with a body to the API without a valid token: 401, body unread. The
   token is verified here with the same service the routes use (its cache makes the
   second check free).
+- A control character (such as NUL) in the query string: 422, for both stores alike.
 - A body over the limit: 413, from `Content-Length` when it is given, else as soon
   as the streamed body passes the limit; what was read is dropped.
 """
 
 from __future__ import annotations
+
+import re
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,6 +24,7 @@ from api.problems import problem_response, unauthorized
 from infrastructure.tokens import InvalidToken, TokenService
 
 ONCE = (b"authorization", b"if-match", b"idempotency-key")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -61,6 +66,9 @@ class EdgeMiddleware:
         await self.app(scope, limited, unless_refused)
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
+        if CONTROL.search(unquote(scope.get("query_string", b"").decode("latin-1"))):
+            return problem_response(Request(scope), 422, "validation", "Invalid request",
+                                    "the query string holds a control character (such as NUL)")
         headers = scope["headers"]
         for name in ONCE:
             if sum(1 for key, _ in headers if key == name) > 1:

@@ -75,11 +75,20 @@ def page(title: str, *parts: str) -> HTMLResponse:
         f"<body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>")
 
 
+FORMULA = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet read a cell as a formula (OWASP "CSV injection")."""
+
+
+def inert(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text, never evaluates (SEC-IN-2)."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA) else value
+
+
 def csv_response(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Response:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: inert(v) for k, v in row.items()} for row in rows)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")
 
 

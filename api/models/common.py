@@ -9,7 +9,16 @@ from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 
 from domain.actors import Actor
 from domain.service_exceptions.values import Contact
@@ -34,8 +43,49 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
-"""An instant a caller gives: ISO 8601 with an offset, never a bare number."""
+def _date_only(value: Any) -> Any:
+    """A calendar date is written as one: 0 is not 1970-01-01 (SEC-IN-2)."""
+    if not isinstance(value, str | date) or isinstance(value, datetime):
+        raise ValueError("expected a date such as 2026-11-22")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_date_only)]
+"""A calendar date a caller gives: ISO 8601 text, never a number."""
+
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    """Instants this service can mean (SEC-IN-2): 2000-01-01 to 2199-12-31 UTC. Beyond,
+    a date with an offset cannot even be converted to UTC."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("an instant between 2000-01-01 and 2199-12-31 (UTC) is expected")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_in_range)]
+"""An instant a caller gives: ISO 8601 with an offset, never a bare number, within
+2000-01-01 to 2199-12-31 UTC."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def control_characters(value: Any) -> bool:
+    """Whether a value holds a control character other than tab and newlines,
+    anywhere in its strings, keys and items."""
+    if isinstance(value, str):
+        return bool(_CONTROL.search(value))
+    if isinstance(value, dict):
+        return any(control_characters(k) or control_characters(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(control_characters(v) for v in value)
+    return False
 
 REDACTED = "[redacted]"
 
@@ -45,9 +95,18 @@ OptionalText = Annotated[str, Field(max_length=20_000)]
 
 
 class RequestModel(BaseModel):
-    """Unknown fields are errors, so an `actor` smuggled into a body is refused."""
+    """Unknown fields are errors, so an `actor` smuggled into a body is refused. No
+    field may carry a NUL or another control character (SEC-IN-2): both stores would
+    treat it differently, PostgreSQL refuses it outright."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        if control_characters(value):
+            raise ValueError("control characters (such as NUL) are not allowed")
+        return value
 
 
 class ActorView(BaseModel):

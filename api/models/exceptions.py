@@ -8,14 +8,22 @@ roles that deal with the customer (SEC-PII).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field, StrictBool, StrictInt
 
-from api.models.common import Instant, LongText, OptionalText, RequestModel, Text, UtcDatetime
+from api.models.common import (
+    Day,
+    Instant,
+    LongText,
+    OptionalText,
+    RequestModel,
+    Text,
+    UtcDatetime,
+)
 from domain.actors import Role
 from domain.cases import Case
 from domain.obligations import Obligation, ObligationState
@@ -59,7 +67,7 @@ class ContactIn(RequestModel):
 class CustomerIn(RequestModel):
     id: Text
     name: Text
-    key_account: bool
+    key_account: StrictBool
     contact: ContactIn
 
     def to_domain(self) -> Customer:
@@ -200,9 +208,9 @@ class PlanIn(RequestModel):
 
 
 class PlanDecisionIn(RequestModel):
-    approved: bool
+    approved: StrictBool
     reason: OptionalText | None = Field(default=None, description="required to reject")
-    refer_to_management: bool = Field(default=False, description=(
+    refer_to_management: StrictBool = Field(default=False, description=(
         "critical only: the group leader approves and puts the plan before management, "
         "who then decide it (EX-PLAN-1); execution starts with management's approval"))
 
@@ -212,7 +220,7 @@ class ProgressIn(ClaimsInstants):
 
     kind: ProgressKind
     summary: LongText
-    day: date | None = Field(default=None, description="the working day covered; default today")
+    day: Day | None = Field(default=None, description="the working day covered; default today")
     meeting: MeetingIn | None = None
 
 
@@ -224,7 +232,7 @@ class ResolutionIn(ClaimsInstants):
 class FeedbackIn(ClaimsInstants):
     """EX-FB-1: the customer was told the result; satisfaction 1-5."""
 
-    satisfaction: Annotated[int, Field(ge=1, le=5)]
+    satisfaction: Annotated[StrictInt, Field(ge=1, le=5)]
     comment: OptionalText = ""
     informed_at: Instant
 
@@ -232,13 +240,13 @@ class FeedbackIn(ClaimsInstants):
 class AcceptanceIn(RequestModel):
     """EX-FB-1: major and critical; a rejection (with a note) reopens execution."""
 
-    accepted: bool
+    accepted: StrictBool
     note: OptionalText = ""
 
 
 class ImprovementIn(RequestModel):
     description: LongText
-    corrective_action: bool = Field(default=False,
+    corrective_action: StrictBool = Field(default=False,
                                     description="ask for a tracked corrective action")
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
-from api.models.common import Instant, LongText, RequestModel, Text, UtcDatetime
+from api.models.common import Day, Instant, LongText, RequestModel, Text, UtcDatetime
 from api.models.exceptions import CustomerIn, ObligationView
 from domain.policy import SurveyPolicy
 from domain.service_exceptions.values import Category, Level
@@ -40,8 +39,8 @@ class DimensionIn(RequestModel):
 
 class PlanIn(RequestModel):
     goals: LongText
-    period_start: date
-    period_end: date
+    period_start: Day
+    period_end: Day
     scope: LongText
     channels: Annotated[list[Channel], Field(min_length=1)]
     owners: Annotated[list[Text], Field(min_length=1, max_length=50)]
@@ -75,12 +74,12 @@ class Empty(RequestModel):
 
 class SampleCustomerIn(RequestModel):
     id: Text
-    key_account: bool
+    key_account: StrictBool
     size: Text
     tenure: Text
     region: Text
     scenario: Text
-    enterprise: bool = True
+    enterprise: StrictBool = True
 
     def to_domain(self) -> SampleCustomer:
         return SampleCustomer(self.id, self.key_account, self.size, self.tenure, self.region,
@@ -100,10 +99,10 @@ class SampleIn(RequestModel):
 class RecipientIn(RequestModel):
     respondent: Text
     customer_id: Text
-    key_account: bool
+    key_account: StrictBool
     respondent_class: RespondentClass
     channel: Channel
-    delegated: bool = False
+    delegated: StrictBool = False
 
     def to_domain(self) -> Recipient:
         return Recipient(self.respondent, self.customer_id, self.key_account,
@@ -125,13 +124,14 @@ class ResponseIn(RequestModel):
     respondent: Text
     started_at: Instant
     submitted_at: Instant
-    answers: dict[str, int | str] = Field(max_length=500)
+    answers: dict[str, StrictInt | StrictStr] = Field(
+        max_length=500, description="1-5 or `unable_to_comment`; true/false are not scores")
 
 
 class CleaningIn(RequestModel):
     exclusions: dict[str, InvalidReason] = Field(
         default_factory=dict, description="respondent -> contradictory or malicious")
-    seed: int | None = Field(default=None, ge=0, le=2**31,
+    seed: StrictInt | None = Field(default=None, ge=0, le=2**31,
                              description="call-back draw seed; default from the campaign id")
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import (
@@ -77,13 +77,13 @@ class PlanIn(RequestModel):
 
 
 class PlanReviewIn(RequestModel):
-    approved: bool
+    approved: StrictBool
     reason: Annotated[str, Field(max_length=20_000)] = ""
 
 
 class EvaluationIn(RequestModel):
     summary: LongText
-    effective: bool
+    effective: StrictBool
 
 
 class ImplementationIn(RequestModel):
@@ -91,7 +91,7 @@ class ImplementationIn(RequestModel):
 
 
 class VerificationIn(RequestModel):
-    effective: bool
+    effective: StrictBool
     revisited_at: Instant
     notes: Annotated[str, Field(max_length=20_000)] = ""
 

@@ -8,11 +8,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Response
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field, StrictBool
 
 from api.commands import run_command
 from api.deps import AppMetrics, CasesApp, CorrelationId, CurrentActor, require
-from api.models.common import Instant, RequestModel, Text, UtcDatetime
+from api.models.common import Day, Instant, RequestModel, Text, UtcDatetime
 from api.problems import problem_responses
 from api.routing import Router
 from application.app import CommandResult
@@ -44,11 +44,11 @@ class ContactIn(RequestModel):
 class CustomerIn(RequestModel):
     id: Text
     name: Text
-    key_account: bool
+    key_account: StrictBool
     size: Annotated[str, Field(pattern="^(key|sme)$")]
     region: Text
-    enterprise: bool = True
-    first_contract: date | None = None
+    enterprise: StrictBool = True
+    first_contract: Day | None = None
     contacts: Annotated[list[ContactIn], Field(max_length=200)] = Field(default_factory=list)
 
 
@@ -56,7 +56,7 @@ class NodeIn(RequestModel):
     node_type: NodeType
     completed_at: Instant
     reference: Text
-    warranty_end: date | None = None
+    warranty_end: Day | None = None
 
 
 class CustomerView(BaseModel):

@@ -65,7 +65,7 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
     found = _WEEK.match(week)
     try:
         start = date.fromisocalendar(int(found.group(1)), int(found.group(2)), 1) \
-            if found else None
+            if found and 2000 <= int(found.group(1)) < 2200 else None
     except ValueError:
         start = None
     if start is None:
@@ -84,7 +84,7 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
 
 def _month(cases: Any, month: str) -> tuple[datetime, datetime]:
     found = _MONTH.match(month)
-    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+    if not found or not 1 <= int(found.group(2)) <= 12 or not 2000 <= int(found.group(1)) < 2200:
         raise _bad("month", "a month such as 2026-11")
     year, number = int(found.group(1)), int(found.group(2))
     nxt = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
