@@ -74,10 +74,11 @@ def log_of(args: list[str], cwd: Path) -> Path:
     return cwd / f"{args[0]}.log"
 
 
-def token_for(settings: Settings, user: str, *roles: Role) -> str:
-    """A real token the test's server accepts."""
+def token_for(settings: Settings, user: str, *roles: Role,
+              department: str = "after_sales") -> str:
+    """A real token the test's server accepts (in the department of `open_body`)."""
     return TokenService(settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-                        SystemClock()).issue(user, list(roles))
+                        SystemClock()).issue(user, list(roles), department)
 
 
 def healthy(base: str) -> bool:
