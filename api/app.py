@@ -74,7 +74,8 @@ def create_app(
     app.state.store_gate = (StoreGate(settings.database_url.get_secret_value())
                             if settings.database_url else None)
     app.state.cases = cases
-    app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer)
+    app.state.tokens = TokenService(resolve_secret(settings), clock, settings.token_issuer,
+                                    settings.identity_provider)
     app.state.metrics = Metrics()
     app.state.obligations = construct_view(cases)
     app.state.checkpoints = Checkpoints(cases.recorder, load_signer(settings),

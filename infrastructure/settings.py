@@ -27,6 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from domain.actors import Role
 from domain.policy import Policy
 
 CONFIG_FILE_ENV = "CASETRAIL_CONFIG_FILE"
@@ -68,6 +69,34 @@ class WebhookTarget(BaseModel):
         default_factory=lambda: ["obligation.warned", "obligation.breached"])
 
 
+class IdentityProvider(BaseModel):
+    """Tokens from the company's identity provider (an OIDC provider such as Keycloak):
+    RS256/ES256, verified against its published keys, with its issuer and audience,
+    and where its tokens keep the user, the roles and the department."""
+
+    jwks_url: AnyHttpUrl | None = Field(
+        default=None, description="the provider's JWKS (OIDC discovery's `jwks_uri`)")
+    jwks_file: Path | None = Field(default=None, description="or its keys as a JWKS file")
+    issuer: str = Field(description="the `iss` its tokens carry")
+    audience: str | None = Field(default=None, description="the `aud` required, if any")
+    algorithms: list[Literal["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]] = Field(
+        default_factory=lambda: ["RS256", "ES256"])
+    user_claim: str = "sub"
+    roles_claim: str = Field(default="roles", description='a dotted path, e.g. Keycloak\'s '
+                             '"realm_access.roles"')
+    department_claim: str = "department"
+    role_map: dict[str, Role] = Field(
+        default_factory=dict, description="the provider's role names to casetrail's; "
+        "empty: the names are casetrail's own. Unmapped names are ignored")
+
+    @model_validator(mode="after")
+    def _keys(self) -> IdentityProvider:
+        if (self.jwks_url is None) == (self.jwks_file is None):
+            msg = "give jwks_url or jwks_file"
+            raise ValueError(msg)
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CASETRAIL_",
@@ -94,6 +123,8 @@ class Settings(BaseSettings):
     )
     secret_key_file: Path = Path("var/secret.key")
     token_issuer: str = "casetrail"
+    identity_provider: IdentityProvider | None = Field(
+        default=None, description="also accept the tokens of this identity provider")
     signing_key: SecretStr | None = Field(
         default=None, description="Ed25519 private key for checkpoints, 32 bytes as hex; "
         "unset means one generated in var/signing.key")
