@@ -46,7 +46,15 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description="validation: every field and what is wrong with it")
+    missing_step: str | None = Field(
+        default=None, description="step-missing: the step the command needs first")
+    state: str | None = Field(default=None, description="wrong-state: the case's state")
+    current_version: int | None = Field(
+        default=None, description="stale-version, concurrent-update: the case's version now")
+    header: str | None = Field(default=None, description="duplicate-header: which one")
+    limit: int | None = Field(default=None, description="body-too-large: the limit in bytes")
 
 
 class ApiProblem(Exception):
@@ -151,6 +159,8 @@ def install(app: FastAPI) -> None:
             extra["state"] = exc.state
         if isinstance(exc, StaleVersion):
             extra["current_version"] = exc.actual
+        if isinstance(exc, ConcurrentUpdate) and exc.current_version is not None:
+            extra["current_version"] = exc.current_version
         return problem_response(request, status, slug, title, exc.detail, errors=errors, **extra)
 
     @app.exception_handler(StarletteHTTPException)

@@ -356,6 +356,11 @@ class CaseApplication(Application[UUID]):
         return CommandResult(record.case_id, record.case_version, record.status_code,
                              replayed=True, response=record.response)
 
+    def _current_version(self, case_id: UUID) -> int | None:
+        """The version another writer left, for the loser's 409 (API.md)."""
+        records, _ = self.stored_records(case_id)
+        return records[-1].version if records else None
+
     def retain_until(self, case: Case) -> datetime | None:
         """RET-1: the end of the retention of a closed case, per its type."""
         if case.closed_at is None:
@@ -392,5 +397,5 @@ class CaseApplication(Application[UUID]):
                 return replay
             raise ConcurrentUpdate(
                 f"another change to {case.case_type} {case.id} was recorded first; "
-                "reload it and try again") from None
+                "reload it and try again", self._current_version(case.id)) from None
         return CommandResult(case.id, case.version, status_code, case=case, response=response)

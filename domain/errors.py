@@ -53,6 +53,10 @@ class StaleVersion(DomainError):
 class ConcurrentUpdate(DomainError):
     """Another writer recorded the same version first (409); nothing was recorded."""
 
+    def __init__(self, detail: str, current_version: int | None = None) -> None:
+        super().__init__(detail)
+        self.current_version = current_version
+
 
 class IdempotencyKeyReused(DomainError):
     """The same Idempotency-Key came with a different request (422)."""

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 
 from api.command_routes import Command, CommandRoutes
@@ -33,6 +33,7 @@ from api.problems import problem_responses
 from api.routers.audit import add_audit_routes
 from api.routing import Router
 from application.app import CaseApplication
+from application.case_index import SearchFilters
 from application.idempotency import StoredResponse
 from domain.actors import Actor, Role
 from domain.corrective_actions import (
@@ -167,6 +168,44 @@ def open_action(body: OpenAction, request: Request, cases: CasesApp,
             severity=body.severity, title=body.title, description=body.description,
             department=body.department), idempotency=idem, render=render))
     return command_response(result, lambda: render(cases.case_after(CorrectiveAction, result)))
+
+
+class ActionSummary(BaseModel):
+    id: UUID
+    version: int
+    status: ActionStatus
+    severity: Severity
+    title: str
+    department: str
+    opened_at: UtcDatetime
+    updated_at: UtcDatetime
+    href: str
+
+
+class ActionPage(BaseModel):
+    items: list[ActionSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+@router.get("", response_model=ActionPage)
+def search_actions(
+    cases: CasesApp, actor: CurrentActor, status: ActionStatus | None = None,
+    severity: Severity | None = None, department: str | None = None,
+    opened_from: Annotated[Instant | None, Query(description="opened at or after")] = None,
+    opened_to: Annotated[Instant | None, Query(description="opened before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> ActionPage:
+    """Corrective actions, newest first, with cursor paging."""
+    page = cases.search(SearchFilters(
+        case_type="corrective_action", status=status.value if status else None,
+        level=severity.value if severity else None, department=department,
+        opened_from=opened_from, opened_to=opened_to), limit, cursor)
+    return ActionPage(next_cursor=page.next_cursor, items=[ActionSummary(
+        id=s.case_id, version=s.version, status=ActionStatus(s.status),
+        severity=Severity(s.level), title=s.title, department=s.department,
+        opened_at=s.opened_at, updated_at=s.updated_at, href=f"{router.prefix}/{s.case_id}")
+        for s in page.items])
 
 
 @router.get("/{case_id}", response_model=ActionView)

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request, Response
 from markdown_it import MarkdownIt
+from pydantic import BaseModel, Field
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import (
@@ -87,15 +88,24 @@ def open_survey(body: m.OpenSurvey, request: Request, cases: CasesApp,
     return command_response(result, lambda: render(cases.case_after(SurveyCampaign, result)))
 
 
-@router.get("", response_model=list[m.SurveyView])
-def search_surveys(cases: CasesApp, actor: CurrentActor, status: CampaignStatus | None = None,
-                   survey_type: SurveyType | None = None,
-                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[m.SurveyView]:
-    """Campaigns, newest first."""
+class SurveyPage(BaseModel):
+    items: list[m.SurveyView]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+
+
+@router.get("", response_model=SurveyPage)
+def search_surveys(
+    cases: CasesApp, actor: CurrentActor, status: CampaignStatus | None = None,
+    survey_type: SurveyType | None = None, department: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> SurveyPage:
+    """Campaigns, newest first, with cursor paging."""
     page = cases.search(SearchFilters(case_type=CASE, status=status.value if status else None,
-                                      category=survey_type.value if survey_type else None),
-                        limit, None)
-    return [_view(cases, actor, cases.get_case(SurveyCampaign, s.case_id)) for s in page.items]
+                                      category=survey_type.value if survey_type else None,
+                                      department=department), limit, cursor)
+    return SurveyPage(items=[_view(cases, actor, cases.get_case(SurveyCampaign, s.case_id))
+                             for s in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{case_id}", response_model=m.SurveyView)

@@ -118,6 +118,7 @@ def test_sec_in_1_racing_writers_exactly_one_wins_the_other_gets_409(
     assert sorted(r.status_code for r in responses) == [200, 409]
     loser = next(r for r in responses if r.status_code == 409)
     assert loser.json()["type"] == "urn:casetrail:problem:concurrent-update"
+    assert loser.json()["current_version"] == 2  # the winner's, to reload and retry
     final = client.get(location, headers=bearer(token))
     assert final.headers["etag"] == '"2"' and final.json()["report_count"] == 1
     metrics = client.get("/metrics").text

@@ -86,3 +86,26 @@ def test_a_management_review_action_and_its_roles(client: TestClient, make_token
     assert client.post("/v1/corrective-actions", headers=bearer(make_token("a", Role.AUDITOR)),
                        json={"severity": "key", "title": "x", "description": "y",
                              "department": "z", "review": "r"}).status_code == 403
+
+
+def test_corrective_actions_and_surveys_are_listed_as_pages(
+        client: TestClient, make_token, clock) -> None:
+    from datetime import timedelta
+
+    boss = bearer(make_token("boss", Role.MANAGEMENT))
+    for title in ("first", "second", "third"):
+        clock.advance(timedelta(minutes=1))
+        created = client.post("/v1/corrective-actions", headers=boss, json={
+            "severity": "key", "title": title, "description": "d",
+            "department": "after_sales", "review": "r"})
+        assert created.status_code == 201
+    page = client.get("/v1/corrective-actions?limit=2", headers=boss).json()
+    rest = client.get(f"/v1/corrective-actions?limit=2&cursor={page['next_cursor']}",
+                      headers=boss).json()
+    assert [a["title"] for a in page["items"] + rest["items"]] == ["third", "second", "first"]
+    assert rest["next_cursor"] is None and page["items"][0]["href"].startswith(
+        "/v1/corrective-actions/")
+    assert client.get("/v1/corrective-actions?severity=major", headers=boss).json()[
+        "items"] == []
+    surveys = client.get("/v1/surveys", headers=boss).json()
+    assert surveys == {"items": [], "next_cursor": None}

@@ -29,7 +29,7 @@ def test_sec_pii_directory_contacts_and_service_nodes(client: TestClient, make_t
         "reference": "PRJ-7"})
     assert node.status_code == 201, node.text
     assert node.json()["service_nodes"][0]["reference"] == "PRJ-7"
-    surveys = client.get("/v1/surveys", headers=cs).json()
+    surveys = client.get("/v1/surveys", headers=cs).json()["items"]
     assert [s["survey_type"] for s in surveys] == ["instant"]
     launch = [o for o in surveys[0]["obligations"] if o["rule"] == "SV-TYPE-2"]
     assert launch[0]["due_at"] == "2026-10-10T10:00:00Z"

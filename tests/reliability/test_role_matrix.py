@@ -97,6 +97,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/customers/{customer_id}/service-nodes"): DIRECTORY_KEEPERS,
     ("GET", "/v1/customers/{customer_id}"): EVERYONE,
     # --- corrective actions (CA-*): customer service steers, the unit does the work ---
+    ("GET", "/v1/corrective-actions"): EVERYONE,  # filtered by department (SEC-AUTH-2)
     ("POST", "/v1/corrective-actions"):
         frozenset({Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER, Role.MANAGEMENT}),
     ("POST", "/v1/corrective-actions/{case_id}/assignment"):
