@@ -78,3 +78,21 @@ def test_sec_in_1_unknown_repeated_or_numeric_query_values_are_refused(
     assert "ISO 8601" in unix_time.json()["errors"][0]["message"]
     assert client.get("/v1/obligations?due_before=2026-11-22T09:00:00%2B08:00",
                       headers=headers).status_code == 200
+
+
+@pytest.mark.rule("SEC-IN-2")
+def test_the_openapi_documents_the_headers_and_problem_members_a_client_relies_on(
+        client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    responses = [(path, method, status, response) for path, ops in spec["paths"].items()
+                 for method, op in ops.items() for status, response in op["responses"].items()]
+    assert all("X-Request-ID" in r.get("headers", {}) for _, _, _, r in responses)
+    created = spec["paths"]["/v1/exceptions"]["post"]["responses"]["201"]["headers"]
+    assert {"ETag", "Location", "Idempotent-Replayed"} <= set(created)
+    command = spec["paths"]["/v1/exceptions/{case_id}/reports"]["post"]["responses"]
+    assert {"ETag", "Idempotent-Replayed"} <= set(command["200"]["headers"])
+    assert "Retry-After" in command["503"]["headers"]
+    read = spec["paths"]["/v1/corrective-actions/{case_id}"]["get"]["responses"]["200"]
+    assert "ETag" in read["headers"]
+    problem = spec["components"]["schemas"]["Problem"]["properties"]
+    assert {"missing_step", "state", "current_version", "errors"} <= set(problem)
