@@ -11,7 +11,7 @@ from api import problems
 from api.deps import reject_unknown_query
 from api.edge import EdgeMiddleware
 from api.observability import Metrics, ObservabilityMiddleware
-from api.openapi import document_headers
+from api.openapi import document
 from api.routers import (
     audit,
     corrective_actions,
@@ -84,7 +84,7 @@ def create_app(
     app.state.audit = construct_audit_view(cases)
     app.state.reports = construct_reports_view(cases)
     problems.install(app)
-    document_headers(app)
+    document(app)
     app.include_router(health.router)
     app.include_router(exceptions.router)
     app.include_router(surveys.router)

@@ -1,5 +1,7 @@
-"""The response headers a client relies on, written into the OpenAPI document in one
-place (API.md): FastAPI documents bodies, not headers."""
+"""What FastAPI leaves out of the OpenAPI document, added in one place: the response
+headers a client relies on (API.md), and the links from an answer that shows a case
+to the operations on that case (so a client, or a stateful fuzzer, can follow
+them)."""
 
 from __future__ import annotations
 
@@ -38,8 +40,21 @@ def headers_for(path: str, method: str, status: str) -> dict[str, dict[str, Any]
     return headers
 
 
-def document_headers(app: FastAPI) -> None:
-    """Wrap `app.openapi` so every response documents its headers."""
+def links_for(path: str, method: str, paths: dict[str, Any]) -> dict[str, Any]:
+    """From an answer that shows a case (its creation, a command, its read) to every
+    operation on that case, the case id taken from the answer's `id`."""
+    found = _CASE.match(path)
+    if not found or not (method == "post" or path.endswith("{case_id}")):
+        return {}
+    prefix = f"/v1/{found.group(1)}/{{case_id}}"
+    return {f"{target_method}{target.replace('/', '_')}": {
+        "operationId": operation["operationId"], "parameters": {"case_id": "$response.body#/id"}}
+        for target, operations in paths.items() if target.startswith(prefix)
+        for target_method, operation in operations.items()}
+
+
+def document(app: FastAPI) -> None:
+    """Wrap `app.openapi` so every response documents its headers and links."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -47,9 +62,12 @@ def document_headers(app: FastAPI) -> None:
             schema = generate()
             for path, operations in schema["paths"].items():
                 for method, operation in operations.items():
+                    links = links_for(path, method, schema["paths"])
                     for status, response in operation.get("responses", {}).items():
                         response.setdefault("headers", {}).update(
                             headers_for(path, method, status))
+                        if status in {"200", "201"} and links:
+                            response["links"] = links
             app.openapi_schema = schema
         return app.openapi_schema
 

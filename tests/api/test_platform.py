@@ -96,3 +96,18 @@ def test_the_openapi_documents_the_headers_and_problem_members_a_client_relies_o
     assert "ETag" in read["headers"]
     problem = spec["components"]["schemas"]["Problem"]["properties"]
     assert {"missing_step", "state", "current_version", "errors"} <= set(problem)
+
+
+def test_the_openapi_links_an_answer_showing_a_case_to_the_operations_on_it(
+        client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    created = spec["paths"]["/v1/exceptions"]["post"]["responses"]["201"]["links"]
+    targets = {link["operationId"] for link in created.values()}
+    operation_ids = {op["operationId"]: path for path, ops in spec["paths"].items()
+                     for op in ops.values()}
+    assert {operation_ids[t] for t in targets} >= {
+        "/v1/exceptions/{case_id}", "/v1/exceptions/{case_id}/reports"}
+    assert all(link["parameters"] == {"case_id": "$response.body#/id"}
+               for link in created.values())
+    assert "links" not in spec["paths"]["/v1/exceptions/{case_id}/history"]["get"][
+        "responses"]["200"]

@@ -3,15 +3,13 @@ every handling role: no 5xx, every status documented, every error problem+json,
 data that breaks the schema refused (SEC-IN-1), and authentication enforced on every
 operation that declares it (schemathesis' ignored-auth check, SEC-AUTH-1).
 
-Schemathesis' object-level authorisation check does not apply: it looks for one
-identity reading what another owns, and DOMAIN.md has no owned cases. Every role
-may read every case (EX-ROLE-1, AUD-2); what differs by role is the contact data
-(SEC-PII), which tests/api/test_auth.py proves, and the commands, which the role
-matrix (R6, test_role_matrix.py) proves for every operation and role."""
+Object-level access (SEC-AUTH-2: a case of another department is missing) is
+proved route by route and role by role in tests/api/test_access.py; the commands
+by role in the role matrix (R6, test_role_matrix.py); the contact data by role
+(SEC-PII) in tests/api/test_auth.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,14 +50,13 @@ CHECKS = {
 
 
 @pytest.mark.rule("SEC-IN-1")
-def test_sec_in_1_fuzzed_requests_get_documented_answers_never_5xx(tmp_path: Path) -> None:
-    settings_ = Settings(sqlite_path=tmp_path / "fuzz.sqlite3", secret_key=SECRET,
-                         secret_key_file=tmp_path / "secret.key",
-                         signing_key_file=tmp_path / "signing.key",
-                         master_key_file=tmp_path / "master.key",
-                         witness_file=tmp_path / "checkpoints.jsonl")
-    init_schema(settings_)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings_))
+@pytest.mark.rule("SEC-IN-2")
+def test_sec_in_1_fuzzed_requests_get_documented_answers_never_5xx(
+        store_settings: Settings) -> None:
+    """On both stores: the same input must get the same 4xx from SQLite and from
+    PostgreSQL (a NUL byte, an instant out of range, ...), never a 5xx."""
+    init_schema(store_settings)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(store_settings))
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 20
 
@@ -85,3 +82,29 @@ def fuzz(strategy: Any, checks: tuple[Any, ...]) -> None:
             assert response.headers["content-type"] == ["application/problem+json"]
 
     exercise()
+
+
+@pytest.mark.slow
+@pytest.mark.rule("SEC-IN-2")
+def test_sec_in_2_stateful_fuzzing_reaches_real_cases_and_finds_no_server_error(
+        store_settings: Settings) -> None:
+    """Schemathesis' state machine over the links the OpenAPI document declares (a
+    case's id from an answer feeds every operation on that case): no 5xx, every
+    answer documented, on both stores. Few generated sequences reach a real case
+    yet: a random body rarely passes the rules that open one (a discovery not in the
+    future, a reason when backdated), so most steps end in 404 or 422."""
+    init_schema(store_settings)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(store_settings))
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": {"Authorization": f"Bearer {TOKEN}"}}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS[GenerationMode.POSITIVE][:4])
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == ["application/problem+json"]
+
+    Workflow.run(settings=settings(max_examples=25, stateful_step_count=6, deadline=None,
+                                   suppress_health_check=list(HealthCheck), database=None,
+                                   derandomize=True))
