@@ -229,3 +229,50 @@ def test_level_dependent_decisions_follow_the_level(
         except DomainError as e:  # any other refusal would hide the decision
             raise AssertionError(f"{role.value}: {e}") from e
     assert {role for role, allowed in decisions.items() if allowed} == expected[level]
+
+
+# --- the department dimension (SEC-AUTH-2) ---------------------------------------------
+
+@pytest.mark.rule("SEC-AUTH-2")
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
+def test_every_call_on_a_case_of_another_department_is_missing_to_a_scoped_role(
+        client: TestClient, make_token: Callable[..., str], cases: CaseApplication) -> None:
+    """Every published operation on one case, for every role, from a department that
+    is not the case's: the roles scoped to their department get 404 (or their role's
+    403, or 422 for a body that does not parse, which says nothing of the case);
+    nothing is recorded. From the case's own department the same calls are never 404."""
+    from domain.access import EVERY_DEPARTMENT
+    from tests.factories import open_body
+
+    cs = bearer(make_token("qian", Role.CS_HEAD))
+    ids = {
+        "exceptions": client.post("/v1/exceptions", headers=cs, json=open_body()),
+        "corrective-actions": client.post("/v1/corrective-actions", headers=cs, json={
+            "severity": "key", "title": "t", "description": "d", "department": "after_sales",
+            "review": "r"}),
+        "surveys": client.post("/v1/surveys", headers=cs, json={
+            "survey_type": "quarterly", "title": "Q4", "department": "after_sales",
+            "plan": {"goals": "g", "period_start": "2026-10-01", "period_end": "2026-12-31",
+                     "scope": "s", "channels": ["online"], "owners": ["qian"],
+                     "budget": "b"}}),
+    }
+    ids = {kind: created.json()["id"] for kind, created in ids.items()}
+    before = stored_events(cases)
+    wrong = []
+    for method, path in operations(client):
+        kind = path.split("/")[2]
+        if "{case_id}" not in path or kind not in ids:
+            continue
+        url = path.replace("{case_id}", ids[kind]).replace("{number}", "1")
+        for role in Role:
+            if role in EVERY_DEPARTMENT:
+                continue
+            outside = client.request(method, url, json={}, headers=bearer(
+                make_token("u", role, department="delivery")))
+            if outside.status_code not in (403, 404, 422):
+                wrong.append(f"{method} {path} as {role.value}: {outside.status_code}")
+    assert not wrong, "\n".join(wrong)
+    assert stored_events(cases) == before, "a call from outside recorded something"
+    inside = client.get(f"/v1/exceptions/{ids['exceptions']}", headers=bearer(
+        make_token("u", Role.FRONTLINE, department="after_sales")))
+    assert inside.status_code == 200
