@@ -27,7 +27,6 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.access import current_scope
 from application.app import CaseApplication
 from domain.cases import Case
 from domain.obligations import Obligation
@@ -131,11 +130,7 @@ class ObligationsView(SqlView):
         if query.rules:
             where.append(f"rule IN ({', '.join(['{p}'] * len(query.rules))})")
             params += list(query.rules)
-        scope = current_scope.get()  # SEC-AUTH-2: a caller reads its departments' rows
-        if scope is not None and scope.departments is not None:
-            where.append(f"department IN ({', '.join(['{p}'] * len(scope.departments))})"
-                         if scope.departments else "1 = 0")
-            params += sorted(scope.departments)
+        self._in_scope(where, params)  # SEC-AUTH-2
         if query.due_from is not None:
             where.append("due_at >= {p}")
             params.append(self._instant(query.due_from))

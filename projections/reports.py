@@ -22,7 +22,6 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
-from application.access import current_scope
 from application.app import CaseApplication
 from application.reports import Facts
 from domain.cases import Case
@@ -112,11 +111,7 @@ class ReportsView(SqlView):
         if opened_to is not None:
             where.append("opened_at < {p}")
             params.append(self._instant(opened_to))
-        scope = current_scope.get()  # SEC-AUTH-2: a caller reports on its departments
-        if scope is not None and scope.departments is not None:
-            where.append(f"department IN ({', '.join(['{p}'] * len(scope.departments))})"
-                         if scope.departments else "1 = 0")
-            params += sorted(scope.departments)
+        self._in_scope(where, params)  # SEC-AUTH-2
         rows = self._fetch(f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} "
                            "ORDER BY opened_at, case_id", params)
         return [self._facts(r) for r in rows]

@@ -14,6 +14,7 @@ from uuid import UUID
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.sql import Identifier
 
+from application.access import current_scope
 from infrastructure.persistence import sqlite_instant
 
 T = TypeVar("T")
@@ -28,6 +29,15 @@ class SqlView:
 
     def _sql(self, text: str) -> str:
         return text.replace("{p}", self.placeholder)
+
+    @staticmethod
+    def _in_scope(where: list[str], params: list[Any]) -> None:
+        """SEC-AUTH-2: only the rows of the caller's departments, when it is scoped."""
+        scope = current_scope.get()
+        if scope is not None and scope.departments is not None:
+            where.append(f"department IN ({', '.join(['{p}'] * len(scope.departments))})"
+                         if scope.departments else "1 = 0")
+            params += sorted(scope.departments)
 
     def _instant(self, value: datetime) -> Any:
         return value
