@@ -16,8 +16,13 @@ from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
+from eventsourcing.domain import DomainEventProtocol, EventSourcingError
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.utils import Environment, EnvType
 
 from application.access import current_scope
@@ -52,6 +57,11 @@ from domain.surveys import obligations as survey_obligations
 from domain.surveys.campaign import SurveyCampaign
 
 C = TypeVar("C", bound=Case)
+
+UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, EventSourcingError)
+"""What stored bytes that were tampered with raise when decoded or folded (bad JSON,
+a missing field, a version gap); store failures (PersistenceError) are not among
+them and are re-raised first."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +114,9 @@ class CaseRepository(Repository[UUID]):
                 events.insert(0, self.snapshot_store.mapper.to_domain_event(snapshot))
             for event in events:
                 aggregate = event.mutate(aggregate)
-        except Exception as e:  # whatever the bytes or the gap made of the replay
+        except PersistenceError:
+            raise  # the store did not answer: not damage
+        except UNREADABLE as e:  # what the bytes or a gap made of the replay
             at = aggregate.version + 1 if aggregate is not None else 1
             raise HistoryDamaged(
                 f"case {aggregate_id} cannot be replayed beyond version {at - 1} "
@@ -184,7 +196,9 @@ class CaseApplication(Application[UUID]):
         self.get_case(case_type, case_id)
         try:
             return list(self.events.get(case_id))
-        except Exception as e:  # an event that no longer decodes (AUD-3)
+        except PersistenceError:
+            raise
+        except UNREADABLE as e:  # an event that no longer decodes (AUD-3)
             raise HistoryDamaged(f"an event of case {case_id} does not decode "
                                  f"({type(e).__name__}); its verify call names it") from e
 

@@ -24,10 +24,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from eventsourcing.domain import OriginatorVersionError
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from application.app import CaseApplication
+from application.app import UNREADABLE, CaseApplication
 from domain.cases import Case
 from domain.errors import HistoryDamaged
 
@@ -159,7 +159,9 @@ class ViewRunner:
     def _decode(self, notification: Any) -> Any:
         try:
             return self.cases.mapper.to_domain_event(notification)
-        except Exception as e:
+        except PersistenceError:
+            raise
+        except UNREADABLE as e:
             msg = (f"event {notification.originator_version} of case "
                    f"{notification.originator_id} (log position {notification.id}) does not "
                    f"decode ({type(e).__name__}): the views stop before it until the store "

@@ -505,3 +505,18 @@ def test_aud_3_a_damaged_case_stalls_neither_the_views_nor_the_sweep(
     assert sweep(cases, view).breaches >= 1  # the healthy case's, recorded
     runner.catch_up()
     assert runner.lag() == 0
+
+
+@pytest.mark.rule("AUD-3")
+def test_aud_3_a_changed_sealed_contact_is_damage_not_a_fault(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
+    from domain.errors import HistoryDamaged
+
+    case_id = five_events(cases)
+    topic, state = store.state(case_id, 1)
+    at = state.index(b'"contact":"') + len(b'"contact":"') + 20
+    changed = state[:at] + (b"B" if state[at:at + 1] != b"B" else b"C") + state[at + 1:]
+    store.set_state(case_id, 1, topic, changed)
+    with pytest.raises(HistoryDamaged):
+        cases.get_case(ServiceException, case_id)
+    assert verdict(cases, checkpoints, case_id).first_bad_version == 1
