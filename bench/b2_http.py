@@ -107,7 +107,7 @@ def main() -> None:
         ids = [str(case_id) for case_id in short_cases(cases, CASES)]
         cases.close()
         token = TokenService(settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-                             SystemClock()).issue("bench", [Role.FRONTLINE])
+                             SystemClock()).issue("bench", [Role.FRONTLINE], "after_sales")
         server = multiprocessing.get_context("spawn").Process(target=serve, args=(settings,))
         server.start()
         try:

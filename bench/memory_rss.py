@@ -68,7 +68,8 @@ def peak_rss(events: int) -> tuple[int, int, float]:
         try:
             at_start = kib(server.pid, "VmRSS")
             token = TokenService(settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-                                 SystemClock()).issue("bench", [Role.DEPARTMENT_HEAD])
+                                 SystemClock()).issue("bench", [Role.DEPARTMENT_HEAD],
+                                                      "after_sales")
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
                               headers={"Authorization": f"Bearer {token}"}) as http:
                 stride = max(1, len(ids) // REQUESTS)
