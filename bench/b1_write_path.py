@@ -44,7 +44,7 @@ from infrastructure.clock import SystemClock
 from infrastructure.persistence import persistence_env
 from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
-from tests.factories import ctx, record, report_up
+from tests.factories import LATE, ctx, record, report_up
 
 SECONDS = 1.0  # a round of each measure
 ROUNDS = 6
@@ -83,7 +83,8 @@ def naive_commands(settings: Settings) -> Iterator[Callable[[float], float]]:
     app = NaiveApplication(env=env)
     ids = []
     for _ in range(CASES):
-        case = record(ctx(datetime.now(UTC)), discovered_at=datetime.now(UTC) - timedelta(days=1))
+        case = record(ctx(datetime.now(UTC), backdating_reason=LATE),
+                      discovered_at=datetime.now(UTC) - timedelta(days=1))
         app.save(case)
         ids.append(case.id)
     turns = itertools.count()

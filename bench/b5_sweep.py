@@ -19,7 +19,7 @@ from domain.service_exceptions.values import Level
 from infrastructure.clock import SystemClock
 from projections.obligations import TABLE, ObligationsProjection, construct_view
 from projections.runtime import ViewRunner
-from tests.factories import ctx, record
+from tests.factories import LATE, ctx, record
 
 DUE_CASES = 200
 SIZES = (10_000, 1_000_000)
@@ -40,7 +40,7 @@ def sweep_seconds(pending: int) -> float:
         cases = build_application(settings, SystemClock())
         now = datetime.now(UTC)
         for _ in range(DUE_CASES):  # critical, found two hours ago, never reported up
-            cases.save_case(record(ctx(now), level=Level.CRITICAL,
+            cases.save_case(record(ctx(now, backdating_reason=LATE), level=Level.CRITICAL,
                                    discovered_at=now - timedelta(hours=2)))
         view = construct_view(cases)
         ViewRunner(cases, ObligationsProjection(cases, view)).catch_up()

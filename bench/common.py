@@ -21,7 +21,7 @@ import psycopg
 
 from infrastructure.bootstrap import build_application, init_schema
 from infrastructure.settings import Settings
-from tests.factories import ctx, record
+from tests.factories import LATE, ctx, record
 
 PG_URL = os.environ.get("CASETRAIL_BENCH_DATABASE_URL",
                         "postgresql://postgres@127.0.0.1:5432/test")
@@ -94,7 +94,7 @@ def short_cases(cases: Any, count: int) -> list[uuid.UUID]:
     ids = []
     for _ in range(count):
         now = datetime.now(UTC)
-        case = record(ctx(now), discovered_at=now - timedelta(days=1))
+        case = record(ctx(now, backdating_reason=LATE), discovered_at=now - timedelta(days=1))
         cases.save_case(case)
         ids.append(case.id)
     return ids
