@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from domain.actors import Actor
+from domain.cases import EARLIEST_BUSINESS_TIME, LATEST_BUSINESS_DATE
 from domain.service_exceptions.values import Contact
 
 
@@ -53,8 +54,8 @@ def _date_only(value: Any) -> Any:
 Day = Annotated[date, BeforeValidator(_date_only)]
 """A calendar date a caller gives: ISO 8601 text, never a number."""
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST = EARLIEST_BUSINESS_TIME
+LATEST = datetime.combine(LATEST_BUSINESS_DATE + timedelta(days=1), time(), UTC)
 
 
 def _in_range(value: datetime) -> datetime:

@@ -18,6 +18,7 @@ from api.problems import ApiProblem, FieldError, problem_responses
 from api.rendering import bar_chart, line_chart, respond
 from api.routing import Router
 from application.reports import departments, monthly, monthly_items, weekly_items
+from domain.cases import EARLIEST_BUSINESS_TIME, LATEST_BUSINESS_DATE
 
 FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/json": {}, "text/html": {}, "text/csv": {}},
@@ -26,6 +27,8 @@ router = Router(prefix="/v1/reports", tags=["reports"],
                 responses=problem_responses(406, 422) | FORMATS)
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+YEARS = range(EARLIEST_BUSINESS_TIME.year, LATEST_BUSINESS_DATE.year + 1)
+"""The years a report can cover: those of the instants this service accepts."""
 
 
 def _bad(field: str, detail: str) -> ApiProblem:
@@ -65,7 +68,7 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
     found = _WEEK.match(week)
     try:
         start = date.fromisocalendar(int(found.group(1)), int(found.group(2)), 1) \
-            if found and 2000 <= int(found.group(1)) < 2200 else None
+            if found and int(found.group(1)) in YEARS else None
     except ValueError:
         start = None
     if start is None:
@@ -84,7 +87,7 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
 
 def _month(cases: Any, month: str) -> tuple[datetime, datetime]:
     found = _MONTH.match(month)
-    if not found or not 1 <= int(found.group(2)) <= 12 or not 2000 <= int(found.group(1)) < 2200:
+    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) not in YEARS:
         raise _bad("month", "a month such as 2026-11")
     year, number = int(found.group(1)), int(found.group(2))
     nxt = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
