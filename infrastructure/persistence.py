@@ -514,8 +514,14 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             return str(c.fetchone()["wrapped_key"])
 
     def destroy_key(self, customer_id: str) -> None:
+        """RET-3 on SQLite: the deleted row's bytes are overwritten (`secure_delete`),
+        and the write-ahead log, which still holds earlier images of the page, is
+        checkpointed and truncated to nothing."""
         with self.datastore.transaction(commit=True) as c:
+            c.execute("PRAGMA secure_delete = ON")
             c.execute(f"DELETE FROM {KEYS_TABLE} WHERE customer_id = ?", (customer_id,))
+        with self.datastore.get_connection(commit=True) as conn:
+            conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def insert_checkpoint(self, seq: int, payload: str, signature: str,
                           fingerprint: str) -> None:

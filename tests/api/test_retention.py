@@ -220,3 +220,19 @@ def test_ret_3_a_damaged_case_does_not_stop_the_purge_of_the_others(
     assert purge(cases, store_settings).customers == ["C-1", "C-2"]
     assert [h["type"] for h in walk.get("/history", "audit.1")["items"]][-1] == \
         "PersonalDataErased"
+
+
+@pytest.mark.rule("RET-3")
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
+def test_ret_3_on_sqlite_the_destroyed_key_is_in_neither_the_file_nor_its_log(
+        walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
+    archived_general_case(walk)
+    wrapped = cases.recorder.wrapped_key("C-1")
+    path = store_settings.sqlite_path
+    files = (path, path.with_name(path.name + "-wal"))
+    assert any(wrapped.encode() in f.read_bytes() for f in files if f.exists())
+    walk.at(datetime(2030, 1, 1, 12, 0))
+    assert purge(cases, store_settings).customers == ["C-1"]
+    for file in files:
+        if file.exists():
+            assert wrapped.encode() not in file.read_bytes(), file.name
