@@ -53,16 +53,18 @@ class CommandRoutes:
         self.view_model = view_model
         self.view = view
 
-    def render(self, command: Command, cases: CaseApplication, actor: Actor,
-               case_id: UUID) -> Callable[[Any], StoredResponse]:
+    def render(self, cases: CaseApplication, actor: Actor, status_code: int,
+               location: Callable[[Any], str | None]) -> Callable[[Any], StoredResponse]:
         """The answer from the case as the command left it, judged at the command's
         instant: what an as-of read of that version shows too (AUD-2, AUD-6)."""
         def render(case: Any) -> StoredResponse:
-            location = command.location(case, case_id) if command.location else None
-            return case_response(command.status_code,
-                                 self.view(cases, actor, case, case.modified_on),
-                                 case.version, location)
+            return case_response(status_code, self.view(cases, actor, case, case.modified_on),
+                                 case.version, location(case))
         return render
+
+    def creation(self, cases: CaseApplication, actor: Actor) -> Callable[[Any], StoredResponse]:
+        """The answer to opening a case: 201, its view, ETag and Location."""
+        return self.render(cases, actor, 201, lambda case: f"{self.router.prefix}/{case.id}")
 
     def execute(self, command: Command, case_id: UUID, body: BaseModel, request: Request,
                 cases: CaseApplication, actor: Actor, correlation_id: str,
@@ -70,7 +72,8 @@ class CommandRoutes:
                 apply: Callable[[Any, CommandContext], object]) -> Response:
         ctx = cases.context(actor, correlation_id, getattr(body, "backdating_reason", None))
         idem = idempotency_for(request, actor, idempotency_key, body)
-        render = self.render(command, cases, actor, case_id)
+        render = self.render(cases, actor, command.status_code, lambda case: (
+            command.location(case, case_id) if command.location else None))
         result = run_command(metrics, self.case_class.case_type, command.name,
                              lambda: cases.execute(
                                  self.case_class, case_id, lambda case: apply(case, ctx),

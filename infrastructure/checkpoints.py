@@ -40,6 +40,7 @@ from application.audit import (
     Damage,
     Head,
     StoredCheckpoint,
+    StoredRecord,
     StoreVerification,
     Verification,
     advance,
@@ -254,11 +255,15 @@ class Checkpoints:
         """AUD-3/AUD-5 for one case: its chain, against the newest checkpoint's head;
         a damaged newest checkpoint is reported too. CaseNotFound when neither the
         store nor the checkpoint knows the case."""
+        return self.verify_stored(case_id, *cases.stored_records(case_id))
+
+    def verify_stored(self, case_id: UUID, records: Sequence[StoredRecord],
+                      chain: Sequence[int]) -> Verification:
+        """`verify_case` on a case's stored events and chain versions, already read."""
         latest = self.latest()
         checkpoint = latest if isinstance(latest, Checkpoint) else None
         seq = checkpoint.seq if checkpoint else None
         head = checkpoint.head(case_id) if checkpoint else None
-        records, chain = cases.stored_records(case_id)
         if not records and not chain:
             if head is None:
                 raise CaseNotFound(f"no case {case_id}")

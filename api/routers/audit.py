@@ -125,12 +125,13 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
                     actor: CurrentActor) -> VerifyResult:
         """Recompute the hash chain; compare its head with the latest signed checkpoint
         (AUD-3, AUD-5). Damage is a result (`ok: false`), never an error."""
-        records, _ = cases.stored_records(case_id)
+        records, chain = cases.stored_records(case_id)
         if records and f":{case_type.__qualname__}." not in records[0].topic:
             raise CaseNotFound(f"no {case_type.case_type} {case_id}")
         if records:
             cases.ensure_visible(case_type, case_id)
-        return verification(request.app.state.checkpoints, cases, case_id)
+        return VerifyResult.of(request.app.state.checkpoints.verify_stored(
+            case_id, records, chain))
 
     @router.get("/{case_id}/export", response_model=Export, name=f"{case_type.case_type}_export",
                 dependencies=[Depends(require(EXPORTERS))])

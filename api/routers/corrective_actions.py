@@ -10,7 +10,6 @@ from pydantic import BaseModel, Field, StrictBool
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import (
-    case_response,
     command_response,
     etag,
     idempotency_for,
@@ -34,7 +33,6 @@ from api.routers.audit import add_audit_routes
 from api.routing import Router
 from application.app import CaseApplication
 from application.case_index import SearchFilters
-from application.idempotency import StoredResponse
 from domain.actors import Actor, Role
 from domain.corrective_actions import (
     CUSTOMER_SERVICE,
@@ -157,10 +155,7 @@ def open_action(body: OpenAction, request: Request, cases: CasesApp,
                 idempotency_key: IdempotencyKey) -> Response:
     ctx = cases.context(actor, correlation_id)
 
-    def render(action: CorrectiveAction) -> StoredResponse:
-        return case_response(201, _view(cases, actor, action, action.modified_on),
-                             action.version, f"{router.prefix}/{action.id}")
-
+    render = ROUTES.creation(cases, actor)
     idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, "corrective_action", "open", lambda: cases.open(
         lambda: CorrectiveAction.open(

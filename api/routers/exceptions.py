@@ -16,7 +16,6 @@ from markdown_it import MarkdownIt
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import (
-    case_response,
     command_response,
     etag,
     idempotency_for,
@@ -44,7 +43,6 @@ from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_review
 from application.documents import render_markdown
-from application.idempotency import StoredResponse
 from domain.actors import Actor, Role
 from domain.cases import CommandContext
 from domain.corrective_actions import CorrectiveAction
@@ -113,10 +111,7 @@ def open_exception(body: m.OpenException, request: Request,
             impact_scope=body.impact_scope, customer_demands=body.customer_demands,
             special=tuple(body.special))
 
-    def render(case: ServiceException) -> StoredResponse:
-        return case_response(201, _view(cases, actor, case, case.modified_on), case.version,
-                             f"{router.prefix}/{case.id}")
-
+    render = ROUTES.creation(cases, actor)
     idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, CASE, "record",
                          lambda: cases.open(create, idempotency=idem, render=render))

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 
 from api.command_routes import Command, CommandRoutes
 from api.commands import (
-    case_response,
     command_response,
     etag,
     idempotency_for,
@@ -37,7 +36,6 @@ from api.routing import Router
 from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_cleaning
-from application.idempotency import StoredResponse
 from application.survey_report import render_survey_report
 from application.surveys import active_customers, previous_comparable
 from domain.actors import Actor
@@ -74,10 +72,7 @@ def open_survey(body: m.OpenSurvey, request: Request, cases: CasesApp,
     """Draft a campaign with its plan (SV-TYPE-1, SV-PLAN-1)."""
     ctx = cases.context(actor, correlation_id)
 
-    def render(campaign: SurveyCampaign) -> StoredResponse:
-        return case_response(201, _view(cases, actor, campaign, campaign.modified_on),
-                             campaign.version, f"{router.prefix}/{campaign.id}")
-
+    render = ROUTES.creation(cases, actor)
     idem = idempotency_for(request, actor, idempotency_key, body)
     result = run_command(metrics, CASE, "plan", lambda: cases.open(
         lambda: SurveyCampaign.draft(ctx, survey_type=body.survey_type, title=body.title,
