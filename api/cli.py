@@ -363,7 +363,25 @@ def purge(dry_run: Annotated[bool, typer.Option(
     err.print(f"{verb} {len(plan.customers)} customers ({len(plan.cases)} cases)")
     for customer, why in plan.blocked.items():
         err.print(f"kept {customer}: {why}")
+    if plan.kek_version is not None:
+        err.print(f"customer keys rewrapped under KEK version {plan.kek_version}; "
+                  "older KEKs destroyed")
     cases.close()
+
+
+@cli.command("rotate-kek")
+def rotate_kek() -> None:
+    """Rewrap every customer key under a new key-encryption key and destroy the older
+    ones (RET-4; the purge does this itself after destroying keys)."""
+    _, cases = _open_cases()
+    try:
+        version = cases.keys.rotate()  # type: ignore[attr-defined]
+    finally:
+        cases.close()
+    if version is None:
+        err.print("[red]another rotation got further; nothing done[/red]")
+        raise typer.Exit(1)
+    err.print(f"customer keys rewrapped under KEK version {version}; older KEKs destroyed")
 
 
 importer = typer.Typer(help="Bulk imports.", no_args_is_help=True)

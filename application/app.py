@@ -10,9 +10,10 @@ that lost the race for the next version is caught by the store's uniqueness of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
@@ -90,9 +91,21 @@ Render = Callable[[Any], StoredResponse]
 """The response to a command, from the case as the command left it (before saving)."""
 
 
+class CaseStream(NamedTuple):
+    snapshot: StoredEvent | None
+    events: list[StoredEvent]
+    key_epoch: int | None
+    """The store's key epoch, read with the events: the cached customer keys that may
+    open them (RET-4)."""
+
+
+key_epoch_read: ContextVar[int | None] = ContextVar("casetrail_key_epoch", default=None)
+"""Set while a case read with its key epoch is decoded; unset, a customer key is
+read from the store each time it is needed."""
+
+
 class CaseStreams(Protocol):
-    def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
-            StoredEvent | None, list[StoredEvent]]:
+    def select_case_stream(self, case_id: UUID, lte: int | None = None) -> CaseStream:
         """The case's latest snapshot at or before `lte` and the events after it."""
 
 
@@ -106,8 +119,9 @@ class CaseRepository(Repository[UUID]):
     def _reconstruct_aggregate(self, aggregate_id: UUID, version: int | None,
                                projector_func: Any) -> Any:
         streams: CaseStreams = self.event_store.recorder  # type: ignore[assignment]
-        snapshot, stored = streams.select_case_stream(aggregate_id, lte=version)
+        snapshot, stored, key_epoch = streams.select_case_stream(aggregate_id, lte=version)
         aggregate = None
+        reading = key_epoch_read.set(key_epoch)
         try:
             events: list[Any] = [self.event_store.mapper.to_domain_event(s) for s in stored]
             if snapshot is not None and self.snapshot_store is not None:
@@ -121,6 +135,8 @@ class CaseRepository(Repository[UUID]):
             raise HistoryDamaged(
                 f"case {aggregate_id} cannot be replayed beyond version {at - 1} "
                 f"({type(e).__name__}); its verify call names the first bad version") from e
+        finally:
+            key_epoch_read.reset(reading)
         if aggregate is None:
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} "
                                          "not found.")

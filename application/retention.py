@@ -3,15 +3,17 @@
 A customer's data key is destroyed only when every case of that customer is past
 its retention and no hold stands on any of them or on the customer: destroying
 it makes the contact unreadable everywhere at once. The key goes first, then each
-case records the disposition as an event; a purge interrupted between the two
-finishes on the next run (the cases are still listed as due).
+case records the disposition as an event, then the live keys are rewrapped under a
+new key-encryption key and the old one is destroyed (RET-4), so what is left of the
+destroyed key in database files or backups unwraps to nothing. A purge interrupted
+between these steps finishes on the next run (the cases are still listed as due;
+the rotation is due until it is done).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -39,6 +41,21 @@ class PurgePlan:
     cases: list[UUID] = field(default_factory=list)
     blocked: dict[str, str] = field(default_factory=dict)
     """Customer -> why their data stays."""
+    kek_version: int | None = None
+    """The key-encryption key the live keys were rewrapped under after the purge."""
+
+
+class Shredder(Protocol):
+    """Customers' data keys (infrastructure.personal_data.KeyRing)."""
+
+    def destroy(self, customer_id: str) -> None:
+        """Crypto-shredding: the customer's data key is gone for good."""
+
+    def rotation_due(self) -> bool:
+        """A key was destroyed since the key-encryption key was last rotated."""
+
+    def rotate(self) -> int | None:
+        """RET-4: rewrap the live keys under a new KEK and destroy the older ones."""
 
 
 def plan_purge(store: RetentionStore, now: datetime) -> PurgePlan:
@@ -66,7 +83,7 @@ def plan_purge(store: RetentionStore, now: datetime) -> PurgePlan:
     return plan
 
 
-def purge(cases: CaseApplication, store: RetentionStore, shred: Callable[[str], None], *,
+def purge(cases: CaseApplication, store: RetentionStore, keys: Shredder, *,
           dry_run: bool = False) -> PurgePlan:
     now = cases.clock.now()
     plan = plan_purge(store, now)
@@ -75,10 +92,12 @@ def purge(cases: CaseApplication, store: RetentionStore, shred: Callable[[str], 
     ctx = CommandContext(actor=SYSTEM, at=now, correlation_id=f"purge-{uuid.uuid4().hex}")
     erasing = set(plan.cases)
     for customer in plan.customers:
-        shred(customer)
+        keys.destroy(customer)
         for summary in store.customer_cases(customer):
             if summary.case_id in erasing:
                 _record_erasure(cases, summary.case_id, ctx)
+    if keys.rotation_due():  # also when a run that destroyed keys stopped before this
+        plan.kek_version = keys.rotate()
     return plan
 
 

@@ -12,7 +12,7 @@ from domain.clock import Clock
 from infrastructure.clock import SystemClock
 from infrastructure.holiday_calendar import HolidayCalendar
 from infrastructure.persistence import persistence_env
-from infrastructure.personal_data import KeyRing, install_sealing, load_master_key
+from infrastructure.personal_data import KeyRing, install_sealing, kek_files
 from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def build_application(
     settings: Settings, clock: Clock | None = None, *, create_tables: bool = False
 ) -> CaseApplication:
-    keys = KeyRing(load_master_key(settings))
+    keys = KeyRing(kek_files(settings))
     seal = install_sealing(keys)
 
     def transcodings(transcoder: JSONTranscoder) -> None:
@@ -38,7 +38,7 @@ def build_application(
         transcodings=transcodings,
         snapshot_interval=settings.snapshot_interval,
     )
-    keys.bind(app.recorder)
+    keys.bind(app.recorder)  # type: ignore[arg-type]
     app.keys = keys  # type: ignore[attr-defined]
     return app
 

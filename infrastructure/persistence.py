@@ -34,6 +34,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 
+from application.app import CaseStream
 from application.audit import GENESIS, StoredRecord, link, link_body
 from application.case_index import CaseSummary, Cursor, HoldSummary, SearchFilters
 from application.idempotency import IdempotencyRecord, StoredResponse
@@ -43,6 +44,7 @@ IDEMPOTENCY_TABLE = "casetrail_idempotency"
 CHAIN_TABLE = "casetrail_chain"
 CHECKPOINTS_TABLE = "casetrail_checkpoints"
 KEYS_TABLE = "casetrail_customer_keys"
+KEY_STATE_TABLE = "casetrail_key_state"
 RUNS_TABLE = "casetrail_report_runs"
 CASES_TABLE = "casetrail_cases"
 SAVE_FUNCTION = "casetrail_save"
@@ -179,15 +181,18 @@ def snapshots_table(events_table_name: str) -> str:
     return events_table_name.removesuffix("_events") + "_snapshots"
 
 
-def case_stream_sql(events: str, snapshots: str, p: str, bounded: bool) -> str:
+def case_stream_sql(events: str, snapshots: str, key_state: str, p: str, bounded: bool) -> str:
     """A case's latest snapshot (at or before the bound) and the events after it, in
-    one round trip: the snapshot row first (`is_snapshot` 1), then the events."""
+    one round trip: the snapshot row first (`is_snapshot` 1), then the events. Each
+    row carries the key epoch of the same snapshot of the store (RET-4)."""
     upto = f" AND originator_version <= {p}" if bounded else ""
+    epoch = f"(SELECT epoch FROM {key_state} WHERE id = 1)"
     return (
         f"WITH s AS (SELECT originator_version, topic, state FROM {snapshots} "
         f"WHERE originator_id = {p}{upto} ORDER BY originator_version DESC LIMIT 1) "
-        "SELECT 1 AS is_snapshot, originator_version, topic, state FROM s UNION ALL "
-        f"SELECT 0, originator_version, topic, state FROM {events} WHERE originator_id = {p}"
+        f"SELECT 1 AS is_snapshot, originator_version, topic, state, {epoch} AS key_epoch "
+        f"FROM s UNION ALL SELECT 0, originator_version, topic, state, {epoch} "
+        f"FROM {events} WHERE originator_id = {p}"
         f"{upto} AND originator_version > COALESCE((SELECT originator_version FROM s), 0) "
         "ORDER BY is_snapshot DESC, originator_version")
 
@@ -267,13 +272,109 @@ def _json(value: Any) -> Jsonb:
     return Jsonb(value, dumps=_dumps)
 
 
-def _case_stream(case_id: UUID, rows: Sequence[Any]) -> tuple[StoredEvent | None,
-                                                             list[StoredEvent]]:
+def _case_stream(case_id: UUID, rows: Sequence[Any]) -> CaseStream:
     stored = [StoredEvent(originator_id=case_id, originator_version=r["originator_version"],
                           topic=r["topic"], state=bytes(r["state"])) for r in rows]
+    epoch = rows[0]["key_epoch"] if rows else None
     if rows and rows[0]["is_snapshot"]:
-        return stored[0], stored[1:]
-    return None, stored
+        return CaseStream(stored[0], stored[1:], epoch)
+    return CaseStream(None, stored, epoch)
+
+
+class CustomerKeys:
+    """Customers' data keys, stored wrapped by a key-encryption key (KEK), and the
+    key state: one row whose `epoch` counts destroyed keys (every process drops its
+    cached keys when it reads a newer one, RET-4) and whose `kek_version` names the
+    KEK new keys are wrapped with. Writers of keys take that row's lock first, so a
+    key added during a rotation is wrapped with the KEK the rotation leaves."""
+
+    placeholder: str
+    keys_sql: str
+    key_state_sql: str
+    datastore: Any
+
+    def key_state_statements(self, bigint: str) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.keys_sql} (customer_id text PRIMARY KEY, "
+            "wrapped_key text NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.key_state_sql} (id integer PRIMARY KEY "
+            f"CHECK (id = 1), epoch {bigint} NOT NULL, kek_version integer NOT NULL, "
+            f"rotated_epoch {bigint} NOT NULL)",
+            f"INSERT INTO {self.key_state_sql} VALUES (1, 0, 1, 0) ON CONFLICT DO NOTHING"]
+
+    def _claim_key_state(self, c: Any) -> tuple[int, int]:
+        """Lock the key state for this transaction: (epoch, KEK version)."""
+        c.execute(f"UPDATE {self.key_state_sql} SET epoch = epoch WHERE id = 1")
+        c.execute(f"SELECT epoch, kek_version FROM {self.key_state_sql} WHERE id = 1")
+        row = c.fetchone()
+        if row is None:
+            msg = f"{self.key_state_sql} has no row: run `casetrail db init`"
+            raise ProgrammingError(msg)
+        return int(row["epoch"]), int(row["kek_version"])
+
+    def rotation_due(self) -> bool:
+        """A key was destroyed since the KEK was last rotated (RET-4)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT epoch > rotated_epoch AS due FROM {self.key_state_sql} "
+                      "WHERE id = 1")
+            return bool(c.fetchone()["due"])
+
+    def wrapped_key(self, customer_id: str) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT wrapped_key FROM {self.keys_sql} WHERE customer_id = "
+                      f"{self.placeholder}", (customer_id,))
+            row = c.fetchone()
+            return str(row["wrapped_key"]) if row else None
+
+    def add_wrapped_key(self, customer_id: str, wrap: Callable[[int], str]) -> str:
+        """The customer's wrapped key: the one stored, or `wrap(kek_version)` stored
+        now. Another process may add it first: the first one stays."""
+        p = self.placeholder
+        with self.datastore.transaction(commit=True) as c:
+            _, version = self._claim_key_state(c)
+            c.execute(f"SELECT wrapped_key FROM {self.keys_sql} WHERE customer_id = {p}",
+                      (customer_id,))
+            row = c.fetchone()
+            if row is not None:
+                return str(row["wrapped_key"])
+            wrapped = wrap(version)
+            c.execute(f"INSERT INTO {self.keys_sql} VALUES ({p}, {p})", (customer_id, wrapped))
+            return wrapped
+
+    def destroy_key(self, customer_id: str) -> None:
+        """Crypto-shredding: the key row goes and the epoch moves on, in one commit."""
+        with self.datastore.transaction(commit=True) as c:
+            self._claim_key_state(c)
+            self._scrubbing(c)
+            c.execute(f"DELETE FROM {self.keys_sql} WHERE customer_id = {self.placeholder}",
+                      (customer_id,))
+            c.execute(f"UPDATE {self.key_state_sql} SET epoch = epoch + 1 WHERE id = 1")
+        self._scrub()
+
+    def rewrap_keys(self, version: int, rewrap: Callable[[str, str], str]) -> int | None:
+        """Make `version` the KEK and rewrap every key with it, in one transaction.
+        None (nothing done) when the store is at that version or a later one already."""
+        p = self.placeholder
+        with self.datastore.transaction(commit=True) as c:
+            _, current = self._claim_key_state(c)
+            if current >= version:
+                return None
+            self._scrubbing(c)
+            c.execute(f"UPDATE {self.key_state_sql} SET kek_version = {p}, "
+                      "rotated_epoch = epoch WHERE id = 1", (version,))
+            c.execute(f"SELECT customer_id, wrapped_key FROM {self.keys_sql}")
+            rows = [(r["customer_id"], r["wrapped_key"]) for r in c.fetchall()]
+            for customer_id, wrapped in rows:
+                c.execute(f"UPDATE {self.keys_sql} SET wrapped_key = {p} WHERE customer_id = {p}",
+                          (rewrap(customer_id, wrapped), customer_id))
+        self._scrub()
+        return len(rows)
+
+    def _scrubbing(self, c: Any) -> None:
+        """Before key rows are deleted or replaced, in their transaction."""
+
+    def _scrub(self) -> None:
+        """After key rows were deleted or replaced."""
 
 
 class IndexQueries:
@@ -343,8 +444,10 @@ class IndexQueries:
             f"SELECT * FROM {self.holds_sql} WHERE released_at IS NULL ORDER BY placed_at", [])]
 
 
-class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
+class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
     placeholder = "?"
+    keys_sql = KEYS_TABLE
+    key_state_sql = KEY_STATE_TABLE
     cases_sql = CASES_TABLE
     holds_sql = HOLDS_TABLE
     runs_sql = RUNS_TABLE
@@ -368,7 +471,7 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
         self.case_stream_sql = {
             bounded: case_stream_sql(events_table_name, snapshots_table(events_table_name),
-                                     "?", bounded) for bounded in (False, True)}
+                                     KEY_STATE_TABLE, "?", bounded) for bounded in (False, True)}
 
     def construct_create_table_statements(self) -> list[str]:
         return [
@@ -398,8 +501,7 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS_TABLE} (seq INTEGER PRIMARY KEY "
             "AUTOINCREMENT, payload TEXT NOT NULL, signature TEXT NOT NULL, "
             "key_fingerprint TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {KEYS_TABLE} (customer_id TEXT PRIMARY KEY, "
-            "wrapped_key TEXT NOT NULL)",
+            *self.key_state_statements("INTEGER"),
             f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (kind TEXT NOT NULL, period TEXT NOT NULL, "
             "produced_at TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (kind, period))",
         ]
@@ -498,28 +600,12 @@ class SQLiteCaseRecorder(IndexQueries, SQLiteApplicationRecorder):
                       f"(SELECT MAX(version) FROM {CHAIN_TABLE} WHERE case_id = ch.case_id)")
             return [(UUID(r["case_id"]), r["version"], r["hash"]) for r in c.fetchall()]
 
-    def wrapped_key(self, customer_id: str) -> str | None:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT wrapped_key FROM {KEYS_TABLE} WHERE customer_id = ?",
-                      (customer_id,))
-            row = c.fetchone()
-            return row["wrapped_key"] if row else None
+    def _scrubbing(self, c: Any) -> None:
+        c.execute("PRAGMA secure_delete = ON")  # the old rows' bytes are overwritten
 
-    def add_wrapped_key(self, customer_id: str, wrapped: str) -> str:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT INTO {KEYS_TABLE} VALUES (?, ?) ON CONFLICT DO NOTHING",
-                      (customer_id, wrapped))
-            c.execute(f"SELECT wrapped_key FROM {KEYS_TABLE} WHERE customer_id = ?",
-                      (customer_id,))
-            return str(c.fetchone()["wrapped_key"])
-
-    def destroy_key(self, customer_id: str) -> None:
-        """RET-3 on SQLite: the deleted row's bytes are overwritten (`secure_delete`),
-        and the write-ahead log, which still holds earlier images of the page, is
-        checkpointed and truncated to nothing."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute("PRAGMA secure_delete = ON")
-            c.execute(f"DELETE FROM {KEYS_TABLE} WHERE customer_id = ?", (customer_id,))
+    def _scrub(self) -> None:
+        """RET-3 on SQLite: the write-ahead log, which still holds earlier images of
+        the key rows' page, is checkpointed and truncated to nothing."""
         with self.datastore.get_connection(commit=True) as conn:
             conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -556,7 +642,7 @@ def _read_retry(method: Any) -> Any:
     return _retry_read_once(method.__wrapped__)
 
 
-class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
+class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecorder):
     placeholder = "%s"
 
     # The library retries each statement ten times, 0.2 s apart, each after a pool
@@ -617,22 +703,23 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
         events = Identifier(self.datastore.schema, events_table_name).as_string()
         snapshots = Identifier(self.datastore.schema,
                                snapshots_table(events_table_name)).as_string()
-        self.case_stream_sql = {bounded: case_stream_sql(events, snapshots, "%s", bounded)
+        self.keys_sql = Identifier(self.datastore.schema, KEYS_TABLE).as_string()
+        self.key_state_sql = Identifier(self.datastore.schema, KEY_STATE_TABLE).as_string()
+        self.case_stream_sql = {bounded: case_stream_sql(events, snapshots, self.key_state_sql,
+                                                         "%s", bounded)
                                 for bounded in (False, True)}
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.chain_table + " (case_id uuid NOT NULL, "
             "version bigint NOT NULL, recorded_at timestamptz, prev_hash text NOT NULL, "
             "hash text NOT NULL, PRIMARY KEY (case_id, version))"))
         self.checkpoints_table = Identifier(self.datastore.schema, CHECKPOINTS_TABLE).as_string()
-        self.keys_table = Identifier(self.datastore.schema, KEYS_TABLE).as_string()
         self.runs_sql = Identifier(self.datastore.schema, RUNS_TABLE).as_string()
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.runs_sql + " (kind text NOT NULL, period text "
             "NOT NULL, produced_at timestamptz NOT NULL, payload text NOT NULL, "
             "PRIMARY KEY (kind, period))"))
-        self.sql_create_statements.append(SQL(
-            "CREATE TABLE IF NOT EXISTS " + self.keys_table + " (customer_id text PRIMARY KEY, "
-            "wrapped_key text NOT NULL)"))
+        self.sql_create_statements += [SQL(s)  # type: ignore[arg-type]
+                                       for s in self.key_state_statements("bigint")]
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
@@ -741,25 +828,6 @@ class PostgresCaseRecorder(IndexQueries, PostgresApplicationRecorder):
             c.execute(f"SELECT DISTINCT ON (case_id) case_id, version, hash FROM "
                       f"{self.chain_table} ORDER BY case_id, version DESC")
             return [(r["case_id"], r["version"], r["hash"]) for r in c.fetchall()]
-
-    def wrapped_key(self, customer_id: str) -> str | None:
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(f"SELECT wrapped_key FROM {self.keys_table} WHERE customer_id = %s",
-                      (customer_id,))
-            row = c.fetchone()
-            return row["wrapped_key"] if row else None
-
-    def add_wrapped_key(self, customer_id: str, wrapped: str) -> str:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f"INSERT INTO {self.keys_table} VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                      (customer_id, wrapped))
-            c.execute(f"SELECT wrapped_key FROM {self.keys_table} WHERE customer_id = %s",
-                      (customer_id,))
-            return str(c.fetchone()["wrapped_key"])
-
-    def destroy_key(self, customer_id: str) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(f"DELETE FROM {self.keys_table} WHERE customer_id = %s", (customer_id,))
 
     def insert_checkpoint(self, seq: int, payload: str, signature: str,
                           fingerprint: str) -> None:

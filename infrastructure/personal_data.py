@@ -1,6 +1,6 @@
-"""Personal data at rest (SEC-PII, PIPL, RET-3): customer contacts are sealed with a
-data key of their own customer (AES-256-GCM), the data key is stored wrapped by the
-master key from settings, and destroying a customer's data key (crypto-shredding)
+"""Personal data at rest (SEC-PII, PIPL, RET-3, RET-4): customer contacts are sealed
+with a data key of their own customer (AES-256-GCM), the data key is stored wrapped by
+a versioned key-encryption key (KEK), and destroying a customer's data key (crypto-shredding)
 makes every stored copy of the contact unreadable — in events and snapshots alike —
 while the stored bytes, and so the hash chain, stay as they were.
 
@@ -12,86 +12,251 @@ as an `[erased]` placeholder once the key is gone.
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import json
 import os
 import secrets
 import threading
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from application.app import key_epoch_read
 from domain.service_exceptions.values import Contact, Customer
 from domain.surveys.directory import DirectoryContact
 from domain.surveys.responses import RespondentClass
-from infrastructure.key_files import key_material
 from infrastructure.settings import Settings
 
 ERASED = Contact(name="[erased]")
 
 
-def load_master_key(settings: Settings) -> bytes:
-    key = bytes.fromhex(key_material(settings.master_key, settings.master_key_file,
-                                     lambda: secrets.token_hex(32)))
+class KekDestroyed(LookupError):
+    """The key-encryption key of that version is gone (or was never made here)."""
+
+
+class KeyEncryptionKeys(Protocol):
+    """Versioned key-encryption keys (RET-4): the one interface the key ring needs.
+    `KekFiles` is the default; a KMS or Vault's transit engine fits the same calls
+    (create = rotate, destroy_before = trim; docs/OPERATIONS.md)."""
+
+    def wrap(self, version: int, data_key: bytes, context: bytes) -> bytes: ...
+
+    def unwrap(self, version: int, wrapped: bytes, context: bytes) -> bytes:
+        """Raises KekDestroyed when that version no longer exists."""
+
+    def create(self) -> int:
+        """A new version, durable before it is returned."""
+
+    def destroy_before(self, version: int) -> list[int]:
+        """Destroy every older version; the ones destroyed."""
+
+
+class KekFiles:
+    """KEKs as files `kek-NNNNNN.hex` (mode 600) in one directory every process of
+    the deployment shares. Nothing is cached: a destroyed version is gone from every
+    process at once."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, version: int) -> Path:
+        return self.directory / f"kek-{version:06d}.hex"
+
+    def versions(self) -> list[int]:
+        return sorted(int(p.stem.removeprefix("kek-")) for p in self.directory.glob("kek-*.hex"))
+
+    def add(self, version: int, key: bytes) -> bool:
+        """Write the version unless it exists (another process's wins); atomic."""
+        tmp = self.directory / f".kek-{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, key.hex().encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, self.path(version))
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+            self._sync_directory()
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _aead(self, version: int) -> AESGCM:
+        try:
+            return AESGCM(bytes.fromhex(self.path(version).read_text().strip()))
+        except FileNotFoundError:
+            raise KekDestroyed(f"key-encryption key version {version}") from None
+
+    def wrap(self, version: int, data_key: bytes, context: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead(version).encrypt(nonce, data_key, context)
+
+    def unwrap(self, version: int, wrapped: bytes, context: bytes) -> bytes:
+        return self._aead(version).decrypt(wrapped[:12], wrapped[12:], context)
+
+    def create(self) -> int:
+        while not self.add(version := max(self.versions(), default=0) + 1,
+                            AESGCM.generate_key(bit_length=256)):
+            continue
+        return version
+
+    def destroy_before(self, version: int) -> list[int]:
+        gone = [v for v in self.versions() if v < version]
+        for v in gone:
+            path = self.path(v)
+            with path.open("r+b") as f:  # overwrite in place first: no copy on most file systems
+                f.write(b"0" * len(f.read()))
+                f.flush()
+                os.fsync(f.fileno())
+            path.unlink()
+        self._sync_directory()
+        return gone
+
+
+def kek_files(settings: Settings) -> KekFiles:
+    """The file KEKs of the settings. Version 1 is the configured master key, or the
+    master key file of earlier releases moved in (so that destroying version 1
+    destroys it), or a new key. Processes starting together agree: the first
+    version 1 written stays."""
+    files = KekFiles(settings.kek_dir or settings.master_key_file.parent / "keks")
+    if files.versions():
+        return files
+    legacy = settings.master_key_file
+    if settings.master_key is not None:
+        files.add(1, _master_key(settings.master_key.get_secret_value()))
+    elif legacy.exists():
+        _master_key(legacy.read_text())
+        with contextlib.suppress(FileExistsError):
+            os.link(legacy, files.path(1))
+        legacy.unlink(missing_ok=True)
+    else:
+        files.add(1, AESGCM.generate_key(bit_length=256))
+    return files
+
+
+def _master_key(text: str) -> bytes:
+    key = bytes.fromhex(text.strip())
     if len(key) != 32:
         msg = "the master key must be 32 bytes (64 hex digits)"
         raise ValueError(msg)
     return key
 
 
-class KeyRing:
-    """Per-customer data keys, wrapped by the master key, kept by the recorder. The
-    recorder is bound after the application is built (its mapper comes first)."""
+class KeyStore(Protocol):
+    """What the key ring needs of the store (infrastructure.persistence.CustomerKeys)."""
 
-    def __init__(self, master_key: bytes) -> None:
-        self._recorder: Any = None
-        self._master = AESGCM(master_key)
+    def wrapped_key(self, customer_id: str) -> str | None: ...
+
+    def add_wrapped_key(self, customer_id: str, wrap: Callable[[int], str]) -> str: ...
+
+    def destroy_key(self, customer_id: str) -> None: ...
+
+    def rewrap_keys(self, version: int, rewrap: Callable[[str, str], str]) -> int | None: ...
+
+    def rotation_due(self) -> bool: ...
+
+
+class KeyRing:
+    """Per-customer data keys, wrapped by a versioned KEK, kept by the store. The
+    store is bound after the application is built (its mapper comes first).
+
+    RET-4, no cache outlives a destroyed key: a data key is cached only for reads
+    that carry the store's key epoch (a case read gets it in the same query, so the
+    cache costs no round trip); a newer epoch empties the cache before it is used.
+    Other reads fetch the wrapped key each time."""
+
+    def __init__(self, keks: KeyEncryptionKeys) -> None:
+        self.keks = keks
+        self._store: KeyStore | None = None
         self._cache: dict[str, bytes] = {}
+        self._epoch = -1
         self._lock = threading.Lock()
 
-    def bind(self, recorder: Any) -> None:
-        self._recorder = recorder
+    def bind(self, store: KeyStore) -> None:
+        self._store = store
 
-    def _store(self) -> Any:
-        if self._recorder is None:
+    @property
+    def store(self) -> KeyStore:
+        if self._store is None:
             msg = "the key ring is not bound to a store"
             raise RuntimeError(msg)
-        return self._recorder
+        return self._store
+
+    def _wrap(self, customer_id: str, data_key: bytes, version: int) -> str:
+        wrapped = self.keks.wrap(version, data_key, customer_id.encode())
+        return f"{version}:{base64.b64encode(wrapped).decode()}"
 
     def _unwrap(self, customer_id: str, wrapped: str) -> bytes:
-        raw = base64.b64decode(wrapped)
-        return self._master.decrypt(raw[:12], raw[12:], customer_id.encode())
+        version, _, blob = wrapped.rpartition(":")  # keys from before versioning: 1
+        return self.keks.unwrap(int(version or 1), base64.b64decode(blob),
+                                customer_id.encode())
+
+    def _fetch(self, customer_id: str, *, create: bool) -> bytes | None:
+        for _ in range(3):
+            wrapped = self.store.wrapped_key(customer_id)
+            if wrapped is None and create:
+                wrapped = self.store.add_wrapped_key(customer_id, functools.partial(
+                    self._wrap, customer_id, AESGCM.generate_key(bit_length=256)))
+            if wrapped is None:
+                return None
+            try:
+                return self._unwrap(customer_id, wrapped)
+            except KekDestroyed:  # rewrapped by a rotation since it was read: read again
+                continue
+        msg = f"the key of customer {customer_id} is wrapped by a destroyed KEK"
+        raise KekDestroyed(msg)
 
     def key(self, customer_id: str, *, create: bool) -> bytes | None:
-        with self._lock:
-            if customer_id in self._cache:
-                return self._cache[customer_id]
-        wrapped = self._store().wrapped_key(customer_id)
-        if wrapped is None and create:
-            data_key = AESGCM.generate_key(bit_length=256)
-            nonce = os.urandom(12)
-            sealed = nonce + self._master.encrypt(nonce, data_key, customer_id.encode())
-            # Another process may create the key first: the store keeps the first.
-            wrapped = self._store().add_wrapped_key(customer_id,
-                                                    base64.b64encode(sealed).decode())
-        if wrapped is None:
-            return None
-        data_key = self._unwrap(customer_id, wrapped)
-        with self._lock:
-            self._cache[customer_id] = data_key
+        epoch = key_epoch_read.get()
+        if epoch is not None:
+            with self._lock:
+                if epoch > self._epoch:
+                    self._cache.clear()
+                    self._epoch = epoch
+                if epoch == self._epoch and customer_id in self._cache:
+                    return self._cache[customer_id]
+        data_key = self._fetch(customer_id, create=create)
+        if data_key is not None and epoch is not None:
+            with self._lock:
+                if epoch == self._epoch:  # no newer epoch was seen while fetching
+                    self._cache[customer_id] = data_key
         return data_key
 
     def destroy(self, customer_id: str) -> None:
         """Crypto-shredding: the wrapped key is deleted; nothing can open the data."""
-        self._store().destroy_key(customer_id)
+        self.store.destroy_key(customer_id)
         with self._lock:
             self._cache.pop(customer_id, None)
 
-    def forget(self, customer_id: str) -> None:
-        """Drop a cached key (another process may have destroyed it)."""
-        with self._lock:
-            self._cache.pop(customer_id, None)
+    def rotate(self) -> int | None:
+        """RET-4: every data key rewrapped under a new KEK, then the older KEKs
+        destroyed, so a destroyed data key's remnants (WAL, table files, backups)
+        unwrap to nothing. The new version, or None when a concurrent rotation got
+        further (its own run destroys the older KEKs)."""
+        version = self.keks.create()
+        done = self.store.rewrap_keys(version, lambda customer_id, wrapped: self._wrap(
+            customer_id, self._unwrap(customer_id, wrapped), version))
+        if done is None:
+            return None
+        self.keks.destroy_before(version)
+        return version
+
+    def rotation_due(self) -> bool:
+        return self.store.rotation_due()
 
 
 def seal(keys: KeyRing, customer_id: str, values: list[Any]) -> str:

@@ -170,10 +170,13 @@ class Workers:
     def purge(self, *, dry_run: bool = False) -> PurgePlan:
         """RET-3: crypto-shred the personal data of customers past retention, unheld."""
         plan = purge(self.cases, self.cases.index,  # type: ignore[arg-type]
-                     self.cases.keys.destroy,  # type: ignore[attr-defined]
+                     self.cases.keys,  # type: ignore[attr-defined]
                      dry_run=dry_run)
         if plan.customers and not dry_run:
             log.info("purged the personal data of %d customers", len(plan.customers))
+        if plan.kek_version is not None:
+            log.info("customer keys rewrapped under KEK version %d; older KEKs destroyed",
+                     plan.kek_version)
         return plan
 
     def forget_idempotency(self) -> int:

@@ -130,9 +130,13 @@ class Settings(BaseSettings):
         "unset means one generated in var/signing.key")
     signing_key_file: Path = Path("var/signing.key")
     master_key: SecretStr | None = Field(
-        default=None, description="AES-256 key wrapping the per-customer data keys, 64 hex "
-        "digits; unset means one generated in var/master.key")
+        default=None, description="the first key-encryption key (version 1), 64 hex digits; "
+        "unset means the one in master_key_file, or one generated")
     master_key_file: Path = Path("var/master.key")
+    kek_dir: Path | None = Field(
+        default=None, description="the versioned key-encryption keys that wrap each "
+        "customer's data key (RET-4), shared by every process; unset means a `keks` "
+        "directory beside master_key_file")
     snapshot_interval: int = Field(
         default=50, ge=2, description="snapshot a case every N events (fast as-of reads)")
     view_batch_size: int = Field(

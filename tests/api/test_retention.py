@@ -4,10 +4,17 @@ byte gives the contact back, while history replays and the chain verifies."""
 
 from __future__ import annotations
 
+import base64
+import re
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.testclient import TestClient
 
 from application.app import CaseApplication
@@ -131,7 +138,6 @@ def test_ret_3_after_the_purge_the_contact_is_gone_everywhere_and_history_still_
     before = raw_bytes(cases, case["id"])
     walk.at(datetime(2029, 10, 9, 12, 0))
     purge(cases, store_settings)
-    cases.keys.forget("C-1")  # type: ignore[attr-defined]
     handler = bearer(walk.tokens["zhao"])
     responses = [
         client.get(walk.location, headers=handler),
@@ -236,3 +242,65 @@ def test_ret_3_on_sqlite_the_destroyed_key_is_in_neither_the_file_nor_its_log(
     for file in files:
         if file.exists():
             assert wrapped.encode() not in file.read_bytes(), file.name
+
+
+def store_files(settings: Settings, since: float) -> list[Path]:
+    """The files the store keeps its data in: the SQLite file and its WAL, or the
+    PostgreSQL key table's files and the WAL segments written since `since`."""
+    if settings.database_url is None:
+        path = settings.sqlite_path
+        return [f for f in (path, path.with_name(path.name + "-wal")) if f.exists()]
+    with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")  # the heap pages reach their files
+        data = Path(conn.execute("SHOW data_directory").fetchone()[0])
+        table = conn.execute("SELECT pg_relation_filepath(%s)", (
+            f'"{settings.postgres_schema}".casetrail_customer_keys',)).fetchone()[0]
+    heap = data / table
+    return [*heap.parent.glob(heap.name + "*"),
+            *(f for f in (data / "pg_wal").iterdir() if f.is_file() and f.stat().st_mtime >= since)]
+
+
+WRAPPED = re.compile(rb"(\d+):([A-Za-z0-9+/]{80})")  # version:base64(nonce, key, tag)
+
+
+def recover_contact(settings: Settings, files: list[Path], customer: str,
+                    sealed: bytes) -> list[str]:
+    """What an attacker with the files and every KEK still on disk gets: each wrapped
+    key found in the files, unwrapped by each KEK, tried on the sealed contact."""
+    keks = [AESGCM(bytes.fromhex(p.read_text())) for p in
+            (settings.master_key_file.parent / "keks").glob("kek-*.hex")]
+    blob = base64.b64decode(sealed)
+    found = []
+    for file in files:
+        for match in WRAPPED.finditer(file.read_bytes()):
+            wrapped = base64.b64decode(match[2])
+            for kek in keks:
+                try:
+                    key = kek.decrypt(wrapped[:12], wrapped[12:], customer.encode())
+                    found.append(AESGCM(key).decrypt(blob[:12], blob[12:], customer.encode())
+                                 .decode())
+                except InvalidTag:
+                    continue
+    return found
+
+
+@pytest.mark.rule("RET-4")
+def test_ret_4_after_purge_and_rotation_no_kek_on_disk_opens_any_remnant_of_the_key(
+        walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
+    since = time.time() - 1
+    case = archived_general_case(walk)
+    archived_general_case(walk, "C-2", day=datetime(2027, 10, 8, 9, 0))  # a live key
+    sealed = re.search(rb'"contact":\s*"([^"]+)"', raw_bytes(cases, case["id"]))[1]
+    assert PHONE in recover_contact(store_settings, store_files(store_settings, since),
+                                    "C-1", sealed)[0]  # the attack works on live data
+
+    walk.at(datetime(2030, 1, 1, 12, 0))
+    plan = purge(cases, store_settings)
+    assert (plan.customers, plan.kek_version) == (["C-1"], 2)
+
+    keks = sorted(p.name for p in (store_settings.master_key_file.parent / "keks").iterdir())
+    assert keks == ["kek-000002.hex"]
+    assert recover_contact(store_settings, store_files(store_settings, since),
+                           "C-1", sealed) == []
+    assert walk.get("/verify", "audit.1")["ok"] is True  # and history still verifies
+    assert cases.recorder.wrapped_key("C-2").startswith("2:")  # type: ignore[attr-defined]

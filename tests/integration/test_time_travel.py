@@ -171,7 +171,7 @@ def test_aud_2_a_stored_snapshot_from_before_compact_reports_loads_as_the_replay
     current = cases.get_case(ServiceException, case.id)
     assert cases.snapshots is not None
     cases.snapshots.put([version_1_snapshot(current, list(cases.events.get(case.id)))])
-    snapshot, after = cases.recorder.select_case_stream(case.id)  # type: ignore[attr-defined]
+    snapshot, after, _ = cases.recorder.select_case_stream(case.id)  # type: ignore[attr-defined]
     assert (snapshot.originator_version, after) == (current.version, [])  # it is what loads
 
     loaded = cases.get_case(ServiceException, case.id)
