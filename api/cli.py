@@ -57,6 +57,17 @@ def db_init() -> None:
     err.print(f"schema ready on {where}")
 
 
+@db.command("reindex")
+def db_reindex() -> None:
+    """Give every case the index holds without a retention end the one its history
+    gives (run once after upgrading to a version that adds retention ends)."""
+    _, cases = _open_cases()
+    try:
+        err.print(f"{cases.reindex_retention()} cases given a retention end")
+    finally:
+        cases.close()
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,

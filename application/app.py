@@ -392,11 +392,26 @@ class CaseApplication(Application[UUID]):
         return records[-1].version if records else None
 
     def retain_until(self, case: Case) -> datetime | None:
-        """RET-1: the end of the retention of a closed case, per its type."""
-        if case.closed_at is None:
+        """RET-1, RET-4: the end of a case's retention, per its type; None while open."""
+        if case.retention_start is None:
             return None
         years = getattr(self.policy.retention, f"{case.case_type}s_years")
-        return self.calendar.add_months(case.closed_at, 12 * years)
+        return self.calendar.add_months(case.retention_start, 12 * years)
+
+    def reindex_retention(self) -> int:
+        """Give each case the index knows without a retention end the one its history
+        gives now (after an upgrade that added one, e.g. directory customers, RET-4).
+        How many got one."""
+        done = 0
+        for case_id in self.index.without_retention_end():
+            try:
+                case = self.repository.get(case_id)
+            except (AggregateNotFoundError, HistoryDamaged):
+                continue
+            if isinstance(case, Case) and (until := self.retain_until(case)) is not None:
+                self.index.set_retention_end(case_id, case.version, until)
+                done += 1
+        return done
 
     def _save(self, case: Case | LegalHold, idempotency: Idempotency | None,
               status_code: int, *also: Case, render: Render | None = None) -> CommandResult:

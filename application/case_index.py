@@ -102,6 +102,12 @@ class CaseIndex(Protocol):
     def case_department(self, case_id: UUID) -> str | None:
         """The department the index holds for the case, if it knows the case."""
 
+    def without_retention_end(self) -> list[UUID]:
+        """The cases the index gives no retention end."""
+
+    def set_retention_end(self, case_id: UUID, version: int, retain_until: datetime) -> None:
+        """Give the case at that version its retention end."""
+
 
 def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:
     if isinstance(case, ServiceException):
@@ -126,7 +132,7 @@ def summarise(case: Case, retain_until: datetime | None) -> CaseSummary:
             status="active", level=None, category=case.size, customer_id=case.business_id,
             customer_name=case.name, department=case.department, title=case.name,
             opened_at=case.registered_at, updated_at=case.modified_on, closed_at=None,
-            retain_until=None, erased_at=case.erased_at)
+            retain_until=retain_until, erased_at=case.erased_at)
     if isinstance(case, SurveyCampaign):
         return CaseSummary(
             case_id=case.id, case_type=case.case_type, version=case.version,

@@ -141,6 +141,11 @@ class Case(Aggregate):
         """Whose personal data the case holds, if anyone's."""
         return None
 
+    @property
+    def retention_start(self) -> datetime | None:
+        """Where its retention period runs from (RET-1): archiving or cancelling."""
+        return self.closed_at
+
     def record_erasure(self, ctx: CommandContext) -> None:
         """RET-3: the disposition of the case's personal data, on the record. The data
         itself is made unreadable by destroying the customer's key."""

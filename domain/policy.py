@@ -136,6 +136,8 @@ class RetentionPolicy:
     exceptions_years: int = rule("RET-1", 3)
     surveys_years: int = rule("RET-1", 3)
     corrective_actions_years: int = rule("RET-1", 3)
+    customers_years: int = rule("RET-4", 3)
+    """Directory customers, from their last activity."""
 
     def __post_init__(self) -> None:
         _positive(self)

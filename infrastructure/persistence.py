@@ -402,6 +402,18 @@ class IndexQueries:
             f"SELECT * FROM {self.cases_sql} WHERE retain_until <= {p} AND erased_at IS NULL "
             f"ORDER BY retain_until LIMIT {p}", [self._value(before), limit])]
 
+    def without_retention_end(self) -> list[UUID]:
+        return [r["case_id"] if isinstance(r["case_id"], UUID) else UUID(r["case_id"])
+                for r in self._rows(f"SELECT case_id FROM {self.cases_sql} "
+                                    "WHERE retain_until IS NULL", [])]
+
+    def set_retention_end(self, case_id: UUID, version: int, retain_until: datetime) -> None:
+        """Unless the case has moved on since it was read (its own save sets it)."""
+        p = self.placeholder
+        self._write(f"UPDATE {self.cases_sql} SET retain_until = {p} WHERE case_id = {p} "
+                    f"AND version = {p}", [self._value(retain_until), self._value(case_id),
+                                           version])
+
     def customer_cases(self, customer_id: str) -> list[CaseSummary]:
         return [_summary_from_row(r) for r in self._rows(
             f"SELECT * FROM {self.cases_sql} WHERE customer_id = {self.placeholder}",
@@ -657,7 +669,7 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
     def _write(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=True) as c:
             c.execute(sql, params)
-            return list(c.fetchall())
+            return list(c.fetchall()) if c.description else []
 
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:

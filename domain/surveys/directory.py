@@ -122,6 +122,12 @@ class CustomerRecord(Case):
     def customer_id(self) -> str | None:
         return self.business_id
 
+    @property
+    def retention_start(self) -> datetime | None:
+        """RET-4: a directory customer is kept from its last activity, registration
+        or the latest service node."""
+        return max([self.registered_at, *(node.completed_at for node in self.nodes)])
+
     def tenure(self, on: date) -> str:
         """New within a year of the first contract, old after (SV-SAMPLE-1 spread)."""
         if self.first_contract is None:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from fastapi.testclient import TestClient
 
 from application.app import CaseApplication
+from domain.cases import Case
 from infrastructure.bootstrap import build_workers
 from infrastructure.settings import Settings
 from tests.api.conftest import bearer
@@ -304,3 +305,63 @@ def test_ret_4_after_purge_and_rotation_no_kek_on_disk_opens_any_remnant_of_the_
                            "C-1", sealed) == []
     assert walk.get("/verify", "audit.1")["ok"] is True  # and history still verifies
     assert cases.recorder.wrapped_key("C-2").startswith("2:")  # type: ignore[attr-defined]
+
+
+def register_directory_customer(walk: Walker, customer: str = "C-1") -> None:
+    created = walk.client.post("/v1/customers", headers=bearer(walk.tokens["qian"]), json={
+        "id": customer, "name": "ACME Robotics", "key_account": True, "size": "key",
+        "region": "east", "first_contract": "2019-03-01",
+        "contacts": [{"name": PERSON, "phone": PHONE, "respondent_class": "A"}]})
+    assert created.status_code == 201, created.text
+
+
+@pytest.mark.rule("RET-4")
+def test_ret_4_a_directory_customer_is_kept_from_its_last_activity_then_purged(
+        walk: Walker, cases: CaseApplication, store_settings: Settings) -> None:
+    """The reproduction: a customer in the directory and with an exception case was
+    never purged ("case … is open"); now the directory record's retention runs from
+    its last activity, and the purge erases its contacts but keeps its figures."""
+    archived_general_case(walk)  # archived 2026-10-08
+    walk.at(datetime(2026, 10, 9, 9, 0))
+    register_directory_customer(walk)
+    walk.at(datetime(2027, 3, 1, 9, 0))
+    node = walk.client.post("/v1/customers/C-1/service-nodes",
+                            headers=bearer(walk.tokens["qian"]), json={
+                                "node_type": "after_sales_visit", "reference": "V-1",
+                                "completed_at": "2027-03-01T08:00:00+08:00"})
+    assert node.status_code == 201, node.text
+
+    walk.at(datetime(2030, 2, 1, 9, 0))  # the case is past retention; the customer not
+    plan = purge(cases, store_settings)
+    assert plan.customers == []
+    assert "is retained until 2030-03-01" in plan.blocked["C-1"]
+
+    walk.at(datetime(2030, 3, 2, 9, 0))
+    plan = purge(cases, store_settings)
+    assert plan.customers == ["C-1"] and len(plan.cases) == 2
+    record = walk.client.get("/v1/customers/C-1", headers=bearer(walk.tokens["qian"]))
+    assert PERSON not in record.text and PHONE not in record.text
+    kept = record.json()
+    assert kept["contacts"][0]["name"] == "[erased]"
+    assert (kept["size"], kept["region"], kept["key_account"]) == ("key", "east", True)
+    assert [n["reference"] for n in kept["service_nodes"]] == ["V-1"]
+
+
+@pytest.mark.rule("RET-4")
+def test_ret_4_customers_registered_before_retention_ends_existed_get_one_on_reindex(
+        walk: Walker, cases: CaseApplication) -> None:
+
+    from domain.surveys.directory import customer_uuid
+
+    walk.at(datetime(2026, 10, 9, 9, 0))
+    register_directory_customer(walk)
+    case_id = customer_uuid("C-1")
+    version = cases.get_case(Case, case_id).version
+    # As an earlier release left it: no retention end for a directory customer.
+    cases.index._write(  # type: ignore[attr-defined]
+        f"UPDATE {cases.index.cases_sql} SET retain_until = NULL WHERE case_id = "
+        f"{cases.index.placeholder}", [cases.index._value(case_id)])  # type: ignore[attr-defined]
+    assert cases.index.without_retention_end() == [case_id]
+    assert cases.reindex_retention() == 1
+    assert cases.index.without_retention_end() == []
+    assert cases.get_case(Case, case_id).version == version  # nothing recorded
