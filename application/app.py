@@ -405,7 +405,7 @@ class CaseApplication(Application[UUID]):
         done = 0
         for case_id in self.index.without_retention_end():
             try:
-                case = self.repository.get(case_id)
+                case: object = self.repository.get(case_id)
             except (AggregateNotFoundError, HistoryDamaged):
                 continue
             if isinstance(case, Case) and (until := self.retain_until(case)) is not None:
