@@ -9,10 +9,11 @@ that lost the race for the next version is caught by the store's uniqueness of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
@@ -21,8 +22,10 @@ from eventsourcing.domain import DomainEventProtocol, EventSourcingError
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     PersistenceError,
     StoredEvent,
+    Transcoder,
 )
 from eventsourcing.utils import Environment, EnvType
 
@@ -103,6 +106,15 @@ key_epoch_read: ContextVar[int | None] = ContextVar("casetrail_key_epoch", defau
 """Set while a case read with its key epoch is decoded; unset, a customer key is
 read from the store each time it is needed."""
 
+customers_saved: ContextVar[Mapping[UUID, str]] = ContextVar(
+    "casetrail_customers_saved", default=MappingProxyType({}))
+"""While cases are saved: the customer of each, whose key seals its personal data."""
+
+
+class SnapshotUnreadable(Exception):
+    """A snapshot sealed under a destroyed customer key: the case replays from its
+    events instead, whose figures are stored in the clear."""
+
 
 class CaseStreams(Protocol):
     def select_case_stream(self, case_id: UUID, lte: int | None = None) -> CaseStream:
@@ -125,7 +137,10 @@ class CaseRepository(Repository[UUID]):
         try:
             events: list[Any] = [self.event_store.mapper.to_domain_event(s) for s in stored]
             if snapshot is not None and self.snapshot_store is not None:
-                events.insert(0, self.snapshot_store.mapper.to_domain_event(snapshot))
+                try:
+                    events.insert(0, self.snapshot_store.mapper.to_domain_event(snapshot))
+                except SnapshotUnreadable:
+                    events = list(self.event_store.get(aggregate_id, lte=version))
             for event in events:
                 aggregate = event.mutate(aggregate)
         except PersistenceError:
@@ -154,6 +169,7 @@ class CaseApplication(Application[UUID]):
         calendar: BusinessCalendar,
         policy: Policy,
         transcodings: Callable[[JSONTranscoder], None],
+        mapper: Callable[[Transcoder], Mapper[UUID]] | None = None,
         snapshot_interval: int = 50,
     ) -> None:
         # Snapshots bound the events read to rebuild any version, so as-of reads stay
@@ -165,12 +181,18 @@ class CaseApplication(Application[UUID]):
         self.calendar = calendar
         self.policy = policy
         self._transcodings = transcodings
+        self._mapper = mapper
         super().__init__(env=env)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Only what the composition root passes: the process environment must not
         # reconfigure the store behind the settings' back.
         return Environment(name, dict(env or {}))
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        if self._mapper is None:
+            return super().construct_mapper()
+        return self._mapper(self.construct_transcoder())
 
     def construct_repository(self) -> Repository[UUID]:
         return CaseRepository(event_store=self.events, snapshot_store=self.snapshots)
@@ -430,6 +452,7 @@ class CaseApplication(Application[UUID]):
         times = {(e.originator_id, e.originator_version): e.timestamp
                  for a in aggregates for e in a.pending_events}
         cases = [a for a in aggregates if isinstance(a, Case)]
+        sealing = customers_saved.set({c.id: c.customer_id for c in cases if c.customer_id})
         try:
             self.save(*aggregates, idempotency=record, event_times=times,
                       case_summaries=[summarise(c, self.retain_until(c)) for c in cases],
@@ -443,4 +466,6 @@ class CaseApplication(Application[UUID]):
             raise ConcurrentUpdate(
                 f"another change to {case.case_type} {case.id} was recorded first; "
                 "reload it and try again", self._current_version(case.id)) from None
+        finally:
+            customers_saved.reset(sealing)
         return CommandResult(case.id, case.version, status_code, case=case, response=response)

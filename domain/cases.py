@@ -103,6 +103,9 @@ class Case(Aggregate):
     case_type: ClassVar[str] = "case"
     scoped: ClassVar[bool] = True
     """SEC-AUTH-2 applies: readers outside its department see it only as a party."""
+    personal_text: ClassVar[frozenset[str]] = frozenset()
+    """Its events' free-text attributes that may name a person: sealed under the
+    customer's key where the case has a customer (domain.personal)."""
     department: str  # set by each case type's creation event
 
     def parties(self) -> tuple[tuple[str, ...], tuple[str, ...]]:

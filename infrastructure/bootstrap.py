@@ -12,7 +12,7 @@ from domain.clock import Clock
 from infrastructure.clock import SystemClock
 from infrastructure.holiday_calendar import HolidayCalendar
 from infrastructure.persistence import persistence_env
-from infrastructure.personal_data import KeyRing, install_sealing, kek_files
+from infrastructure.personal_data import KeyRing, SealingMapper, install_sealing, kek_files
 from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
 
@@ -36,6 +36,7 @@ def build_application(
         calendar=build_calendar(settings),
         policy=settings.policy,
         transcodings=transcodings,
+        mapper=lambda transcoder: SealingMapper(transcoder, keys),
         snapshot_interval=settings.snapshot_interval,
     )
     keys.bind(app.recorder)  # type: ignore[arg-type]

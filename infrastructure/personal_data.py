@@ -13,23 +13,31 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import os
 import secrets
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
+from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.domain import CanSnapshotAggregate, DomainEventProtocol
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
 
-from application.app import key_epoch_read
+from application.app import SnapshotUnreadable, customers_saved, key_epoch_read
+from domain.cases import Case
+from domain.personal import ERASED as ERASED_TEXT
+from domain.personal import personal_fields
 from domain.service_exceptions.values import Contact, Customer
 from domain.surveys.directory import DirectoryContact
 from domain.surveys.responses import RespondentClass
 from infrastructure.settings import Settings
+from infrastructure.transcodings import domain_value_types, stored_name
 
 ERASED = Contact(name="[erased]")
 
@@ -287,14 +295,16 @@ class SealedCustomer(Transcoding):
         self.keys = keys
 
     def encode(self, obj: Customer) -> dict[str, Any]:
-        return {"id": obj.id, "name": obj.name, "key_account": obj.key_account,
+        return {"id": obj.id, "key_account": obj.key_account,
                 "contact": seal(self.keys, obj.id, [obj.contact.name, obj.contact.phone,
-                                                    obj.contact.email])}
+                                                    obj.contact.email, obj.name])}
 
     def decode(self, data: dict[str, Any]) -> Customer:
+        """Customers stored before RET-4 have their name in the clear."""
         values = unseal(self.keys, data["id"], data["contact"])
-        contact = ERASED if values is None else Contact(*values)
-        return Customer(id=data["id"], name=data["name"], key_account=data["key_account"],
+        contact = ERASED if values is None else Contact(*values[:3])
+        name = data.get("name") or (values[3] if values is not None else ERASED_TEXT)
+        return Customer(id=data["id"], name=name, key_account=data["key_account"],
                         contact=contact)
 
 
@@ -318,8 +328,123 @@ class SealedDirectoryContact(Transcoding):
                                 RespondentClass(data["class"]))
 
 
+class SealedFields(Transcoding):
+    """A value object with fields marked personal (domain.personal): those are sealed
+    together under the key of the object's own `customer_id`, or of the customer of
+    the case being saved; with neither they are stored as they are. Objects stored
+    before the marking read back as they were."""
+
+    def __init__(self, cls: type, keys: KeyRing) -> None:
+        self.type = cls
+        self.name = stored_name(cls)
+        self.keys = keys
+        self.fields = [f.name for f in dataclasses.fields(cls)]
+        self.personal = personal_fields(cls)
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        data = {name: getattr(obj, name) for name in self.fields}
+        customer = data.get("customer_id") or sealing_for.get()
+        hidden = {n: data.pop(n) for n in self.personal if data[n] is not None}
+        if customer is None or not hidden:
+            return data | hidden
+        return data | {PERSONAL_KEY: {"customer": customer, "names": list(hidden),
+                                      "sealed": seal(self.keys, customer, list(hidden.values()))}}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        opened = _opened(self.keys, data.pop(PERSONAL_KEY, None))
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return self.type(**values, **opened)
+
+
+PERSONAL_KEY = "_personal"
+sealing_for: ContextVar[str | None] = ContextVar("casetrail_sealing_for", default=None)
+"""The customer of the case whose events are being encoded."""
+
+
+def _opened(keys: KeyRing, sealed: dict[str, Any] | None) -> dict[str, Any]:
+    if sealed is None:
+        return {}
+    values = unseal(keys, sealed["customer"], sealed["sealed"])
+    return dict(zip(sealed["names"], values or [ERASED_TEXT] * len(sealed["names"]),
+                    strict=True))
+
+
+class SealingMapper(Mapper[UUID]):
+    """Seals what the events and snapshots of a case with a customer hold of that
+    customer's personal data (RET-3, RET-4):
+
+    - value-object fields marked personal, by `SealedFields`;
+    - the events' free-text attributes the case type names in `personal_text`,
+      together under one `_personal` entry;
+    - a snapshot as a whole: once the key is gone it cannot be read, and the case is
+      replayed from its events, whose other attributes are in the clear.
+
+    The customer of each case comes from the application while it saves."""
+
+    SNAPSHOT_KEY = "_sealed_snapshot"
+
+    def __init__(self, transcoder: Transcoder, keys: KeyRing) -> None:
+        super().__init__(transcoder)
+        self.keys = keys
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        customer = customers_saved.get().get(domain_event.originator_id)
+        if customer is None:
+            return super().to_stored_event(domain_event)
+        token = sealing_for.set(customer)
+        try:
+            if isinstance(domain_event, CanSnapshotAggregate):
+                stored = super().to_stored_event(domain_event)
+                return dataclasses.replace(stored, state=self.transcoder.encode({
+                    self.SNAPSHOT_KEY: {"customer": customer, "sealed": seal(
+                        self.keys, customer, [stored.state.decode()])}}))
+            names = [n for n in _personal_text(type(domain_event))
+                     if isinstance(vars(domain_event).get(n), str)]
+            if not names:
+                return super().to_stored_event(domain_event)
+            shown = object.__new__(type(domain_event))
+            state = dict(vars(domain_event))
+            hidden = [state.pop(n) for n in names]
+            state[PERSONAL_KEY] = {"customer": customer, "names": names,
+                                   "sealed": seal(self.keys, customer, hidden)}
+            object.__setattr__(shown, "__dict__", state)
+            return super().to_stored_event(shown)
+        finally:
+            sealing_for.reset(token)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        if stored_event.state.startswith(b'{"' + self.SNAPSHOT_KEY.encode()):
+            sealed = self.transcoder.decode(stored_event.state)[self.SNAPSHOT_KEY]
+            opened = unseal(self.keys, sealed["customer"], sealed["sealed"])
+            if opened is None:
+                raise SnapshotUnreadable(stored_event.originator_id)
+            stored_event = dataclasses.replace(stored_event, state=opened[0].encode())
+        domain_event = super().to_domain_event(stored_event)
+        state = vars(domain_event)
+        if PERSONAL_KEY in state:
+            state |= _opened(self.keys, state.pop(PERSONAL_KEY))
+        return domain_event
+
+
+@functools.cache
+def _personal_text(event_class: type) -> frozenset[str]:
+    """The free-text attributes the event's case type marks personal."""
+    owner = event_class.__qualname__.partition(".")[0]
+    for case_type in _subclasses(Case):
+        if case_type.__name__ == owner:
+            return case_type.personal_text
+    return frozenset()
+
+
+def _subclasses(cls: type[Case]) -> list[type[Case]]:
+    return [s for c in cls.__subclasses__() for s in (c, *_subclasses(c))]
+
+
 def install_sealing(keys: KeyRing) -> Callable[[JSONTranscoder], None]:
     def install(transcoder: JSONTranscoder) -> None:
+        for cls in domain_value_types():
+            if dataclasses.is_dataclass(cls) and personal_fields(cls):
+                transcoder.register(SealedFields(cls, keys))
         transcoder.register(SealedCustomer(keys))
         transcoder.register(SealedDirectoryContact(keys))
     return install

@@ -132,6 +132,9 @@ class ResolutionRecord:
 
 class ServiceException(Case):
     case_type: ClassVar[str] = "exception"
+    personal_text: ClassVar[frozenset[str]] = frozenset({
+        "title", "description", "impact_scope", "customer_demands", "reason", "opinion",
+        "summary", "comment", "note", "detail"})
     class_version: ClassVar[int] = 2
     """Of the state in snapshots: 2 keeps the reports up in the level epochs."""
 

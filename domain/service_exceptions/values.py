@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
 
 from domain.actors import Role
 from domain.calendar import utc
+from domain.personal import PERSONAL
 
 
 class Category(Enum):
@@ -138,10 +139,10 @@ class Report:
     reported_by: str
     reported_to: tuple[Role, ...]
     reported_at: datetime
-    details: str
-    first_judgement: str
-    customer_demands: str
-    measures_taken: str
+    details: str = field(metadata=PERSONAL)
+    first_judgement: str = field(metadata=PERSONAL)
+    customer_demands: str = field(metadata=PERSONAL)
+    measures_taken: str = field(metadata=PERSONAL)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reported_to", tuple(self.reported_to))
@@ -163,7 +164,7 @@ class Meeting:
 
     held_at: datetime
     attendees: tuple[str, ...]
-    minutes: str
+    minutes: str = field(metadata=PERSONAL)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attendees", tuple(self.attendees))
@@ -191,11 +192,11 @@ class Response:
 class Investigation:
     """EX-INV-1, and EX-SPEC-1's participants and finding for product quality."""
 
-    contract_clauses: str
-    service_records: str
-    interviews: str
-    site_visit: str
-    root_cause: str
+    contract_clauses: str = field(metadata=PERSONAL)
+    service_records: str = field(metadata=PERSONAL)
+    interviews: str = field(metadata=PERSONAL)
+    site_visit: str = field(metadata=PERSONAL)
+    root_cause: str = field(metadata=PERSONAL)
     participants: tuple[Role, ...]
     finding: QualityFinding | None = None
 
@@ -205,7 +206,7 @@ class Investigation:
 
 @dataclass(frozen=True)
 class Measure:
-    description: str
+    description: str = field(metadata=PERSONAL)
     responsible_department: str
     responsible_person: str
     due_at: datetime
@@ -221,9 +222,9 @@ class Plan:
 
     number: int
     measures: tuple[Measure, ...]
-    resources: str
+    resources: str = field(metadata=PERSONAL)
     milestones: tuple[Milestone, ...] = ()
-    compensation: str | None = None
+    compensation: str | None = field(default=None, metadata=PERSONAL)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "measures", tuple(self.measures))
@@ -241,7 +242,7 @@ class LossAssessment:
     assessed_as: Role
     amount: str
     currency: str
-    basis: str
+    basis: str = field(metadata=PERSONAL)
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ class Progress:
     kind: ProgressKind
     day: date
     """The local working day the entry covers."""
-    summary: str
+    summary: str = field(metadata=PERSONAL)
     meeting: Meeting | None = None
 
 
@@ -258,14 +259,14 @@ class Improvement:
     """EX-REV-1: an improvement measure; `corrective_action` asks for a tracked
     corrective action (CA-SRC-1) to be opened for it."""
 
-    description: str
+    description: str = field(metadata=PERSONAL)
     corrective_action: bool = False
 
 
 @dataclass(frozen=True)
 class Review:
-    root_cause: str
-    lessons: str
+    root_cause: str = field(metadata=PERSONAL)
+    lessons: str = field(metadata=PERSONAL)
     improvements: tuple[Improvement, ...]
     retrospective: Meeting | None = None
 

@@ -10,7 +10,7 @@ call-back draw, so a replay reproduces them exactly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
 from typing import ClassVar
@@ -27,6 +27,7 @@ from domain.cases import (
     required_text,
 )
 from domain.errors import InvalidInput, StepMissing, WrongState
+from domain.personal import PERSONAL
 from domain.policy import SurveyPolicy
 from domain.surveys import kpi as kpis
 from domain.surveys.findings import Finding, findings, triage
@@ -120,12 +121,16 @@ class Trigger:
 @dataclass(frozen=True)
 class Recipient:
     respondent: str
+    """Who answers, as the campaign names them: `<customer id>#<n>`, given at dispatch
+    (campaigns dispatched before RET-4 name them as the organiser did)."""
     customer_id: str
     key_account: bool
     respondent_class: RespondentClass
     channel: Channel
     delegated: bool
     """Sent through an office rather than by customer service directly (SV-SAMPLE-2)."""
+    name: str = field(default="", metadata=PERSONAL)
+    """The person, as the organiser named them: personal data, sealed (RET-4)."""
 
 
 @dataclass(frozen=True)
@@ -314,7 +319,39 @@ class SurveyCampaign(Case):
                 raise InvalidInput(f"recipients.{i}.channel",
                                    f"{recipient.channel.value} is not a channel of the plan")
         self._dispatched(timestamp=ctx.at, meta=ctx.meta("dispatches"),
-                         recipients=tuple(recipients))
+                         recipients=self._named(recipients))
+
+    def _named(self, recipients: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
+        """RET-4: each person, given by name, gets the campaign's name for them,
+        `<customer id>#<n>`: only the recipient's sealed `name` says who they are, so
+        the responses and figures stay whole when their customer is erased. Sending
+        to the same person again keeps their name."""
+        known = {(r.customer_id, r.name): k for k, r in self.recipients.items() if r.name}
+        taken = set(self.recipients)
+        named = []
+        for recipient in recipients:
+            person = (recipient.customer_id, recipient.respondent)
+            if person not in known:
+                n = 1 + sum(1 for k in taken if k.startswith(f"{recipient.customer_id}#"))
+                while f"{recipient.customer_id}#{n}" in taken:
+                    n += 1
+                known[person] = f"{recipient.customer_id}#{n}"
+                taken.add(known[person])
+            named.append(replace(recipient, respondent=known[person],
+                                 name=recipient.respondent))
+        return tuple(named)
+
+    def respondent(self, given: str, where: str = "respondent") -> str:
+        """The campaign's name for a recipient given by it or by their own name."""
+        if given in self.recipients:
+            return given
+        matches = [k for k, r in self.recipients.items() if r.name == given]
+        if len(matches) > 1:
+            raise InvalidInput(where, f"{len(matches)} recipients have that name; give "
+                               f"their respondent id: {', '.join(matches)}")
+        if not matches:
+            raise InvalidInput(where, f"{given} was not sent the survey")
+        return matches[0]
 
     @event("Dispatched")
     def _dispatched(self, *, timestamp: datetime, meta: EventMeta,
@@ -326,8 +363,7 @@ class SurveyCampaign(Case):
     def remind(self, ctx: CommandContext, *, respondent: str, kind: ReminderKind) -> None:
         authorise(ctx, "reminders", ORGANISERS)
         self._expect("reminders", CampaignStatus.RUNNING, "start")
-        if respondent not in self.recipients:
-            raise InvalidInput("respondent", f"{respondent} was not sent the survey")
+        respondent = self.respondent(respondent)
         if respondent in self.responses:
             raise WrongState("reminders", "answered", f"{respondent} has already answered")
         self._reminded(timestamp=ctx.at, meta=ctx.meta("reminders"), respondent=respondent,
@@ -348,9 +384,8 @@ class SurveyCampaign(Case):
                            CampaignStatus.REPORTED}:
             raise WrongState("responses", self.status.value, "the survey is closed")
         self._expect("responses", CampaignStatus.RUNNING, "start")
-        recipient = self.recipients.get(respondent)
-        if recipient is None:
-            raise InvalidInput("respondent", f"{respondent} was not sent the survey")
+        respondent = self.respondent(respondent)
+        recipient = self.recipients[respondent]
         if respondent in self.responses:
             raise InvalidInput("respondent", f"{respondent} has already answered")
         business_instant(ctx, "started_at", started_at)
@@ -381,6 +416,7 @@ class SurveyCampaign(Case):
     def link_exception(self, ctx: CommandContext, *, exception_id: str, respondent: str) -> None:
         """SV-FIND-1: a strongly dissatisfied respondent opened a service exception."""
         authorise(ctx, "findings", ORGANISERS)
+        respondent = self.respondent(respondent)
         if respondent not in self.responses:
             raise InvalidInput("respondent", f"{respondent} has not answered")
         self._exception_linked(timestamp=ctx.at, meta=ctx.meta("findings"),
@@ -411,6 +447,8 @@ class SurveyCampaign(Case):
         its id and score)."""
         authorise(ctx, "cleaning", ORGANISERS)
         self._expect("cleaning", CampaignStatus.CLOSED, "close")
+        exclusions = {self.respondent(r, f"exclusions.{r}"): reason
+                      for r, reason in exclusions.items()}
         for respondent, reason in exclusions.items():
             if respondent not in self.responses:
                 raise InvalidInput(f"exclusions.{respondent}", "no such response")

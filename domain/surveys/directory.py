@@ -72,6 +72,8 @@ class CustomerRecord(Case):
     case_type: ClassVar[str] = "customer"
     scoped: ClassVar[bool] = False
     """The directory is shared reference data, read by role, not by department."""
+    personal_text: ClassVar[frozenset[str]] = frozenset({"name"})
+    """An individual customer's name is personal data (RET-4)."""
 
     @classmethod
     def register(cls, ctx: CommandContext, *, customer_id: str, name: str, key_account: bool,

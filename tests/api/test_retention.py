@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from application.app import CaseApplication
 from domain.cases import Case
+from domain.service_exceptions.model import ServiceException
 from infrastructure.bootstrap import build_workers
 from infrastructure.settings import Settings
 from tests.api.conftest import bearer
@@ -66,7 +67,9 @@ def test_sec_pii_contacts_are_sealed_at_rest(walk: Walker, cases: CaseApplicatio
     stored = raw_bytes(cases, view["id"])
     assert PHONE.encode() not in stored and b"wang.fang" not in stored
     assert PERSON.encode() not in stored
-    assert b"ACME Robotics" in stored  # the company is not personal data
+    # An individual customer's name is personal data: names are sealed too, ids not.
+    assert b"ACME Robotics" not in stored and b'"id":"C-1"' in stored
+    assert view["customer"]["name"] == "ACME Robotics"
 
 
 @pytest.mark.rule("RET-1")
@@ -342,7 +345,7 @@ def test_ret_4_a_directory_customer_is_kept_from_its_last_activity_then_purged(
     record = walk.client.get("/v1/customers/C-1", headers=bearer(walk.tokens["qian"]))
     assert PERSON not in record.text and PHONE not in record.text
     kept = record.json()
-    assert kept["contacts"][0]["name"] == "[erased]"
+    assert kept["contacts"][0]["name"] == kept["name"] == "[erased]"
     assert (kept["size"], kept["region"], kept["key_account"]) == ("key", "east", True)
     assert [n["reference"] for n in kept["service_nodes"]] == ["V-1"]
 
@@ -365,3 +368,68 @@ def test_ret_4_customers_registered_before_retention_ends_existed_get_one_on_rei
     assert cases.reindex_retention() == 1
     assert cases.index.without_retention_end() == []
     assert cases.get_case(Case, case_id).version == version  # nothing recorded
+
+
+FREE_TEXT = ("The palletising cell stopped after a firmware update.", "cell 3 down",
+             "cell running again", "untested firmware", "stage rollouts",
+             "Palletiser stopped", "ACME Robotics")
+"""What the walk's exception says in free text: its description, report details,
+resolution summary, review root cause and lessons, its title and the customer's
+name (SEC-PII, RET-4)."""
+
+
+@pytest.mark.rule("RET-4")
+def test_ret_4_free_text_is_sealed_at_rest_and_erased_with_the_customer_figures_kept(
+        walk: Walker, cases: CaseApplication, store_settings: Settings,
+        client: TestClient) -> None:
+    case = archived_general_case(walk)
+    shown = walk.get("", "zhao")
+    assert shown["description"] == FREE_TEXT[0]
+    stored = raw_bytes(cases, case["id"])
+    for text in FREE_TEXT:
+        assert text.encode() not in stored, text
+    kept = ("level", "status", "category", "reporter", "archived_at", "report_count")
+    before = {k: shown[k] for k in kept}
+
+    walk.at(datetime(2029, 10, 9, 12, 0))
+    assert purge(cases, store_settings).customers == ["C-1"]
+    handler = bearer(walk.tokens["zhao"])
+    for url in (*(walk.location + path for path in (
+            "", "?version=3", "/history", "/document", "/export")), "/v1/exceptions"):
+        answer = client.get(url, headers=handler)
+        assert answer.status_code == 200, answer.text
+        for text in FREE_TEXT:
+            assert text not in answer.text, (url, text)
+    after = walk.get("", "zhao")
+    assert after["description"] == "[erased]"
+    assert {k: after[k] for k in kept} == before
+
+
+@pytest.mark.rule("RET-4")
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
+def test_ret_4_a_snapshot_is_sealed_whole_and_an_erased_one_gives_way_to_the_events(
+        store_settings: Settings, clock) -> None:
+    from domain.actors import Role
+    from infrastructure.bootstrap import build_application
+    from tests.factories import ctx, record, report_up
+
+    settings = store_settings.model_copy(update={"snapshot_interval": 2})
+    app = build_application(settings, clock, create_tables=True)
+    try:
+        case = record(ctx(clock.now()))
+        app.save_case(case)
+        for _ in range(3):
+            app.execute(ServiceException, case.id,
+                        lambda c: report_up(c, ctx(clock.now()), Role.DEPARTMENT_HEAD))
+        stored = app.snapshots.recorder.select_events(case.id)  # type: ignore[union-attr]
+        assert stored and all(s.state.startswith(b'{"_sealed_snapshot"') for s in stored)
+        assert all(b"cell down" not in s.state for s in stored)
+        loaded = app.get_case(ServiceException, case.id)
+        assert loaded.report_count == 3 and loaded.description != "[erased]"
+        app.keys.destroy(case.customer.id)  # type: ignore[attr-defined]
+        erased = app.get_case(ServiceException, case.id)
+        assert (erased.version, erased.level, erased.status, erased.report_count) == (
+            loaded.version, loaded.level, loaded.status, 3)
+        assert erased.description == "[erased]"
+    finally:
+        app.close()

@@ -128,7 +128,7 @@ def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestCl
     cleaned = s.post("cleaning", {"exclusions": {"C3-a": "contradictory"}, "seed": 7})
     result = cleaned["cleaning"]
     assert result["customers_surveyed"] == 4 and result["flagged_for_review"]
-    assert result["call_backs"] == ["C4-a"] and result["call_back_seed"] == 7
+    assert result["call_backs"] == ["C4#1"] and result["call_back_seed"] == 7
     assert Fraction(result["satisfaction_rate"]) == 75  # C0 C1 C2 above 80, C4 below
     # Three findings (two 1s, one 2); the top 20 % is one: a 1, ranked by item.
     assert [f["item"] for f in result["tracked_findings"]] == ["operating_stability"]
@@ -263,3 +263,38 @@ def test_sv_rep_1_the_analysis_report_as_markdown_and_html_with_a_chart(
     assert "<svg" in html and "Score by dimension" in html and "<script" not in html
     exported = client.get(f"{survey.location}/export", headers=survey.cs).json()
     assert exported["documents"]["closing.md"] == text
+
+
+@pytest.mark.rule("RET-4")
+def test_ret_4_respondents_are_named_by_the_campaign_and_erased_with_their_customer(
+        survey: Survey, cases: CaseApplication) -> None:
+    """The organiser names each person; the campaign names them `<customer>#<n>`,
+    keeps the person's name sealed under the customer's key, and its figures do not
+    change when that customer is erased."""
+    from uuid import UUID
+
+    from domain.surveys.campaign import SurveyCampaign
+
+    s = survey
+    start_campaign(s)  # respondents C0-a … C4-a
+    s.post("dispatches", {"recipients": [  # the same person again keeps their name
+        {"respondent": "C0-a", "customer_id": "C0", "key_account": True,
+         "respondent_class": "A", "channel": "phone"}]})
+    s.at(2026, 10, 15, 10, 0)
+    for i in range(5):
+        s.respond(f"C{i}#1" if i % 2 else f"C{i}-a")  # by the campaign's name or their own
+    s.at(2026, 10, 20, 18, 0)
+    s.post("close", {})
+    s.at(2026, 10, 22, 10, 0)
+    before = s.post("cleaning", {"exclusions": {"C3-a": "contradictory"}, "seed": 7})
+    assert before["cleaning"]["valid"] == ["C0#1", "C1#1", "C2#1", "C4#1"]
+    campaign_id = UUID(s.location.rsplit("/", 1)[1])
+    stored = b"".join(r.state for r in cases.stored_records(campaign_id)[0])
+    assert b"C0-a" not in stored and b"C4-a" not in stored
+
+    cases.keys.destroy("C4")  # type: ignore[attr-defined]
+    campaign = cases.get_case(SurveyCampaign, campaign_id)
+    assert campaign.recipients["C4#1"].name == "[erased]"
+    assert campaign.recipients["C0#1"].name == "C0-a"
+    after = s.client.get(s.location, headers=s.cs).json()
+    assert after["cleaning"] == before["cleaning"] and after["responses"] == 5

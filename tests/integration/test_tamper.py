@@ -7,6 +7,7 @@ before detects what the store alone cannot."""
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -81,11 +82,12 @@ class Store:
             run(f"DELETE FROM {self.chain} WHERE case_id = ?", (self.key(case_id),))
 
     def rewrite(self, case_id: UUID, version: int) -> None:
-        """Change what a report says and recompute every link from it on, as a forger
+        """Change who made a report and recompute every link from it on, as a forger
         would: the forged event still decodes."""
         topic, state = self.state(case_id, version)
-        assert b"since 09:00" in state
-        self.set_state(case_id, version, topic, state.replace(b"since 09:00", b"since 11:00"))
+        forged = re.sub(rb'"reported_by":"[^"]+"', b'"reported_by":"mallory"', state)
+        assert forged != state
+        self.set_state(case_id, version, topic, forged)
         with self.sql() as run:
             rows = run(f"SELECT version, prev_hash FROM {self.chain} WHERE case_id = ? "
                        "ORDER BY version", (self.key(case_id),))

@@ -126,16 +126,16 @@ def test_sv_disp_1_dispatch_follow_up_and_weekly_reminders() -> None:
     assert owed(campaign, at(2026, 10, 16, 11, 0))["SV-DISP-1"].met_at == at(2026, 10, 16, 10, 0)
     now = at(2026, 10, 30, 9, 0)
     items = owed(campaign, now)
-    follow_up = items["SV-DISP-1@C0-r/follow-up"]
+    follow_up = items["SV-DISP-1@C0#1/follow-up"]
     # Silent 3 working days after Tue 13 -> Fri 16; the follow-up is due by Mon 19.
     assert (follow_up.started_at, follow_up.due_at) == (at(2026, 10, 16, 18, 0),
                                                         at(2026, 10, 19, 18, 0))
     campaign.remind(cs(at(2026, 10, 19, 15, 0)), respondent="C0-r",
                     kind=ReminderKind.PHONE_FOLLOW_UP)
     items = owed(campaign, now)
-    assert items["SV-DISP-1@C0-r/follow-up"].state_at(now) is ObligationState.MET
-    assert items["SV-DISP-1@C0-r/week-1"].due_at == at(2026, 10, 26, 18, 0)
-    assert items["SV-DISP-1@C0-r/week-1"].state_at(now) is ObligationState.BREACHED
+    assert items["SV-DISP-1@C0#1/follow-up"].state_at(now) is ObligationState.MET
+    assert items["SV-DISP-1@C0#1/week-1"].due_at == at(2026, 10, 26, 18, 0)
+    assert items["SV-DISP-1@C0#1/week-1"].state_at(now) is ObligationState.BREACHED
 
 
 def test_sv_ch_1_and_sv_valid_1_responses_checked_and_kept_with_reasons() -> None:
@@ -158,7 +158,7 @@ def test_sv_ch_1_and_sv_valid_1_responses_checked_and_kept_with_reasons() -> Non
     campaign.record_response(cs(now), POLICY, respondent="C0-r",
                              started_at=now - timedelta(seconds=20), submitted_at=now,
                              answers=answers())
-    assert campaign.response_reasons["C0-r"] == (InvalidReason.TOO_FAST,)
+    assert campaign.response_reasons["C0#1"] == (InvalidReason.TOO_FAST,)
     with pytest.raises(InvalidInput) as twice:
         campaign.record_response(cs(now), POLICY, respondent="C0-r",
                                  started_at=now - timedelta(minutes=5), submitted_at=now,
@@ -168,7 +168,7 @@ def test_sv_ch_1_and_sv_valid_1_responses_checked_and_kept_with_reasons() -> Non
     campaign.record_response(cs(now), POLICY, respondent="C1-r",
                              started_at=interview - timedelta(minutes=10),
                              submitted_at=interview, answers=answers())
-    assert campaign.late_entries == ["C1-r"]  # SV-CH-1: kept, marked late
+    assert campaign.late_entries == ["C1#1"]  # SV-CH-1: kept, marked late
 
 
 def test_sv_close_1_and_sv_rep_1_cleaning_then_report_each_on_time() -> None:
@@ -193,7 +193,7 @@ def test_sv_close_1_and_sv_rep_1_cleaning_then_report_each_on_time() -> None:
                             exclusions={"C2-r": InvalidReason.MALICIOUS}, seed=42)
     assert campaign.status is CampaignStatus.CLEANED
     assert [(e.respondent, e.reasons) for e in result.excluded] == [
-        ("C2-r", (InvalidReason.MALICIOUS,))]
+        ("C2#1", (InvalidReason.MALICIOUS,))]
     assert result.flagged_for_review  # 1 of 5 excluded: over 5 %
     assert result.customers_surveyed == 4
     assert result.key_account_weight == 2 and result.min_fill_seconds == 30
