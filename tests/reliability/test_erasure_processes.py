@@ -1,11 +1,14 @@
-"""RET-4 across processes: a customer's data is purged by one process while another
-(a running API server, which has already served the contact and so holds its key)
-keeps serving; the server's next answer has no plaintext. On both stores."""
+"""RET-4 across processes, as the issue reproduced it: a running API server has
+served a customer's contact (so it holds the customer's key); `casetrail purge`,
+another process, erases the customer; the server's next answers hold no plaintext.
+On both stores. Retention is one year here, so that the purge, which runs on the
+real clock, finds a case archived in October 2025 due."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,25 +16,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from application.app import CaseApplication
+from api.app import create_app
 from domain.actors import Role
-from infrastructure.bootstrap import build_workers
+from domain.policy import RetentionPolicy
+from infrastructure.bootstrap import build_application, init_schema
+from infrastructure.clock import FrozenClock
 from infrastructure.settings import Settings
-from tests.api.test_retention import EMAIL, PERSON, PHONE, archived_general_case
+from tests.api.test_retention import EMAIL, FREE_TEXT, PERSON, PHONE, archived_general_case
 from tests.api.walk import Walker
-from tests.reliability.processes import env_for, free_port, serve, token_for
-
-
-@pytest.fixture
-def server(store_settings: Settings, cases: CaseApplication, tmp_path: Path) -> Iterator[str]:
-    """`casetrail serve` on the test's store (its tables made by `cases`)."""
-    port = free_port()
-    process = serve(env_for(store_settings), tmp_path, port)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+from tests.reliability.processes import CASETRAIL, env_for, free_port, serve, token_for
 
 
 def fetch(url: str, token: str) -> str:
@@ -41,21 +34,39 @@ def fetch(url: str, token: str) -> str:
 
 
 @pytest.mark.rule("RET-4")
-def test_ret_4_a_server_that_served_the_contact_serves_none_after_another_process_purges(
-        client: TestClient, make_token: Any, clock: Any, cases: CaseApplication,
-        store_settings: Settings, server: str) -> None:
-    walk = Walker(client, make_token, clock)
-    case = archived_general_case(walk)
-    token = token_for(store_settings, "zhao", Role.DEPARTMENT_HEAD)
-    url = f"{server}/v1/exceptions/{case['id']}"
-    for _ in range(2):  # the second read is served with the key the server cached
-        assert PHONE in fetch(url, token)
+def test_ret_4_a_server_that_served_the_contact_serves_none_after_casetrail_purge(
+        store_settings: Settings, make_token: Any, tmp_path: Path) -> None:
+    settings = store_settings.model_copy(update={"policy": dataclasses.replace(
+        store_settings.policy, retention=RetentionPolicy(exceptions_years=1))})
+    env = env_for(settings, CASETRAIL_POLICY__RETENTION__EXCEPTIONS_YEARS="1")
+    clock = FrozenClock(datetime(2025, 10, 1, tzinfo=datetime.now().astimezone().tzinfo))
+    init_schema(settings)
+    cases = build_application(settings, clock)
+    try:
+        with TestClient(create_app(settings, clock, cases)) as client:
+            case = archived_general_case(Walker(client, make_token, clock),
+                                         day=datetime(2025, 10, 8, 9, 0))
+    finally:
+        cases.close()
 
-    walk.at(datetime(2029, 10, 9, 12, 0))
-    assert build_workers(store_settings, cases).purge().customers == ["C-1"]
+    server = serve(env | {"CASETRAIL_EMBEDDED_WORKERS": "false"}, tmp_path, port := free_port())
+    try:
+        token = token_for(settings, "zhao", Role.DEPARTMENT_HEAD)
+        url = f"http://127.0.0.1:{port}/v1/exceptions/{case['id']}"
+        for _ in range(2):  # the second answer comes from the key the server cached
+            assert PHONE in fetch(url, token)
 
-    for path in ("", "?version=1", "/history", "/export", "/document"):
-        answer = fetch(url + path, token)
-        for secret in (PHONE, EMAIL, PERSON):
-            assert secret not in answer, path
-    assert '"name":"[erased]"' in fetch(url, token).replace(" ", "")
+        purged = subprocess.run([CASETRAIL, "purge"], env=env, cwd=tmp_path, timeout=120,
+                                capture_output=True, text=True)
+        assert purged.returncode == 0, purged.stderr
+        assert "purged 1 customers" in purged.stderr
+        assert "rewrapped under KEK version 2" in purged.stderr
+
+        for path in ("", "?version=1", "/history", "/export", "/document"):
+            answer = fetch(url + path, token)
+            for secret in (PHONE, EMAIL, PERSON, *FREE_TEXT):
+                assert secret not in answer, (path, secret)
+        assert '"name":"[erased]"' in fetch(url, token).replace(" ", "")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
