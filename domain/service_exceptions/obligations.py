@@ -3,14 +3,16 @@ policy in force: EX-ESC-1 report up, EX-PLAN-2 plan, EX-RES-1 resolution, EX-PRO
 daily progress and EX-REV-1's critical retrospective.
 
 A reclassification starts a new level epoch (EX-LVL-2): the obligations of the
-epoch it ends that were not yet met become void, the met ones stay as they were,
-and the new level's obligations run from the reclassification instant. Only
-events recorded within an epoch meet its obligations.
+epoch it ends that were still pending become void; the met ones and the breached
+ones (due before it ended, unmet) stay on record as they were. The new level's
+obligations run from the reclassification instant. Only events recorded within an
+epoch meet its obligations. A cancellation ends the last epoch the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from domain.actors import Role
@@ -35,14 +37,13 @@ def obligations(case: ServiceException, policy: ExceptionPolicy, calendar: Busin
     progress items of an execution still running (today's is included)."""
     found: list[Obligation] = []
     for index, epoch in enumerate(case.epochs):
-        end_version = _end_version(case, index)
-        report = _report_up(case, policy, epoch, end_version)
-        found.append(report)
+        end = _end(case, index)
+        end_version = end[0] if end else None
+        owed = [_report_up(case, policy, epoch, end_version)]
         if epoch.level is not Level.GENERAL:
-            found.append(_plan(case, policy, epoch, end_version, report))
+            owed.append(_plan(case, policy, epoch, end_version, owed[0]))
         resolution = _resolution(case, policy, calendar, index, end_version)
-        if resolution is not None:
-            found.append(resolution)
+        found += [_ended(o, end) for o in (*owed, resolution) if o is not None]
     found.extend(_daily_progress(case, calendar, now))
     retrospective = _retrospective(case, policy, calendar)
     if retrospective is not None:
@@ -50,11 +51,22 @@ def obligations(case: ServiceException, policy: ExceptionPolicy, calendar: Busin
     return found
 
 
-def _end_version(case: ServiceException, index: int) -> int | None:
-    """The version that ended the epoch: the next reclassification, or cancellation."""
+def _end(case: ServiceException, index: int) -> tuple[int, datetime] | None:
+    """The version and instant that ended the epoch: the next reclassification, or
+    the cancellation."""
     if index + 1 < len(case.epochs):
-        return case.epochs[index + 1].version
-    return case.cancellation[2] if case.cancellation else None
+        return case.epochs[index + 1].version, case.epochs[index + 1].started_at
+    if case.cancellation and case.closed_at is not None:
+        return case.cancellation[2], case.closed_at
+    return None
+
+
+def _ended(obligation: Obligation, end: tuple[int, datetime] | None) -> Obligation:
+    """EX-LVL-2: void if it was still pending when its epoch ended; met or breached
+    ones stay as they were."""
+    if end is None or obligation.met_at is not None or obligation.due_at <= end[1]:
+        return obligation
+    return replace(obligation, void_by_version=end[0])
 
 
 def _roles(roles: frozenset[Role]) -> str:
@@ -82,7 +94,7 @@ def _report_up(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoc
         key=f"EX-ESC-1@v{epoch.version}", rule="EX-ESC-1",
         description=f"report the {epoch.level.value} exception up to {names}",
         started_at=epoch.started_at, due_at=due, met_at=met_at, met_by_version=met_by,
-        void_by_version=end_version if met_by is None else None, level=epoch.level.value,
+        level=epoch.level.value,
         responsible=f"{case.reporter} (reporter), to {names}",
         met_recorded_at=epoch.complete_recorded_late)
 
@@ -101,7 +113,7 @@ def _plan(case: ServiceException, policy: ExceptionPolicy, epoch: LevelEpoch,
         key=f"EX-PLAN-2@v{epoch.version}", rule="EX-PLAN-2",
         description=f"approve the {epoch.level.value} exception's plan and start execution",
         started_at=base, due_at=due, met_at=met_at, met_by_version=met_by,
-        void_by_version=end_version if met_by is None else None, level=epoch.level.value,
+        level=epoch.level.value,
         responsible=_roles(PLAN_APPROVERS[epoch.level]))
 
 
@@ -125,7 +137,7 @@ def _resolution(case: ServiceException, policy: ExceptionPolicy, calendar: Busin
         key=f"EX-RES-1@v{epoch.version}", rule="EX-RES-1",
         description=f"resolve the {epoch.level.value} exception",
         started_at=base, due_at=due, met_at=met_at, met_by_version=met_by,
-        void_by_version=end_version if met_by is None else None, level=epoch.level.value,
+        level=epoch.level.value,
         responsible=_handler(case, epoch.level), met_recorded_at=recorded_late)
 
 

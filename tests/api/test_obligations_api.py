@@ -96,6 +96,22 @@ def test_sla_4_escalation_compliance_per_level_and_department_with_evidence(
     assert backwards.status_code == 422
 
 
+def test_sla_4_a_late_escalation_stays_in_the_figures_after_the_case_is_reclassified(
+        walk: Walker, client: TestClient, cases: CaseApplication) -> None:
+    walk.at(datetime(2026, 10, 8, 9, 0))
+    walk.open(level="general", discovered_at="2026-10-08T09:00:00+08:00")  # due 10:00
+    walk.at(datetime(2026, 10, 8, 10, 30))
+    walk.post("reclassification", {"level": "major", "reason": "production slowed"}, "zhao")
+    catch_up_and_sweep(cases)
+    report = client.get("/v1/compliance/escalations", headers=bearer(walk.tokens["audit.1"]),
+                        params={"from": "2026-10-08T00:00:00+08:00",
+                                "to": "2026-10-09T00:00:00+08:00"}).json()
+    tallies = {(t["level"], t["rule"]): t for t in report["tallies"]}
+    assert tallies[("general", "EX-ESC-1")]["breached"] == 1
+    [breach] = report["breaches"]
+    assert (breach["level"], breach["due_at"]) == ("general", "2026-10-08T02:00:00Z")
+
+
 def test_sla_4_nothing_due_in_the_period_is_an_empty_report(client: TestClient,
                                                            make_token) -> None:
     from domain.actors import Role

@@ -139,6 +139,25 @@ def test_ex_lvl_2_met_obligations_stay_on_record_and_a_reason_is_needed() -> Non
     assert case.collect_events()[-1].reason == "worse"
 
 
+def test_ex_lvl_2_a_breach_before_the_reclassification_stays_on_record() -> None:
+    """A general case not reported up within its hour, then raised to major: the late
+    report-up stays breached; what was still running (resolution) becomes void."""
+    case = record(ctx(T0), level=Level.GENERAL, discovered_at=T0)
+    later = T0 + 90 * MIN
+    case.reclassify(ctx(later, Role.DEPARTMENT_HEAD), level=Level.MAJOR, reason="worse")
+    found = owed(case, later)
+    assert found["EX-ESC-1@v1"].state_at(later) is ObligationState.BREACHED
+    assert found["EX-ESC-1@v1"].void_by_version is None
+    assert found["EX-RES-1@v1"].state_at(later) is ObligationState.VOID
+    # A cancellation after a deadline passed leaves that breach on record too.
+    case.cancel(ctx(later + 3 * 60 * MIN, Role.CS_HEAD), reason=CancelReason.DUPLICATE,
+                detail="recorded twice")
+    end = later + 4 * 60 * MIN
+    ended = owed(case, end)
+    assert ended["EX-ESC-1@v2"].state_at(end) is ObligationState.BREACHED
+    assert ended["EX-RES-1@v2"].state_at(end) is ObligationState.VOID
+
+
 # --- EX-ROLE-1, EX-FLOW-1 -----------------------------------------------------------------
 
 def test_ex_role_1_an_auditor_can_do_nothing() -> None:
