@@ -169,6 +169,8 @@ class Case(Aggregate):
             return False
         if obligation.state_at(ctx.at) is not ObligationState.BREACHED:
             return False
+        if self.closed_at is not None and obligation.due_at > self.closed_at:
+            return False  # it was still pending when the case closed: nothing owed now
         self._obligation_breached(
             timestamp=ctx.at, meta=ctx.meta("sweep"), key=obligation.key, rule=obligation.rule,
             description=obligation.description, due_at=obligation.due_at,

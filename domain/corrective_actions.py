@@ -9,7 +9,7 @@ report to management.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import Enum
 from typing import ClassVar
@@ -110,6 +110,10 @@ class CorrectiveAction(Case):
         self.implemented_at: datetime | None = None
         self.verifications: list[tuple[bool, datetime, str]] = []
         self.management_report: str | None = None
+        self.customer_communication: str | None = None
+        self.effect_confirmed = False
+        """CA-VER-1: a re-visit confirmed the latest implementation."""
+        self.closed_version: int | None = None
         self.reopenings: list[tuple[str, datetime]] = []
         self._start_case_record()
 
@@ -122,6 +126,8 @@ class CorrectiveAction(Case):
     def assign(self, ctx: CommandContext, *, unit: str, person: str) -> None:
         """The notice to the responsible unit: the plan deadline runs from here."""
         authorise(ctx, "assignment", CUSTOMER_SERVICE | {Role.MANAGEMENT})
+        if self.severity is Severity.MAJOR:  # CA-SEV-1: a management-led task force
+            authorise(ctx, "assignment", frozenset({Role.MANAGEMENT}))
         self._open("assignment")
         if self.status is not ActionStatus.OPEN:
             raise WrongState("assignment", self.status.value, "the action is already assigned")
@@ -220,6 +226,7 @@ class CorrectiveAction(Case):
     def _implemented(self, *, timestamp: datetime, meta: EventMeta, evidence: str) -> None:
         self.evidence.append((evidence, timestamp))
         self.implemented_at = timestamp
+        self.effect_confirmed = False  # CA-VER-1: a re-visit must confirm this one
         self.status = ActionStatus.IMPLEMENTED
 
     def verify(self, ctx: CommandContext, *, effective: bool, revisited_at: datetime,
@@ -240,6 +247,7 @@ class CorrectiveAction(Case):
     def _verified(self, *, timestamp: datetime, meta: EventMeta, effective: bool,
                   revisited_at: datetime, notes: str) -> None:
         self.verifications.append((effective, revisited_at, notes))
+        self.effect_confirmed = effective
         if not effective:
             self.reopenings.append((f"re-visit found no effect: {notes}", timestamp))
             self.status = ActionStatus.IMPLEMENTING
@@ -251,12 +259,14 @@ class CorrectiveAction(Case):
 
     @property
     def verified(self) -> bool:
-        return bool(self.verifications) and self.verifications[-1][0] \
-            and self.status is ActionStatus.IMPLEMENTED
+        """CA-VER-1: a re-visit confirmed the effect of the implementation in force
+        (one made before a reopening no longer counts)."""
+        return self.effect_confirmed and self.status is ActionStatus.IMPLEMENTED
 
-    def close(self, ctx: CommandContext, *, management_report: str | None = None) -> None:
+    def close(self, ctx: CommandContext, *, management_report: str | None = None,
+              customer_communication: str | None = None) -> None:
         """Closing needs evidence; key and major a confirming re-visit; major a special
-        report to management."""
+        report to management and the customer told of the result (CA-SEV-1)."""
         authorise(ctx, "closure", CUSTOMER_SERVICE)
         self._open("closure")
         if self.status is not ActionStatus.IMPLEMENTED:
@@ -268,14 +278,20 @@ class CorrectiveAction(Case):
         if self.severity is Severity.MAJOR and not management_report:
             raise InvalidInput("management_report",
                                "a major action closes with a special report to management")
+        if self.severity is Severity.MAJOR and not (customer_communication or "").strip():
+            raise InvalidInput("customer_communication",
+                               "a major action closes once the customer is told the result")
         self._closed(timestamp=ctx.at, meta=ctx.meta("closure"),
-                     management_report=management_report)
+                     management_report=management_report,
+                     customer_communication=customer_communication)
 
     @event("Closed")
-    def _closed(self, *, timestamp: datetime, meta: EventMeta,
-                management_report: str | None) -> None:
+    def _closed(self, *, timestamp: datetime, meta: EventMeta, management_report: str | None,
+                customer_communication: str | None = None) -> None:
         self.management_report = management_report
+        self.customer_communication = customer_communication
         self.closed_at = timestamp
+        self.closed_version = self.version + 1
         self.status = ActionStatus.CLOSED
 
     def reopen(self, ctx: CommandContext, *, reason: str) -> None:
@@ -289,35 +305,40 @@ class CorrectiveAction(Case):
     @event("Reopened")
     def _reopened(self, *, timestamp: datetime, meta: EventMeta, reason: str) -> None:
         self.reopenings.append((reason, timestamp))
-        self.closed_at = None
+        self.closed_at = self.closed_version = None
         self.status = ActionStatus.IMPLEMENTING
 
     # --- obligations -------------------------------------------------------------------
 
     def obligations(self, policy: CorrectiveActionPolicy, calendar: BusinessCalendar,
                     now: datetime) -> list[Obligation]:
-        """CA-SEV-1 / CA-PLAN-1 plan (or rectification) deadlines from the notice, the
-        plan review, and CA-PROG-1's monthly evaluations until closed."""
+        """CA-SEV-1 / CA-PLAN-1 plan (or rectification) deadlines from the opening (an
+        assignment made late does not extend them), the plan review, and CA-PROG-1's
+        monthly evaluations until closed. What is still pending when the action
+        closes becomes void: nothing is breached on a closed action."""
         found: list[Obligation] = []
         level = self.severity.value
-        if self.assigned_at is not None:
-            notice = self.assigned_at
-            if self.severity is Severity.GENERAL:
-                found.append(Obligation(
-                    key="CA-SEV-1/rectification", rule="CA-SEV-1",
-                    description="rectify and file the result with customer service",
-                    started_at=notice, due_at=calendar.add_working_days(
-                        notice, policy.rectify_general_working_days),
-                    met_at=self.implemented_at, level=level, responsible=self.unit or ""))
-            days = {Severity.GENERAL: policy.plan_working_days,
-                    Severity.KEY: max(policy.plan_key_working_days, policy.plan_working_days),
-                    Severity.MAJOR: policy.plan_major_working_days}[self.severity]
-            rule = "CA-PLAN-1" if self.severity is Severity.GENERAL else "CA-SEV-1"
+        notice = self.opened_at
+        if self.severity is Severity.GENERAL:
             found.append(Obligation(
-                key=f"{rule}/plan", rule=rule, description="submit the corrective plan",
-                started_at=notice, due_at=calendar.add_working_days(notice, days),
-                met_at=self.plans[0][1] if self.plans else None, level=level,
-                responsible=self.unit or ""))
+                key="CA-SEV-1/rectification", rule="CA-SEV-1",
+                description="rectify and file the result with customer service",
+                started_at=notice, due_at=calendar.add_working_days(
+                    notice, policy.rectify_general_working_days),
+                met_at=self.implemented_at, level=level, responsible=self.unit or ""))
+        days = {Severity.GENERAL: policy.plan_working_days,
+                Severity.KEY: max(policy.plan_key_working_days, policy.plan_working_days),
+                Severity.MAJOR: policy.plan_major_working_days}[self.severity]
+        rule = "CA-PLAN-1" if self.severity is Severity.GENERAL else "CA-SEV-1"
+        # A general action rectified without a plan owes none (CA-SEV-1).
+        planned = [at for at in (self.plans[0][1] if self.plans else None,
+                                 self.implemented_at if self.severity is Severity.GENERAL
+                                 else None) if at is not None]
+        found.append(Obligation(
+            key=f"{rule}/plan", rule=rule, description="submit the corrective plan",
+            started_at=notice, due_at=calendar.add_working_days(notice, days),
+            met_at=min(planned, default=None), level=level,
+            responsible=self.unit or ""))
         for index, (_, submitted) in enumerate(self.plans):
             reviewed = self.plan_reviews[index][2] if index < len(self.plan_reviews) else None
             found.append(Obligation(
@@ -340,4 +361,7 @@ class CorrectiveAction(Case):
                     started_at=start, due_at=due, met_at=min(done) if done else None,
                     level=level, responsible=self.unit or ""))
                 month, start = month + 1, due
-        return found
+        if self.closed_at is None:
+            return found
+        return [replace(o, void_by_version=self.closed_version)
+                if o.met_at is None and o.due_at > self.closed_at else o for o in found]

@@ -97,6 +97,9 @@ class VerificationIn(RequestModel):
 
 class ClosureIn(RequestModel):
     management_report: LongText | None = Field(default=None, description="major actions")
+    customer_communication: LongText | None = Field(
+        default=None, description="major actions: how and when the customer was told the "
+        "result (CA-SEV-1)")
 
 
 class ReopeningIn(RequestModel):
@@ -121,6 +124,7 @@ class ActionView(BaseModel):
     evidence: list[tuple[str, UtcDatetime]]
     verifications: list[tuple[bool, UtcDatetime, str]]
     management_report: str | None
+    customer_communication: str | None
     reopenings: list[tuple[str, UtcDatetime]]
     opened_at: UtcDatetime
     closed_at: UtcDatetime | None
@@ -142,6 +146,7 @@ def _view(cases: CaseApplication, actor: Actor, action: CorrectiveAction,
         plans=[p for p, _ in action.plans], plan_reviews=list(action.plan_reviews),
         evaluations=list(action.evaluations), evidence=list(action.evidence),
         verifications=list(action.verifications), management_report=action.management_report,
+        customer_communication=action.customer_communication,
         reopenings=list(action.reopenings), opened_at=action.opened_at,
         closed_at=action.closed_at,
         obligations=[ObligationView.of(o, now, action)
@@ -236,7 +241,8 @@ COMMANDS = [
                                           revisited_at=b.revisited_at, notes=b.notes),
             "The customer re-visit (CA-VER-1); no effect reopens the action"),
     Command("closure", "closure", ClosureIn, CUSTOMER_SERVICE,
-            lambda c, ctx, b, _: c.close(ctx, management_report=b.management_report),
+            lambda c, ctx, b, _: c.close(ctx, management_report=b.management_report,
+                                         customer_communication=b.customer_communication),
             "Close (key and major after a confirming re-visit; major with its report)"),
     Command("reopening", "reopening", ReopeningIn, CUSTOMER_SERVICE,
             lambda c, ctx, b, _: c.reopen(ctx, reason=b.reason),

@@ -20,7 +20,7 @@ from domain.corrective_actions import (
     SourceKind,
 )
 from domain.errors import InvalidInput, NotPermitted, StepMissing, WrongState
-from domain.obligations import ObligationState
+from domain.obligations import Obligation, ObligationState
 from domain.policy import CorrectiveActionPolicy
 from domain.service_exceptions.values import Level
 from infrastructure.holiday_calendar import HolidayCalendar
@@ -44,7 +44,8 @@ def action(severity: Severity, at: datetime = T) -> CorrectiveAction:
     a = CorrectiveAction.open(cs(at), source=Source(SourceKind.MANAGEMENT_REVIEW, None, "MR-4"),
                               severity=severity, title="Late spare parts",
                               description="parts arrive after 5 days", department="after_sales")
-    a.assign(cs(at), unit="implementation", person="zhang")
+    assigner = ctx(at, Role.MANAGEMENT, user="boss") if severity is Severity.MAJOR else cs(at)
+    a.assign(assigner, unit="implementation", person="zhang")
     return a
 
 
@@ -108,8 +109,12 @@ def test_ca_sev_1_a_major_plan_needs_emergency_measures_and_closes_with_a_report
     with pytest.raises(InvalidInput) as no_report:
         a.close(cs(T))
     assert no_report.value.field == "management_report"
-    a.close(cs(T), management_report="special report: stock policy changed")
-    assert a.status is ActionStatus.CLOSED
+    with pytest.raises(InvalidInput) as untold:
+        a.close(cs(T), management_report="special report: stock policy changed")
+    assert untold.value.field == "customer_communication"
+    a.close(cs(T), management_report="special report: stock policy changed",
+            customer_communication="told the customer's plant manager by phone, 12 Oct")
+    assert a.status is ActionStatus.CLOSED and a.customer_communication
 
 
 def test_ca_plan_1_a_four_month_plan_is_rejected_and_reviews_are_due_in_2_days() -> None:
@@ -160,3 +165,70 @@ def test_ca_ver_1_a_key_action_cannot_close_without_a_confirming_re_visit() -> N
         a.evaluate(unit(T + timedelta(days=4)), summary="x", effective=True)
     a.reopen(cs(T + timedelta(days=40)), reason="delays are back")
     assert a.status is ActionStatus.IMPLEMENTING and a.closed_at is None
+
+
+def test_ca_sev_1_a_major_action_is_assigned_by_management_only() -> None:
+    a = CorrectiveAction.open(cs(T), source=Source(SourceKind.MANAGEMENT_REVIEW, None, "MR-5"),
+                              severity=Severity.MAJOR, title="Line stoppages",
+                              description="three stoppages", department="after_sales")
+    with pytest.raises(NotPermitted):
+        a.assign(cs(T), unit="implementation", person="zhang")
+    a.assign(ctx(T, Role.MANAGEMENT, user="boss"), unit="implementation", person="zhang")
+    assert a.status is ActionStatus.ASSIGNED
+
+
+def test_ca_sev_1_an_unassigned_action_owes_its_plan_from_the_opening() -> None:
+    a = CorrectiveAction.open(cs(T), source=Source(SourceKind.MANAGEMENT_REVIEW, None, "MR-6"),
+                              severity=Severity.MAJOR, title="Line stoppages",
+                              description="three stoppages", department="after_sales")
+    now = T + timedelta(days=2)
+    plan_due = owed(a, now)["CA-SEV-1/plan"]
+    assert plan_due.due_at == datetime(2026, 10, 13, 18, 0, tzinfo=CST)  # 1 working day
+    assert plan_due.state_at(now) is ObligationState.BREACHED
+    late = CorrectiveAction.open(cs(T), source=Source(SourceKind.MANAGEMENT_REVIEW, None, "M"),
+                                 severity=Severity.KEY, title="t", description="d",
+                                 department="after_sales")
+    late.assign(cs(T + timedelta(days=7)), unit="implementation", person="zhang")
+    assert owed(late, T)["CA-SEV-1/plan"].started_at == T  # a late notice moves nothing
+
+
+def test_ca_plan_1_a_general_action_rectified_without_a_plan_owes_none_and_closed_breaches_nothing(
+        ) -> None:
+    a = action(Severity.GENERAL)
+    a.record_implementation(unit(T + timedelta(hours=2)), evidence="parts reordered")
+    a.close(cs(T + timedelta(hours=3)))
+    later = T + timedelta(days=30)
+    found = owed(a, later)
+    assert found["CA-PLAN-1/plan"].state_at(later) is ObligationState.MET
+    assert all(o.state_at(later) is not ObligationState.BREACHED for o in found.values())
+
+
+def test_ca_plan_1_no_breach_is_recorded_on_a_closed_action() -> None:
+    a = approved(Severity.KEY)
+    a.record_implementation(unit(T), evidence="local stock")
+    a.verify(cs(T), effective=True, revisited_at=T, notes="customer confirms")
+    a.close(cs(T + timedelta(days=1)))
+    later = T + timedelta(days=90)
+    for obligation in a.obligations(POLICY, CAL, later):
+        assert not a.record_breach(ctx(later), obligation)
+    # Whatever a case type derives, the case itself refuses a breach that fell due
+    # after it closed.
+    pending_at_close = Obligation(key="any", rule="CA-PROG-1", description="any",
+                                  started_at=T, due_at=T + timedelta(days=2))
+    assert not a.record_breach(ctx(later), pending_at_close)
+
+
+def test_ca_ver_1_a_reopened_key_action_needs_a_new_re_visit_to_close() -> None:
+    a = approved(Severity.KEY)
+    a.record_implementation(unit(T), evidence="local stock")
+    a.verify(cs(T), effective=True, revisited_at=T, notes="customer confirms")
+    a.close(cs(T))
+    a.reopen(cs(T + timedelta(days=40)), reason="delays are back")
+    a.record_implementation(unit(T + timedelta(days=41)), evidence="third warehouse")
+    with pytest.raises(StepMissing) as stale:
+        a.close(cs(T + timedelta(days=41)))
+    assert stale.value.missing_step == "verification"
+    a.verify(cs(T + timedelta(days=42)), effective=True, revisited_at=T + timedelta(days=42),
+             notes="parts next day again")
+    a.close(cs(T + timedelta(days=42)))
+    assert a.status is ActionStatus.CLOSED
