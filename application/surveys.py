@@ -52,7 +52,7 @@ def active_customers(cases: CaseApplication, start: date, end: date) -> tuple[Sa
         page = cases.search(SearchFilters(case_type="customer"), 200, cursor)
         for summary in page.items:
             customer = cases.get_case(CustomerRecord, summary.case_id)
-            if customer.active_in(start, end):
+            if customer.active_in(start, end, cases.calendar):
                 latest = max(customer.nodes, key=lambda n: n.completed_at)
                 found.append(SampleCustomer(
                     customer.business_id, customer.key_account, customer.size,

@@ -17,7 +17,7 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, utc
 from domain.cases import Case, CommandContext, authorise, business_instant, required_text
 from domain.errors import InvalidInput, NotPermitted, StepMissing, WrongState
 from domain.obligations import Obligation
@@ -72,6 +72,7 @@ class ActionPlan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "measures", tuple(self.measures))
+        object.__setattr__(self, "horizon_end", utc(self.horizon_end, "horizon_end"))
 
 
 class CorrectiveAction(Case):
@@ -246,7 +247,7 @@ class CorrectiveAction(Case):
     @event("Verified")
     def _verified(self, *, timestamp: datetime, meta: EventMeta, effective: bool,
                   revisited_at: datetime, notes: str) -> None:
-        self.verifications.append((effective, revisited_at, notes))
+        self.verifications.append((effective, utc(revisited_at, "revisited_at"), notes))
         self.effect_confirmed = effective
         if not effective:
             self.reopenings.append((f"re-visit found no effect: {notes}", timestamp))

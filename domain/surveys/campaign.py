@@ -18,6 +18,7 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
+from domain.calendar import utc
 from domain.cases import (
     Case,
     CommandContext,
@@ -116,6 +117,9 @@ class Trigger:
     start: datetime
     months: int | None = None
     due_date: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", utc(self.start, "start"))
 
 
 @dataclass(frozen=True)

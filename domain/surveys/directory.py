@@ -18,6 +18,7 @@ from typing import ClassVar
 from eventsourcing.domain import event
 
 from domain.actors import EventMeta, Role
+from domain.calendar import BusinessCalendar, utc
 from domain.cases import (
     Case,
     CommandContext,
@@ -66,6 +67,9 @@ class ServiceNode:
     completed_at: datetime
     reference: str
     warranty_end: date | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "completed_at", utc(self.completed_at, "completed_at"))
 
 
 class CustomerRecord(Case):
@@ -136,9 +140,11 @@ class CustomerRecord(Case):
             return "new"
         return "new" if (on - self.first_contract).days < 365 else "old"
 
-    def active_in(self, start: date, end: date) -> bool:
-        """A customer is active in a period when a service node falls in it."""
-        return any(start <= node.completed_at.date() <= end for node in self.nodes)
+    def active_in(self, start: date, end: date, calendar: BusinessCalendar) -> bool:
+        """A customer is active in a period when a service node falls in it, by the
+        business calendar's local date (CAL-1)."""
+        return any(start <= calendar.local_date(node.completed_at) <= end
+                   for node in self.nodes)
 
     def record_node(self, ctx: CommandContext, node: ServiceNode) -> None:
         authorise(ctx, "service_node", KEEPERS)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+from domain.calendar import utc
 from domain.errors import InvalidInput
 from domain.policy import SurveyPolicy
 from domain.surveys.questionnaire import UNABLE, Questionnaire
@@ -49,6 +50,10 @@ class Response:
     started_at: datetime
     submitted_at: datetime
     answers: dict[str, Answer]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "started_at", utc(self.started_at, "started_at"))
+        object.__setattr__(self, "submitted_at", utc(self.submitted_at, "submitted_at"))
 
     def scored(self) -> dict[str, int]:
         return {k: v for k, v in self.answers.items() if isinstance(v, int)}

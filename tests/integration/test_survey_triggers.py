@@ -63,7 +63,7 @@ def test_sv_type_2_a_service_node_makes_an_instant_survey_due_in_3_working_days(
     [launch] = [o for o in cases.obligations(campaign) if o.rule == "SV-TYPE-2"]
     assert launch.due_at == datetime(2026, 10, 10, 18, 0, tzinfo=CST)  # the CAL-3 example
     customer = cases.get_case(CustomerRecord, customer_uuid("C1"))
-    assert customer.active_in(date(2026, 7, 1), date(2026, 9, 30))
+    assert customer.active_in(date(2026, 7, 1), date(2026, 9, 30), cases.calendar)
 
 
 def test_sv_type_3_a_delivery_makes_visits_due_at_1_and_3_months_and_warranty_end(

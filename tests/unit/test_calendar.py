@@ -145,3 +145,29 @@ def test_cal_6_no_module_reads_the_system_time_but_the_clock_adapter() -> None:
         for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)
     ]
     assert offenders == []
+
+
+def test_cal_1_instants_callers_send_with_an_offset_are_kept_in_utc(cn: HolidayCalendar) -> None:
+    """A service node at 01:00 CST on 1 October, sent as 17:00Z the day before,
+    counts in Q4 by the business calendar's date; every such instant is kept in UTC."""
+    from domain.corrective_actions import ActionPlan
+    from domain.surveys.campaign import Trigger
+    from domain.surveys.directory import CustomerRecord, NodeType, ServiceNode
+    from domain.surveys.responses import RespondentClass, Response
+
+    cst = ZoneInfo("Asia/Shanghai")
+    node = ServiceNode(NodeType.INSTALLATION_DONE, datetime(2026, 10, 1, 1, 0, tzinfo=cst), "P")
+    assert node.completed_at == datetime(2026, 9, 30, 17, 0, tzinfo=UTC)
+    assert node.completed_at.tzinfo is UTC
+    customer = object.__new__(CustomerRecord)
+    customer.nodes = [node]
+    assert customer.active_in(date(2026, 10, 1), date(2026, 12, 31), cn)
+    assert not customer.active_in(date(2026, 7, 1), date(2026, 9, 30), cn)
+    local = datetime(2026, 10, 12, 9, 0, tzinfo=cst)
+    instants = [
+        Trigger("SV-TYPE-2", "node", local).start,
+        ActionPlan(("m",), "p", local).horizon_end,
+        *(lambda r: (r.started_at, r.submitted_at))(Response(
+            "C1#1", "C1", False, RespondentClass.A, "online", False, local, local, {})),
+    ]
+    assert all(i.tzinfo is UTC and i == local for i in instants)
