@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -60,13 +60,17 @@ class CalendarSettings(BaseModel):
         return value
 
 
+WebhookEvent = Literal["obligation.warned", "obligation.breached", "exception.reported",
+                       "exception.resolved"]
+
+
 class WebhookTarget(BaseModel):
-    """A receiver of SLA notifications, signed with HMAC-SHA256 under its own secret."""
+    """A receiver of notifications (SLA warnings and breaches, EX-CHAIN-1 reports up
+    and results), signed with HMAC-SHA256 under its own secret."""
 
     url: AnyHttpUrl
     secret: SecretStr = Field(min_length=16)
-    events: list[Literal["obligation.warned", "obligation.breached"]] = Field(
-        default_factory=lambda: ["obligation.warned", "obligation.breached"])
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(get_args(WebhookEvent)))
 
 
 class IdentityProvider(BaseModel):

@@ -1,4 +1,5 @@
-"""The notifications outbox (SLA-2 warnings, SLA-1 breaches): one row per event and
+"""The notifications outbox (SLA-2 warnings, SLA-1 breaches, EX-CHAIN-1 reports up and
+their results fed back down): one row per event and
 webhook target, written with its tracking row, so no notification is lost or made
 twice however the worker stops. Delivery (infrastructure/webhooks.py) works from
 these rows and keeps a log of every attempt.
@@ -23,13 +24,16 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
+from domain.service_exceptions.model import ServiceException
+from domain.service_exceptions.values import Level, chain_reporter, reporting_chain
 from infrastructure.settings import WebhookTarget
 from projections.runtime import Batch
 from projections.sql import PostgresSql, SQLiteSql, SqlView, for_backend
 
 OUTBOX = "casetrail_outbox"
 LOG = "casetrail_delivery_log"
-EVENTS = {"ObligationWarned": "obligation.warned", "ObligationBreached": "obligation.breached"}
+EVENTS = {"ObligationWarned": "obligation.warned", "ObligationBreached": "obligation.breached",
+          "ReportedUp": "exception.reported", "Resolved": "exception.resolved"}
 _NAMESPACE = uuid.UUID("5f0c7a52-6d1e-4f8e-9c1a-0b7e5d2c9a11")
 
 
@@ -145,7 +149,8 @@ def construct_outbox(cases: CaseApplication) -> OutboxView:
 
 
 class OutboxProjection:
-    """Turns each warning and breach event into one delivery per interested target."""
+    """Turns each warning, breach, report up and resolution into one delivery per
+    interested target."""
 
     name = "outbox"
 
@@ -160,21 +165,37 @@ class OutboxProjection:
                       tracking)
 
     def _deliveries(self, event: Any) -> list[tuple[str, str, str, str, datetime]]:
-        deliveries = []
-        case_id, version, timestamp = (event.originator_id, event.originator_version,
-                                       event.timestamp)
         kind = EVENTS.get(type(event).__name__)
-        for target in self.targets if kind else ():
-            if kind not in target.events:
-                continue
-            event_id = f"{case_id}/{version}"
+        targets = [t for t in self.targets if kind in t.events]
+        if kind is None or not targets:
+            return []
+        event_id = f"{event.originator_id}/{event.originator_version}"
+        body = {"event": kind, "event_id": event_id, "case_id": str(event.originator_id),
+                **self._body(event), "recorded_at": event.timestamp.isoformat()}
+        deliveries = []
+        for target in targets:
             delivery_id = str(uuid.uuid5(_NAMESPACE, f"{event_id}|{target.url}"))
-            payload = json.dumps({
-                "delivery_id": delivery_id, "event": kind, "event_id": event_id,
-                "case_id": str(case_id), "key": event.key, "rule": event.rule,
-                "description": event.description, "due_at": event.due_at.isoformat(),
-                "met_at": event.met_at.isoformat() if getattr(event, "met_at", None) else None,
-                "responsible": event.responsible, "recorded_at": timestamp.isoformat(),
-            }, ensure_ascii=False, separators=(",", ":"))
-            deliveries.append((delivery_id, str(target.url), kind, payload, timestamp))
+            payload = json.dumps({"delivery_id": delivery_id, **body}, ensure_ascii=False,
+                                 separators=(",", ":"))
+            deliveries.append((delivery_id, str(target.url), kind, payload, event.timestamp))
         return deliveries
+
+    def _body(self, event: Any) -> dict[str, Any]:
+        """What a receiver needs to act, and no personal data: the report's texts and
+        the resolution summary stay in the case."""
+        if isinstance(event, ServiceException.ReportedUp):  # type: ignore[attr-defined]
+            report = event.report
+            return {"reported_by": report.reported_by,
+                    "link": {"from": chain_reporter(report.reported_to).value,
+                             "to": sorted(r.value for r in report.reported_to)},
+                    "recipients": sorted(r.value for r in report.reported_to),
+                    "reported_at": report.reported_at.isoformat()}
+        if isinstance(event, ServiceException.Resolved):  # type: ignore[attr-defined]
+            level: Level = self.cases.repository.get(event.originator_id,
+                                              version=event.originator_version).level
+            return {"level": level.value, "resolved_at": event.resolved_at.isoformat(),
+                    "recipients": [by.value for by, _ in reversed(reporting_chain(level))]}
+        return {"key": event.key, "rule": event.rule, "description": event.description,
+                "due_at": event.due_at.isoformat(),
+                "met_at": event.met_at.isoformat() if getattr(event, "met_at", None) else None,
+                "responsible": event.responsible}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from domain.cases import CommandContext
 from domain.service_exceptions.model import LevelEpoch, ServiceException
 from domain.service_exceptions.values import (
     REPORT_UP_RECIPIENTS,
+    REPORTING_CHAIN,
     Category,
     Contact,
     Customer,
@@ -53,6 +55,12 @@ def record(context: CommandContext, *, level: Level = Level.GENERAL,
 
 def report_up(case: ServiceException, context: CommandContext, *to: Role,
               at: datetime | None = None) -> None:
+    """A report by the reporting chain's link that reaches `to` (EX-CHAIN-1): the
+    default actor (a frontline user) takes that link's reporter role; an actor given
+    with roles of its own reports as it is."""
+    by = next((by for by, recipients in REPORTING_CHAIN if set(to) <= recipients), None)
+    if by is not None and context.actor.roles == (Role.FRONTLINE,):
+        context = replace(context, actor=replace(context.actor, roles=(by,)))
     case.report_up(context, reported_to=to, reported_at=at or context.at,
                    details="cell down since 09:00", first_judgement="firmware regression",
                    customer_demands="restore today", measures_taken="engineer dispatched")

@@ -19,7 +19,14 @@ from eventsourcing.domain import event
 from domain.actors import EventMeta, Role
 from domain.calendar import BusinessCalendar
 from domain.cases import Case, CommandContext, authorise, business_instant, required_text
-from domain.errors import CaseClosed, CaseNotFound, InvalidInput, StepMissing, WrongState
+from domain.errors import (
+    CaseClosed,
+    CaseNotFound,
+    InvalidInput,
+    NotPermitted,
+    StepMissing,
+    WrongState,
+)
 from domain.service_exceptions.values import (
     DAILY_PROGRESS,
     PLAN_APPROVERS,
@@ -45,6 +52,7 @@ from domain.service_exceptions.values import (
     Review,
     SpecialType,
     Status,
+    reporting_chain,
 )
 
 HANDLERS = frozenset(Role) - {Role.AUDITOR}
@@ -251,11 +259,26 @@ class ServiceException(Case):
         measures_taken: str = "",
     ) -> None:
         """A report names whom it went to; it may cover only part of the recipients the
-        level needs (critical needs group leader *and* principal)."""
+        level needs (critical needs group leader *and* principal). EX-CHAIN-1: it is
+        a link of the level's reporting chain, from the link's reporter to the link's
+        recipients (frontline to department head, department head to cs_head, cs_head
+        to group leader and principal)."""
         self._guard(ctx, "report_up", HANDLERS)
         self._before_resolution("report_up")
         if not reported_to:
             raise InvalidInput("reported_to", "name at least one recipient role")
+        chain = reporting_chain(self.level)
+        mine = [to for by, to in chain if ctx.actor.has_any(by)]
+        if not mine:
+            raise NotPermitted(
+                f"a {self.level.value} exception is reported up by "
+                f"{' or '.join(by.value for by, _ in chain)} (EX-CHAIN-1)")
+        allowed = frozenset().union(*mine)
+        stray = sorted(r.value for r in reported_to if r not in allowed)
+        if stray:
+            raise InvalidInput("reported_to", f"{', '.join(stray)} is not the next link of "
+                               f"the reporting chain; you report to "
+                               f"{' and '.join(sorted(r.value for r in allowed))}")
         business_instant(ctx, "reported_at", reported_at)
         if reported_at < self.discovered_at:
             raise InvalidInput("reported_at", "reported_at is before the exception was discovered")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import Enum
@@ -80,6 +81,25 @@ REPORT_UP_RECIPIENTS: dict[Level, frozenset[Role]] = {
     Level.MAJOR: frozenset({Role.CS_HEAD}),
     Level.CRITICAL: frozenset({Role.GROUP_LEADER, Role.PRINCIPAL}),
 }
+
+# EX-CHAIN-1: the reporting chain (002 art. 7-8), link by link: who reports to whom.
+# A level's chain runs up to the link that reaches its EX-ESC-1 recipients.
+REPORTING_CHAIN: tuple[tuple[Role, frozenset[Role]], ...] = (
+    (Role.FRONTLINE, frozenset({Role.DEPARTMENT_HEAD})),
+    (Role.DEPARTMENT_HEAD, frozenset({Role.CS_HEAD})),
+    (Role.CS_HEAD, frozenset({Role.GROUP_LEADER, Role.PRINCIPAL})),
+)
+CHAIN_LINKS: dict[Level, int] = {Level.GENERAL: 1, Level.MAJOR: 2, Level.CRITICAL: 3}
+
+
+def reporting_chain(level: Level) -> tuple[tuple[Role, frozenset[Role]], ...]:
+    return REPORTING_CHAIN[:CHAIN_LINKS[level]]
+
+
+def chain_reporter(reported_to: Iterable[Role]) -> Role:
+    """The link's reporter for a report to these recipients."""
+    return next(by for by, to in REPORTING_CHAIN if set(reported_to) <= to)
+
 
 # EX-RESP-1: who starts the response at each level.
 RESPONDERS: dict[Level, frozenset[Role]] = {

@@ -31,7 +31,7 @@ def test_aud_1_history_carries_seq_actor_command_and_the_chain(walk: Walker) -> 
     assert items[0]["seq"] < items[1]["seq"]
     assert items[0]["prev_hash"] == "0" * 64
     assert items[1]["prev_hash"] == items[0]["hash"]
-    assert items[1]["command"] == "report_up" and items[1]["actor"]["user"] == "li.wei"
+    assert items[1]["command"] == "report_up" and items[1]["actor"]["user"] == "zhao"
 
 
 def test_aud_2_the_state_as_of_any_instant_between_two_events(walk: Walker) -> None:

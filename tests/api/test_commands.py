@@ -11,8 +11,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from application.app import CaseApplication
+from domain.actors import Role
 from tests.api.conftest import bearer, stored_events
 from tests.factories import open_body, report_body
+
+
+@pytest.fixture
+def make_token(make_token):
+    """A department head by default: the major cases here are reported up to cs_head,
+    the department head's link of the reporting chain (EX-CHAIN-1)."""
+    def make(user: str = "zhao", *roles: Role, **kwargs):
+        return make_token(user, *(roles or (Role.DEPARTMENT_HEAD,)), **kwargs)
+    return make
 
 
 def open_case(client: TestClient, token: str) -> str:
@@ -168,8 +178,7 @@ def test_aud_6_a_replay_much_later_is_the_first_response_byte_for_byte(
 
     token = make_token("zhao", Role.DEPARTMENT_HEAD, ttl=timedelta(days=10))
     location = "" if not path else client.post(
-        "/v1/exceptions", json=open_body(level="general"), headers=bearer(token)
-    ).headers["location"]
+        "/v1/exceptions", json=open_body(), headers=bearer(token)).headers["location"]
     body = {"": open_body(level="general"), "/reports": report_body(),
             }[path]
     keyed = bearer(token, **{"Idempotency-Key": f"key{path}"})

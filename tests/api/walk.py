@@ -24,6 +24,9 @@ PEOPLE = {
 DEPARTMENT = {"he": "delivery"}
 """Everyone else is in after_sales (SEC-AUTH-2)."""
 LEAD = {"general": "zhao", "major": "qian", "critical": "sun"}
+REPORTER = {"department_head": "li.wei", "cs_head": "zhao", "group_leader": "qian",
+            "principal": "qian"}
+"""EX-CHAIN-1: who reports to each recipient."""
 
 
 class Walker:
@@ -64,9 +67,11 @@ class Walker:
 
     # --- the steps ---------------------------------------------------------------------
 
-    def report(self, *to: str, as_user: str = "li.wei") -> dict[str, Any]:
+    def report(self, *to: str, as_user: str | None = None) -> dict[str, Any]:
+        """By the reporting chain's link that reaches `to` (EX-CHAIN-1)."""
+        reporter = as_user or REPORTER.get(to[0], "li.wei")
         return self.post("reports", {"reported_to": list(to), "reported_at": self.now(),
-                                     "details": "cell 3 down"}, as_user)
+                                     "details": "cell 3 down"}, reporter)
 
     def respond(self, level: str) -> dict[str, Any]:
         later = (self.clock.now() + timedelta(days=2)).isoformat()

@@ -25,6 +25,9 @@ from tests.factories import ctx, record, report_up
 
 
 def open_case(cases: CaseApplication, idem: Idempotency | None = None, **kw: object):
+    """A major case unless told otherwise: its reporting chain has two links, to the
+    department head and on to cs_head (EX-CHAIN-1)."""
+    kw.setdefault("level", Level.MAJOR)
     context = ctx(cases.clock.now())
     return cases.open(lambda: record(context, **kw), idempotency=idem)
 

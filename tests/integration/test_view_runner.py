@@ -10,9 +10,8 @@ from datetime import timedelta
 import pytest
 
 from application.app import CaseApplication
-from domain.actors import Role
 from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import Level
+from domain.service_exceptions.values import REPORT_UP_RECIPIENTS, Level
 from projections.audit import AuditProjection, construct_audit_view
 from projections.obligations import ObligationsProjection, construct_view
 from projections.reports import ReportsProjection, construct_reports_view
@@ -23,11 +22,13 @@ from tests.factories import ctx, record, report_up
 def some_cases(cases: CaseApplication, count: int) -> None:
     for n in range(count):
         now = cases.clock.now()
-        case = record(ctx(now), level=(Level.GENERAL, Level.MAJOR)[n % 2])
+        level = (Level.GENERAL, Level.MAJOR)[n % 2]
+        case = record(ctx(now), level=level)
         cases.save_case(case)
         cases.clock.advance(timedelta(minutes=3))  # type: ignore[attr-defined]
+        to = REPORT_UP_RECIPIENTS[level]
         cases.execute(ServiceException, case.id,
-                      lambda c: report_up(c, ctx(cases.clock.now()), Role.CS_HEAD))
+                      lambda c, to=to: report_up(c, ctx(cases.clock.now()), *to))
 
 
 def group(cases: CaseApplication, batch_size: int = 4) -> ViewRunner:

@@ -13,14 +13,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from application.app import CaseApplication
-from domain.service_exceptions.values import Level
+from domain.service_exceptions.values import Level, reporting_chain
 from infrastructure.bootstrap import build_application, init_schema
 from infrastructure.clock import FrozenClock
 from infrastructure.scheduler import SingleProcessLeadership, Workers
 from infrastructure.settings import Settings, WebhookTarget
 from infrastructure.webhooks import backoff, signature
+from projections.outbox import OutboxProjection
 from tests.conftest import T0
-from tests.factories import ctx, record
+from tests.factories import (
+    approve,
+    ctx,
+    investigate,
+    propose,
+    record,
+    report_up,
+    resolve,
+    start_response,
+)
 from tests.reliability.processes import free_port
 
 SECRET = "receiver-secret-0123456789"
@@ -149,4 +159,52 @@ def test_warnings_go_to_targets_that_asked_for_them(store_settings: Settings,
     [(headers, body)] = receiver.accepted()
     assert headers["X-Casetrail-Event"] == "obligation.warned"
     assert json.loads(body)["key"] == "EX-ESC-1@v1"
+    cases.close()
+
+
+@pytest.mark.rule("EX-CHAIN-1")
+def test_ex_chain_1_each_report_up_notifies_its_recipients_and_the_result_goes_back_down(
+        store_settings: Settings, receiver: Receiver) -> None:
+    """A critical case reported link by link, then resolved: one signed
+    `exception.reported` per link naming its recipients, and one
+    `exception.resolved` addressed down the chain. No report text, summary or
+    contact travels in them."""
+    target = WebhookTarget(url=f"http://127.0.0.1:{receiver.port}/hooks", secret=SECRET)
+    settings = store_settings.model_copy(update={"webhooks": [target]})
+    init_schema(settings)
+    clock = FrozenClock(T0)
+    cases, workers = workers_for(settings, clock)
+    receiver.start()
+    case = record(ctx(clock.now()), level=Level.CRITICAL)
+    for by, to in reporting_chain(Level.CRITICAL):
+        report_up(case, ctx(clock.now(), by, user=f"{by.value}.user"), *to)
+    start_response(case, clock.now())
+    investigate(case, clock.now())
+    approve(case, propose(case, clock.now()), clock.now())
+    resolve(case, clock.now())
+    cases.save_case(case)
+
+    assert workers.deliver() == 4
+    sent = sorted(((h["X-Casetrail-Event"], json.loads(b), b) for h, b in receiver.accepted()),
+                  key=lambda s: int(s[1]["event_id"].split("/")[1]))  # sent in any order
+    assert [kind for kind, _, _ in sent] == ["exception.reported"] * 3 + ["exception.resolved"]
+    reported = [payload for kind, payload, _ in sent if kind == "exception.reported"]
+    assert [(p["link"]["from"], p["recipients"], p["reported_by"]) for p in reported] == [
+        ("frontline", ["department_head"], "frontline.user"),
+        ("department_head", ["cs_head"], "department_head.user"),
+        ("cs_head", ["group_leader", "principal"], "cs_head.user"),
+    ]
+    resolved = sent[-1][1]
+    assert resolved["case_id"] == str(case.id) and resolved["level"] == "critical"
+    assert resolved["recipients"] == ["cs_head", "department_head", "frontline"]
+    assert resolved["resolved_at"] == clock.now().isoformat()
+    for _, _, body in sent:
+        assert not [text for text in ("Wang Fang", "cell down", "firmware rolled back", "+86")
+                    if text in body]
+
+    # A target that asked only for breaches is not told.
+    only_breaches = WebhookTarget(url=f"http://127.0.0.1:{receiver.port}/b", secret=SECRET,
+                                  events=["obligation.breached"])
+    assert OutboxProjection(cases, workers.outbox, [only_breaches])._deliveries(
+        cases.events.get(case.id, gt=1, lte=2).__next__()) == []
     cases.close()

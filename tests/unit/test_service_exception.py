@@ -9,7 +9,7 @@ import pytest
 from domain.actors import Role
 from domain.errors import InvalidInput, NotPermitted
 from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import Level, Status
+from domain.service_exceptions.values import REPORT_UP_RECIPIENTS, Level, Status
 from tests.conftest import T0
 from tests.factories import LATE, ctx, record, report_up, version_1_snapshot
 
@@ -42,13 +42,13 @@ def test_ex_role_1_an_auditor_cannot_record() -> None:
 
 def test_aud_1_every_event_carries_actor_correlation_and_server_time() -> None:
     case = record(ctx(T0))
-    report_up(case, ctx(T0 + timedelta(minutes=5), Role.DEPARTMENT_HEAD, user="zhao"),
+    report_up(case, ctx(T0 + timedelta(minutes=5), Role.FRONTLINE, user="zhao"),
               Role.DEPARTMENT_HEAD)
     recorded, reported = case.collect_events()
     assert recorded.timestamp == T0
     assert reported.timestamp == T0 + timedelta(minutes=5)
     assert reported.meta.actor.user == "zhao"
-    assert reported.meta.actor.roles == (Role.DEPARTMENT_HEAD,)
+    assert reported.meta.actor.roles == (Role.FRONTLINE,)
     assert reported.meta.correlation_id == "corr-1"
     assert reported.meta.command == "report_up"
     assert ServiceException.occurred_at(recorded) == case.discovered_at
@@ -83,6 +83,57 @@ def test_ex_esc_1_a_report_to_the_wrong_recipient_does_not_complete_the_report_u
     case = record(ctx(T0), level=Level.MAJOR)
     report_up(case, ctx(T0), Role.DEPARTMENT_HEAD)
     assert not case.report_up_complete
+
+
+def chain_report(case: ServiceException, by: Role, *to: Role) -> None:
+    case.report_up(ctx(T0, by, user="reporter"), reported_to=to, reported_at=T0,
+                   details="cell down since 09:00")
+
+
+@pytest.mark.parametrize(("level", "links"), [
+    (Level.GENERAL, [(Role.FRONTLINE, (Role.DEPARTMENT_HEAD,))]),
+    (Level.MAJOR, [(Role.FRONTLINE, (Role.DEPARTMENT_HEAD,)),
+                   (Role.DEPARTMENT_HEAD, (Role.CS_HEAD,))]),
+    (Level.CRITICAL, [(Role.FRONTLINE, (Role.DEPARTMENT_HEAD,)),
+                      (Role.DEPARTMENT_HEAD, (Role.CS_HEAD,)),
+                      (Role.CS_HEAD, (Role.GROUP_LEADER, Role.PRINCIPAL))]),
+])
+def test_ex_chain_1_each_link_of_the_level_s_chain_reports_to_the_next(
+        level: Level, links: list[tuple[Role, tuple[Role, ...]]]) -> None:
+    case = record(ctx(T0), level=level)
+    for by, to in links:
+        chain_report(case, by, *to)
+    assert case.report_up_complete
+    assert [r.reported_to for r, _ in ServiceException.reports_in(case.collect_events())] == [
+        to for _, to in links]
+
+
+@pytest.mark.parametrize(("level", "by"), [
+    (Level.GENERAL, Role.CS_HEAD),  # general stops at the department head
+    (Level.MAJOR, Role.CS_HEAD),
+    (Level.CRITICAL, Role.GROUP_LEADER),
+    (Level.CRITICAL, Role.IMPLEMENTATION),
+])
+def test_ex_chain_1_a_role_outside_the_level_s_chain_cannot_report_up(
+        level: Level, by: Role) -> None:
+    case = record(ctx(T0), level=level)
+    with pytest.raises(NotPermitted, match="EX-CHAIN-1"):
+        chain_report(case, by, *REPORT_UP_RECIPIENTS[level])
+    assert case.version == 1
+
+
+@pytest.mark.parametrize(("level", "by", "to"), [
+    (Level.MAJOR, Role.FRONTLINE, Role.CS_HEAD),  # skipping the department head
+    (Level.CRITICAL, Role.DEPARTMENT_HEAD, Role.PRINCIPAL),
+    (Level.CRITICAL, Role.CS_HEAD, Role.DEPARTMENT_HEAD),  # down is not up
+])
+def test_ex_chain_1_a_report_goes_to_the_next_link_only(level: Level, by: Role,
+                                                        to: Role) -> None:
+    case = record(ctx(T0), level=level)
+    with pytest.raises(InvalidInput) as caught:
+        chain_report(case, by, to)
+    assert caught.value.field == "reported_to"
+    assert case.version == 1
 
 
 def test_ex_esc_1_report_time_cannot_precede_discovery_or_lie_in_the_future() -> None:
