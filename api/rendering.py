@@ -66,13 +66,15 @@ def table_html(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def page(title: str, *parts: str) -> HTMLResponse:
+def page(title: str, *parts: str, heading: bool = True) -> HTMLResponse:
+    """A page titled `title`; `heading=False` where the parts bring their own h1."""
+    h1 = f"<h1>{html.escape(title)}</h1>" if heading else ""
     return HTMLResponse(
         "<!doctype html><html lang=\"zh\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;"
         "margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
         "padding:4px 8px}figure{margin:1em 0}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>")
+        f"<body>{h1}{''.join(parts)}</body></html>")
 
 
 FORMULA = ("=", "+", "-", "@", "\t", "\r")

@@ -52,6 +52,7 @@ from domain.errors import (
     IdempotencyKeyReused,
     StaleVersion,
 )
+from domain.filings import SummaryFiling, SummaryKind, filing_id
 from domain.legal_holds import LegalHold
 from domain.obligations import Obligation
 from domain.policy import Policy
@@ -83,7 +84,8 @@ class CommandResult:
     version: int
     status_code: int
     replayed: bool = False
-    case: Case | LegalHold | None = field(default=None, compare=False, repr=False)
+    case: Case | LegalHold | SummaryFiling | None = field(default=None, compare=False,
+                                                        repr=False)
     """The case as saved (None on a replay): what the response shows, without a reload."""
     response: StoredResponse | None = field(default=None, compare=False, repr=False)
     """The answer rendered before the save and kept with the key, or the one kept by
@@ -379,6 +381,33 @@ class CaseApplication(Application[UUID]):
         hold.release(ctx, reason=reason)
         return self._save(hold, None, 200)
 
+    def file_summary(self, ctx: CommandContext, *, kind: SummaryKind, period: str,
+                     department: str | None, period_end: datetime, figures: str,
+                     reason: str | None) -> tuple[SummaryFiling, int]:
+        """EX-SIGN-1: submit a weekly or monthly summary for filing, or file it again
+        with a reason once its figures changed. The filing and 201, or 200 again."""
+        try:
+            filing: object = self.repository.get(filing_id(kind, period, department))
+        except AggregateNotFoundError:
+            new = SummaryFiling.submit(ctx, kind=kind, period=period, department=department,
+                                       period_end=period_end, figures=figures)
+            self._save(new, None, 201)
+            return new, 201
+        assert isinstance(filing, SummaryFiling)
+        filing.resubmit(ctx, period_end=period_end, figures=figures, reason=reason)
+        self._save(filing, None, 200)
+        return filing, 200
+
+    def get_filing(self, kind: SummaryKind, period: str,
+                   department: str | None) -> SummaryFiling:
+        try:
+            filing: object = self.repository.get(filing_id(kind, period, department))
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no {kind.value} summary {period} filed"
+                               + (f" for {department}" if department else "")) from None
+        assert isinstance(filing, SummaryFiling)
+        return filing
+
     def get_hold(self, hold_id: UUID) -> LegalHold:
         try:
             hold: object = self.repository.get(hold_id)
@@ -435,7 +464,7 @@ class CaseApplication(Application[UUID]):
                 done += 1
         return done
 
-    def _save(self, case: Case | LegalHold, idempotency: Idempotency | None,
+    def _save(self, case: Case | LegalHold | SummaryFiling, idempotency: Idempotency | None,
               status_code: int, *also: Case, render: Render | None = None) -> CommandResult:
         """Save the case, and any other aggregates its command touched, in one
         transaction: the events, their links, their index rows and the key with the

@@ -15,15 +15,36 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
 
+from domain.actors import Role
 from domain.obligations import Obligation
 from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import Level, Report
+from domain.service_exceptions.values import SIGN_OFFS, Level, MeasureKind, Report
 
 FORMS = {
     Level.GENERAL: ("一般客户服务异常处置记录表", "Handling record of a general service exception"),
     Level.MAJOR: ("较大客户服务异常处置报告", "Handling report of a major service exception"),
     Level.CRITICAL: ("重大客户服务异常处置总结报告",
                      "Summary report of a critical service exception"),
+}
+SECTIONS = {
+    "discovery": "1. Discovery record / 发现记录",
+    "reports": "2. Reports up / 上报材料",
+    "investigation": "3. Response and investigation / 响应与调查记录",
+    "plans": "4. Plans / 处置方案",
+    "progress": "5. Progress / 处置进展",
+    "result": "6. Result and customer feedback / 处置结果与客户反馈",
+    "review": "7. Review / 复盘报告",
+    "deadlines": "8. Deadlines / 时限",
+    "sign_off": "9. Sign-off / 审核签字",
+    "archive": "10. Archive / 归档",
+}
+"""The file EX-ARC-1 (002 art. 8(7)) lists, in its order; progress for major and
+critical only, the archive once archived."""
+SIGNING = {
+    Role.DEPARTMENT_HEAD: "部门负责人审核 reviewed by the department head",
+    Role.CS_HEAD: "处置小组副组长审核 reviewed by the cs head",
+    Role.GROUP_LEADER: "处置小组审议 deliberated by the handling group",
+    Role.MANAGEMENT: "公司管理层备案 filed with management",
 }
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
 
@@ -54,7 +75,7 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
     lines = [f"# {title_cn}", "", f"*{title_en}* — exception `{case.id}`, version {case.version},"
              f" status **{case.status.value}**", ""]
 
-    lines += ["## 1. Discovery record / 异常记录", ""]
+    lines += [f"## {SECTIONS['discovery']}", ""]
     lines += _table([
         ("Title", esc(case.title)),
         ("Customer", f"{esc(case.customer.name)} ({esc(case.customer.id)})"
@@ -72,13 +93,13 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
         ("Customer demands", esc(case.customer_demands or "—")),
     ])
 
-    lines += ["## 2. Reports up / 上报", ""]
+    lines += [f"## {SECTIONS['reports']}", ""]
     lines += [f"- {w(r.reported_at)}: {esc(r.reported_by)} → "
               f"{', '.join(x.value for x in r.reported_to)}: {esc(r.details)}"
               for r, _ in reports] or ["- none"]
     lines.append("")
 
-    lines += ["## 3. Response and investigation / 响应与调查", ""]
+    lines += [f"## {SECTIONS['investigation']}", ""]
     if case.response:
         resp = case.response
         if resp.handler:
@@ -90,6 +111,9 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
         if resp.meeting:
             lines.append(f"- Emergency meeting {w(resp.meeting.held_at)}: "
                          f"{esc(resp.meeting.minutes)}")
+    if case.on_site:
+        lines.append(f"- Stationed on site: {esc(case.on_site.person)} since "
+                     f"{w(case.on_site.since)}")
     if case.investigation:
         inv = case.investigation
         lines += [f"- Root cause: {esc(inv.root_cause)}",
@@ -101,14 +125,18 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
               f"{esc(a.basis)}" for a in case.loss_assessments.values()]
     lines.append("")
 
-    lines += ["## 4. Plans / 处置方案", ""]
+    lines += [f"## {SECTIONS['plans']}", ""]
     for record in case.plans:
         plan = record.plan
         lines.append(f"### Plan {plan.number} — {record.status}"
                      + (f" by {esc(record.decided_by)} {w(record.decided_at)}"
                         if record.decided_by else ""))
         lines += [f"- {esc(m.description)} — {esc(m.responsible_department)}, "
-                  f"{esc(m.responsible_person)}, due {w(m.due_at)}" for m in plan.measures]
+                  f"{esc(m.responsible_person)}, due {w(m.due_at)}"
+                  + (f" ({m.kind.value})" if m.kind is not MeasureKind.GENERAL else "")
+                  for m in plan.measures]
+        if plan.contract_change:
+            lines.append("- Changes the contract")
         lines += [f"- Milestone {esc(m.name)}: {w(m.due_at)}" for m in plan.milestones]
         if plan.compensation:
             lines.append(f"- Compensation: {esc(plan.compensation)}")
@@ -117,14 +145,18 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
         lines.append("")
     if not case.plans:
         lines += ["- none", ""]
+    lines += [f"- Supplementary agreement {esc(a.reference)}, signed {w(a.signed_at)}: "
+              f"{esc(a.summary)}" for a in case.agreements]
+    if case.agreements:
+        lines.append("")
 
     if case.level is not Level.GENERAL:
-        lines += ["## 5. Progress / 进展", ""]
+        lines += [f"## {SECTIONS['progress']}", ""]
         lines += [f"- {p.day.isoformat()} ({p.kind.value}): {esc(p.summary)}"
                   for p, _, _ in case.progress] or ["- none"]
         lines.append("")
 
-    lines += ["## 6. Result and customer feedback / 处置结果与客户反馈", ""]
+    lines += [f"## {SECTIONS['result']}", ""]
     lines += [f"- Resolved {w(r.resolved_at)}: {esc(r.summary)}"
               + (" (rejected by the customer, execution reopened)" if r.reopened else "")
               for r in case.resolutions] or ["- not resolved"]
@@ -134,11 +166,14 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
     if case.acceptance:
         lines.append(f"- Acceptance: {'accepted' if case.acceptance[0] else 'rejected'} "
                      f"{esc(case.acceptance[1])}")
+    lines += [f"- Recovery against {r.against.value}"
+              + (f": {esc(r.amount)} {r.currency}" if r.amount else "") + f" — {esc(r.basis)}"
+              for r in case.recoveries]
     if case.cancellation:
         lines.append(f"- Cancelled ({case.cancellation[0].value}): {esc(case.cancellation[1])}")
     lines.append("")
 
-    lines += ["## 7. Review / 复盘", ""]
+    lines += [f"## {SECTIONS['review']}", ""]
     if case.review:
         rev = case.review[0]
         lines += [f"- Root cause: {esc(rev.root_cause)}", f"- Lessons: {esc(rev.lessons)}"]
@@ -152,14 +187,22 @@ def render_markdown(case: ServiceException, reports: Sequence[tuple[Report, int]
         lines.append("- not reviewed")
     lines.append("")
 
-    lines += ["## 8. Deadlines / 时限", "", "| Rule | Obligation | Due | Met | State |",
+    lines += [f"## {SECTIONS['deadlines']}", "", "| Rule | Obligation | Due | Met | State |",
               "|---|---|---|---|---|"]
     lines += [f"| {o.rule} | {esc(o.description)} | {w(o.due_at)} | {w(o.met_at)} | "
               f"{o.state_at(now).value} |" for o in obligations]
     lines.append("")
 
+    lines += [f"## {SECTIONS['sign_off']}", ""]
+    signed = {s.role: s for s in case.sign_offs}
+    lines += [f"- {SIGNING[role]}: " + (
+        f"{esc(signed[role].signed_by)}, {w(signed[role].signed_at)} (version "
+        f"{signed[role].version})" if role in signed else "pending")
+        for role in SIGN_OFFS[case.level]]
+    lines.append("")
+
     if case.archived_at:
-        lines += ["## 9. Archive / 归档", "", f"Archived {w(case.archived_at)}.", ""]
+        lines += [f"## {SECTIONS['archive']}", "", f"Archived {w(case.archived_at)}.", ""]
         lines += [f"- {esc(d.name)}: {esc(d.uri)} (sha256 `{d.sha256}`)" for d in case.documents]
         lines.append("")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from domain.service_exceptions.model import LevelEpoch, ServiceException
 from domain.service_exceptions.values import (
     REPORT_UP_RECIPIENTS,
     REPORTING_CHAIN,
+    SIGN_OFFS,
     Category,
     Contact,
     Customer,
@@ -107,6 +108,7 @@ def start_response(case: ServiceException, at: datetime) -> None:
                             milestones=(Milestone("site visit", at + timedelta(hours=8)),))
     else:
         case.start_response(lead, meeting=Meeting(at, ("leader", "cs head"), "emergency plan"))
+        case.station_on_site(lead, person="zhang.san", since=at)
 
 
 def investigate(case: ServiceException, at: datetime, *,
@@ -156,10 +158,30 @@ def review(case: ServiceException, at: datetime) -> None:
         if case.level is Level.CRITICAL else None)
 
 
+def sign_off(case: ServiceException, at: datetime) -> None:
+    """EX-SIGN-1: every sign-off the level's closing document needs, in order."""
+    for role in SIGN_OFFS[case.level]:
+        case.sign_off(ctx(at, role, user=f"{role.value}.signer"))
+
+
+V3_STATE = ("flags_raised_version", "investigated_version", "on_site", "agreements",
+            "recoveries", "sign_offs")
+
+
+def version_2_snapshot(case: ServiceException) -> Snapshot:
+    """A snapshot of `case` as class version 2 took them: before EX-SPEC-2 and
+    EX-SIGN-1 kept anything in the state."""
+    current = Snapshot.take(case)
+    state = {k: v for k, v in current.state.items() if k not in V3_STATE}
+    state["class_version"] = 2
+    return Snapshot(originator_id=case.id, originator_version=case.version,
+                    timestamp=current.timestamp, topic=current.topic, state=state)
+
+
 def version_1_snapshot(case: ServiceException, events: list[Any]) -> Snapshot:
     """A snapshot of `case` as class version 1 took them: every report up in `reports`,
     epochs without what their reports achieved. `events`: the case's events."""
-    current = Snapshot.take(case)
+    current = version_2_snapshot(case)
     state = {k: v for k, v in current.state.items()
              if k not in ("class_version", "report_count", "last_report")}
     state["epochs"] = [LevelEpoch(e.level, e.started_at, e.version) for e in case.epochs]

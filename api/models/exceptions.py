@@ -39,17 +39,23 @@ from domain.service_exceptions.values import (
     Level,
     LossAssessment,
     Measure,
+    MeasureKind,
     Meeting,
     Milestone,
+    OnSite,
     Plan,
     Progress,
     ProgressKind,
     QualityFinding,
+    Recovery,
+    RecoveryParty,
     Report,
     Response,
     Review,
+    SignOff,
     SpecialType,
     Status,
+    SupplementaryAgreement,
 )
 
 Phone = Annotated[str, Field(min_length=3, max_length=40, pattern=r"^[0-9+()\- ]+$")]
@@ -186,15 +192,55 @@ class LossAssessmentIn(RequestModel):
     basis: LongText
 
 
+class AgreementIn(ClaimsInstants):
+    """EX-SPEC-2 contract dispute: the supplementary agreement with the customer."""
+
+    reference: Text
+    signed_at: Instant
+    summary: LongText
+
+    def to_domain(self) -> SupplementaryAgreement:
+        return SupplementaryAgreement(self.reference, self.signed_at, self.summary)
+
+
+class RecoveryIn(RequestModel):
+    """EX-SPEC-2 major loss: the recovery against a liable third party or member of
+    staff; `none` with the basis when nobody else is liable."""
+
+    against: RecoveryParty
+    amount: Annotated[Decimal | None, Field(ge=0, max_digits=18, decimal_places=2)] = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    basis: LongText
+
+    def to_domain(self) -> Recovery:
+        return Recovery(self.against, self.basis,
+                        None if self.amount is None else str(self.amount), self.currency)
+
+
+class OnSiteIn(ClaimsInstants):
+    """EX-SPEC-2: the person stationed at a critical case's customer site."""
+
+    person: Text
+    since: Instant
+
+
+class SignOffIn(RequestModel):
+    """EX-SIGN-1: the caller signs the closing document off in the role the level
+    needs next; nothing else to send."""
+
+
 class MeasureIn(RequestModel):
     description: LongText
     responsible_department: Text
     responsible_person: Text
     due_at: Instant
+    kind: MeasureKind = Field(default=MeasureKind.GENERAL, description=(
+        "EX-SPEC-2: a product-quality case needs replace_repair and supply_chain_trace "
+        "(product defect) or rectification (installation fault)"))
 
     def to_domain(self) -> Measure:
         return Measure(self.description, self.responsible_department,
-                       self.responsible_person, self.due_at)
+                       self.responsible_person, self.due_at, self.kind)
 
 
 class PlanIn(RequestModel):
@@ -205,6 +251,9 @@ class PlanIn(RequestModel):
     resources: OptionalText = ""
     milestones: list[MilestoneIn] = Field(default_factory=list, max_length=100)
     compensation: OptionalText | None = None
+    contract_change: StrictBool = Field(default=False, description=(
+        "the plan changes the contract: a contract dispute then needs a supplementary "
+        "agreement before resolution (EX-SPEC-2)"))
 
 
 class PlanDecisionIn(RequestModel):
@@ -414,6 +463,15 @@ class ExceptionView(BaseModel):
     investigation: Investigation | None
     legal_opinions: list[str]
     loss_assessments: list[LossAssessment]
+    supplementary_agreements: list[SupplementaryAgreement]
+    recoveries: list[Recovery]
+    on_site: OnSite | None = Field(description="critical: who is stationed at the site")
+    flags_reopened: list[SpecialType] = Field(description=(
+        "flags raised after the plan in force was approved: investigation and plan "
+        "approval are open again (EX-SPEC-2)"))
+    sign_offs: list[SignOff]
+    sign_offs_pending: list[Role] = Field(description="who signs off next, in order "
+                                          "(EX-SIGN-1)")
     plans: list[PlanView]
     plan_in_force: int | None
     progress: list[ProgressView]
@@ -456,6 +514,9 @@ class ExceptionView(BaseModel):
             response=case.response, investigation=case.investigation,
             legal_opinions=[opinion for _, opinion in case.legal_opinions],
             loss_assessments=list(case.loss_assessments.values()),
+            supplementary_agreements=list(case.agreements), recoveries=list(case.recoveries),
+            on_site=case.on_site, flags_reopened=list(case.flags_reopened),
+            sign_offs=list(case.sign_offs), sign_offs_pending=list(case.sign_offs_pending),
             plans=[PlanView.of(r) for r in case.plans],
             plan_in_force=in_force.number if in_force else None,
             progress=[ProgressView(version=v, recorded_at=at, progress=p)

@@ -42,11 +42,12 @@ from api.routing import Router
 from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_review
-from application.documents import render_markdown
+from application.documents import FORMS, render_markdown
 from domain.actors import Actor, Role
 from domain.cases import CommandContext
 from domain.corrective_actions import CorrectiveAction
 from domain.service_exceptions.model import (
+    AGREEMENT_RECORDERS,
     CUSTOMER_FACING,
     HANDLERS,
     LEADS,
@@ -58,6 +59,7 @@ from domain.service_exceptions.values import (
     PLAN_APPROVERS,
     RESPONDERS,
     REVIEWERS,
+    SIGN_OFFS,
     Category,
     DocumentRef,
     Level,
@@ -183,7 +185,8 @@ def exception_document(case_id: UUID, request: Request, cases: CasesApp,
             "allowed": [(o.due_at - o.started_at).total_seconds() / 3600 for o in owed],
             "taken": [((o.met_at or now) - o.started_at).total_seconds() / 3600
                       for o in owed]}, [o.rule for o in owed])
-        response = page(case.title[:80], f"<figure>{chart}</figure>", _html.render(text))
+        response = page(f"{FORMS[case.level][0]} — {case.title[:80]}", _html.render(text),
+                        f"<figure>{chart}</figure>", heading=False)
         response.headers["ETag"] = etag(case.version)
         return response
     return Response(text, media_type="text/markdown; charset=utf-8",
@@ -231,9 +234,19 @@ COMMANDS = [
             lambda c, ctx, b, _: c.assess_loss(ctx, LossAssessment(
                 b.assessed_as, str(b.amount), b.currency, b.basis)),
             "Finance's or legal's loss assessment (EX-SPEC-1)"),
+    Command("supplementary-agreement", "supplementary_agreement", m.AgreementIn,
+            AGREEMENT_RECORDERS, lambda c, ctx, b, _: c.record_agreement(ctx, b.to_domain()),
+            "A contract dispute's supplementary agreement (EX-SPEC-2)"),
+    Command("recovery", "recovery", m.RecoveryIn, frozenset({Role.FINANCE, Role.LEGAL}),
+            lambda c, ctx, b, _: c.record_recovery(ctx, b.to_domain()),
+            "A major loss's recovery against those liable (EX-SPEC-2)"),
+    Command("on-site", "on_site", m.OnSiteIn, LEADS,
+            lambda c, ctx, b, _: c.station_on_site(ctx, person=b.person, since=b.since),
+            "The person stationed at a critical case's site (EX-SPEC-2)"),
     Command("plans", "plans", m.PlanIn, HANDLERS, lambda c, ctx, b, _: c.propose_plan(
         ctx, measures=tuple(x.to_domain() for x in b.measures), resources=b.resources,
-        milestones=tuple(x.to_domain() for x in b.milestones), compensation=b.compensation),
+        milestones=tuple(x.to_domain() for x in b.milestones), compensation=b.compensation,
+        contract_change=b.contract_change),
         "Propose a plan revision (EX-PLAN-1)", status_code=201,
         location=lambda case, case_id: f"/v1/exceptions/{case_id}/plans/{len(case.plans)}"),
     Command("progress", "progress", m.ProgressIn, HANDLERS,
@@ -254,6 +267,10 @@ COMMANDS = [
     Command("review", "review", m.ReviewIn, any_level(REVIEWERS), _review,
             "Review, with the retrospective for critical (EX-REV-1); improvement measures "
             "asking for it open corrective actions in the same transaction (CA-SRC-1)"),
+    Command("sign-off", "sign_off", m.SignOffIn, frozenset().union(*SIGN_OFFS.values()),
+            lambda c, ctx, b, _: c.sign_off(ctx),
+            "Sign the closing document off: general by the department head, major by "
+            "cs_head, critical by the group leader then management (EX-SIGN-1)"),
     Command("archive", "archive", m.ArchiveIn, LEADS, lambda c, ctx, b, _: c.archive(
         ctx, documents=tuple(DocumentRef(d.name, d.uri, d.sha256) for d in b.documents)),
         "Archive; read-only afterwards (EX-ARC-1)"),

@@ -9,16 +9,18 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Annotated, Any
 
-from fastapi import Query, Request, Response
-from pydantic import BaseModel
+from fastapi import Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from api.deps import CasesApp, CurrentActor
-from api.models.common import Instant
+from api.deps import CasesApp, CorrelationId, CurrentActor, require
+from api.models.common import Instant, OptionalText, RequestModel, Text, UtcDatetime
 from api.problems import ApiProblem, FieldError, problem_responses
 from api.rendering import bar_chart, line_chart, respond
 from api.routing import Router
 from application.reports import departments, monthly, monthly_items, weekly_items
 from domain.cases import EARLIEST_BUSINESS_TIME, LATEST_BUSINESS_DATE
+from domain.filings import FILED_WITH, FILERS, SummaryFiling, SummaryKind
 
 FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/json": {}, "text/html": {}, "text/csv": {}},
@@ -31,9 +33,9 @@ YEARS = range(EARLIEST_BUSINESS_TIME.year, LATEST_BUSINESS_DATE.year + 1)
 """The years a report can cover: those of the instants this service accepts."""
 
 
-def _bad(field: str, detail: str) -> ApiProblem:
+def _bad(field: str, detail: str, where: str = "query") -> ApiProblem:
     return ApiProblem(422, "validation", "Invalid request", detail,
-                      errors=[FieldError(field=f"query.{field}", message=detail)])
+                      errors=[FieldError(field=f"{where}.{field}", message=detail)])
 
 
 def _ratio(value: Fraction | None) -> str | None:
@@ -65,17 +67,8 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
                       week: Annotated[str, Query(examples=["2026-W47"])],
                       department: str | None = None) -> Response:
     """RPT-1: general exceptions opened in an ISO week, per department."""
-    found = _WEEK.match(week)
-    try:
-        start = date.fromisocalendar(int(found.group(1)), int(found.group(2)), 1) \
-            if found and int(found.group(1)) in YEARS else None
-    except ValueError:
-        start = None
-    if start is None:
-        raise _bad("week", "an ISO week such as 2026-W47")
-    begin, end = _local(cases, start), _local(cases, start + timedelta(days=7))
-    facts = request.app.state.reports.select("exception", begin, end)
-    items = weekly_items(facts, department)
+    begin, end = _week(cases, week)
+    items = weekly_items(request.app.state.reports.select("exception", begin, end), department)
     chart = bar_chart(f"General exceptions, {week}",
                       {"opened": [i["opened"] for i in items],
                        "resolved": [i["resolved"] for i in items]},
@@ -85,10 +78,22 @@ def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
                    ["department", "opened", "resolved", "resolved_on_time"], [chart])
 
 
-def _month(cases: Any, month: str) -> tuple[datetime, datetime]:
+def _week(cases: Any, week: str, where: str = "query") -> tuple[datetime, datetime]:
+    found = _WEEK.match(week)
+    try:
+        start = date.fromisocalendar(int(found.group(1)), int(found.group(2)), 1) \
+            if found and int(found.group(1)) in YEARS else None
+    except ValueError:
+        start = None
+    if start is None:
+        raise _bad("week", "an ISO week such as 2026-W47", where)
+    return _local(cases, start), _local(cases, start + timedelta(days=7))
+
+
+def _month(cases: Any, month: str, where: str = "query") -> tuple[datetime, datetime]:
     found = _MONTH.match(month)
     if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) not in YEARS:
-        raise _bad("month", "a month such as 2026-11")
+        raise _bad("month", "a month such as 2026-11", where)
     year, number = int(found.group(1)), int(found.group(2))
     nxt = date(year + 1, 1, 1) if number == 12 else date(year, number + 1, 1)
     return _local(cases, date(year, number, 1)), _local(cases, nxt)
@@ -169,3 +174,87 @@ def report_runs(request: Request, cases: CasesApp, actor: CurrentActor) -> list[
     """The weekly and monthly reports the scheduler produced, and when (RPT-1)."""
     return [{"kind": r["kind"], "period": r["period"], "produced_at": r["produced_at"],
              "report": json.loads(r["payload"])} for r in cases.index.report_runs()]  # type: ignore[attr-defined]
+
+
+# --- filing the summaries (EX-SIGN-1) -------------------------------------------------------
+
+class WeeklyFilingIn(RequestModel):
+    week: Annotated[str, Field(examples=["2026-W47"])]
+    department: Text
+    reason: OptionalText | None = Field(default=None, description="to file it again")
+
+
+class MonthlyFilingIn(RequestModel):
+    month: Annotated[str, Field(examples=["2026-11"])]
+    reason: OptionalText | None = Field(default=None, description="to file it again")
+
+
+class SubmissionView(BaseModel):
+    submitted_by: str
+    submitted_at: UtcDatetime
+    sha256: str
+    reason: str | None
+
+
+class FilingView(BaseModel):
+    kind: SummaryKind
+    period: str
+    department: str | None
+    filed_with: str
+    submissions: list[SubmissionView]
+    report: Report = Field(description="the summary as last submitted")
+
+    @classmethod
+    def of(cls, filing: SummaryFiling) -> FilingView:
+        return cls(kind=filing.kind, period=filing.period, department=filing.department,
+                   filed_with=FILED_WITH[filing.kind],
+                   submissions=[SubmissionView(submitted_by=s.submitted_by,
+                                               submitted_at=s.submitted_at, sha256=s.sha256,
+                                               reason=s.reason) for s in filing.submissions],
+                   report=Report.model_validate_json(filing.submissions[-1].figures))
+
+
+def _file(cases: CasesApp, actor: CurrentActor, correlation_id: str,
+          kind: SummaryKind, period: str, department: str | None, begin: datetime,
+          end: datetime, items: Any, reason: str | None) -> JSONResponse:
+    figures = Report(period_from=begin, period_to=end, items=items).model_dump_json()
+    filing, status = cases.file_summary(
+        cases.context(actor, correlation_id), kind=kind, period=period, department=department,
+        period_end=end, figures=figures, reason=reason)
+    return JSONResponse(FilingView.of(filing).model_dump(mode="json"), status_code=status)
+
+
+@router.post("/exceptions/weekly/filing", response_model=FilingView, status_code=201,
+             dependencies=[Depends(require({FILERS[SummaryKind.WEEKLY]}))],
+             responses=problem_responses(403, 409))
+def file_weekly(body: WeeklyFilingIn, request: Request, cases: CasesApp, actor: CurrentActor,
+                correlation_id: CorrelationId) -> JSONResponse:
+    """EX-SIGN-1: the department head submits the department's weekly summary of
+    general exceptions (002 art. 9) once the week is over: its figures, who and when
+    are recorded. Filing it again after the figures changed needs a reason (200)."""
+    begin, end = _week(cases, body.week, "body")
+    items = weekly_items(request.app.state.reports.select("exception", begin, end),
+                         body.department)
+    return _file(cases, actor, correlation_id, SummaryKind.WEEKLY, body.week,
+                 body.department, begin, end, items, body.reason)
+
+
+@router.post("/exceptions/monthly/filing", response_model=FilingView, status_code=201,
+             dependencies=[Depends(require({FILERS[SummaryKind.MONTHLY]}))],
+             responses=problem_responses(403, 409))
+def file_monthly(body: MonthlyFilingIn, request: Request, cases: CasesApp,
+                 actor: CurrentActor, correlation_id: CorrelationId) -> JSONResponse:
+    """EX-SIGN-1: cs_head submits the monthly summary of major exceptions to the
+    handling group (002 art. 10) once the month is over."""
+    begin, end = _month(cases, body.month, "body")
+    items = monthly_items(request.app.state.reports.select("exception", begin, end))
+    return _file(cases, actor, correlation_id, SummaryKind.MONTHLY, body.month,
+                 None, begin, end, items, body.reason)
+
+
+@router.get("/filings/{kind}/{period}", response_model=FilingView,
+            responses=problem_responses(404))
+def get_filing(kind: SummaryKind, period: str, cases: CasesApp, actor: CurrentActor,
+               department: str | None = None) -> FilingView:
+    """A filed summary: every submission, who and when, and the figures as filed."""
+    return FilingView.of(cases.get_filing(kind, period, department))

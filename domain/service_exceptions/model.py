@@ -29,10 +29,12 @@ from domain.errors import (
 )
 from domain.service_exceptions.values import (
     DAILY_PROGRESS,
+    FINDING_MEASURES,
     PLAN_APPROVERS,
     REPORT_UP_RECIPIENTS,
     RESPONDERS,
     REVIEWERS,
+    SIGN_OFFS,
     CancelReason,
     Category,
     Customer,
@@ -44,14 +46,19 @@ from domain.service_exceptions.values import (
     Measure,
     Meeting,
     Milestone,
+    OnSite,
     Plan,
     Progress,
     ProgressKind,
+    Recovery,
+    RecoveryParty,
     Report,
     Response,
     Review,
+    SignOff,
     SpecialType,
     Status,
+    SupplementaryAgreement,
     reporting_chain,
 )
 
@@ -68,6 +75,8 @@ CUSTOMER_FACING = frozenset({Role.FRONTLINE, Role.DEPARTMENT_HEAD, Role.CS_HEAD,
 BEFORE_RESOLUTION = frozenset({Status.RECORDED, Status.REPORTED, Status.RESPONDING,
                                Status.INVESTIGATED, Status.EXECUTING})
 CLOSED = frozenset({Status.ARCHIVED, Status.CANCELLED})
+AGREEMENT_RECORDERS = frozenset({Role.LEGAL}) | LEADS
+"""EX-SPEC-2: legal, or the lead who negotiated, records a supplementary agreement."""
 
 
 class PlanStatus:
@@ -143,8 +152,9 @@ class ServiceException(Case):
     personal_text: ClassVar[frozenset[str]] = frozenset({
         "title", "description", "impact_scope", "customer_demands", "reason", "opinion",
         "summary", "comment", "note", "detail"})
-    class_version: ClassVar[int] = 2
-    """Of the state in snapshots: 2 keeps the reports up in the level epochs."""
+    class_version: ClassVar[int] = 3
+    """Of the state in snapshots: 2 keeps the reports up in the level epochs; 3 adds
+    the special types' steps (EX-SPEC-2) and the sign-offs (EX-SIGN-1)."""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -158,6 +168,12 @@ class ServiceException(Case):
         state["epochs"] = epochs
         state["report_count"] = len(reports)
         state["last_report"] = reports[-1] if reports else None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """Before EX-SPEC-2 and EX-SIGN-1 nothing of theirs was recorded."""
+        state.update(flags_raised_version=0, investigated_version=0, on_site=None,
+                     agreements=[], recoveries=[], sign_offs=[])
 
     # --- record (EX-REC-1) -----------------------------------------------------
 
@@ -215,6 +231,8 @@ class ServiceException(Case):
         self.customer_demands = customer_demands
         # Plain tuples and string-keyed dicts: the state also goes into snapshots.
         self.special: tuple[SpecialType, ...] = tuple(special)
+        self.flags_raised_version = 0
+        """EX-SPEC-2: the version that last raised a flag after recording."""
         self.reporter = meta.actor.user
         self.recorded_at = timestamp
         self.status = Status.RECORDED
@@ -223,6 +241,11 @@ class ServiceException(Case):
         self.last_report: tuple[Report, int] | None = None
         self.response: Response | None = None
         self.investigation: Investigation | None = None
+        self.investigated_version = 0
+        self.on_site: OnSite | None = None
+        self.agreements: list[SupplementaryAgreement] = []
+        self.recoveries: list[Recovery] = []
+        self.sign_offs: list[SignOff] = []
         self.legal_opinions: list[tuple[str, str]] = []
         self.loss_assessments: dict[str, LossAssessment] = {}
         self.plans: list[PlanRecord] = []
@@ -335,7 +358,10 @@ class ServiceException(Case):
 
     def set_special_types(self, ctx: CommandContext, *, special: tuple[SpecialType, ...],
                           reason: str) -> None:
-        """EX-SPEC-1 flags, set at record time or later (replacing the set)."""
+        """EX-SPEC-1 flags, set at record time or later (replacing the set). EX-SPEC-2:
+        a flag raised once a plan is approved reopens the investigation and the plan
+        approval; one raised after the investigation asks for a new one before any
+        plan is approved."""
         self._guard(ctx, "flags", LEADS)
         self._before_resolution("flags")
         required_text("reason", reason)
@@ -345,7 +371,18 @@ class ServiceException(Case):
     @event("SpecialTypesSet")
     def _special_types_set(self, *, timestamp: datetime, meta: EventMeta,
                            special: tuple[SpecialType, ...], reason: str) -> None:
+        if set(special) - set(self.special):
+            self.flags_raised_version = self.version + 1
         self.special = tuple(special)
+
+    @property
+    def flags_reopened(self) -> tuple[SpecialType, ...]:
+        """EX-SPEC-2: the flags raised since the plan in force was approved, which
+        reopen its investigation and approval; () when nothing is reopened."""
+        approved = self._approved_record
+        if approved is None or self.flags_raised_version <= (approved.decided_version or 0):
+            return ()
+        return self.special
 
     # --- response (EX-RESP-1) and investigation (EX-INV-1, EX-SPEC-1) ---------------
 
@@ -394,9 +431,11 @@ class ServiceException(Case):
         self._guard(ctx, "investigation", HANDLERS)
         if self.status in {Status.RECORDED, Status.REPORTED}:
             raise StepMissing("investigation", "response")
-        if self.status not in {Status.RESPONDING, Status.INVESTIGATED}:
+        reopened = self.status is Status.EXECUTING and self.flags_reopened
+        if self.status not in {Status.RESPONDING, Status.INVESTIGATED} and not reopened:
             raise WrongState("investigation", self.status.value,
-                             "the investigation is closed once a plan is approved")
+                             "the investigation is closed once a plan is approved, unless "
+                             "a special type is flagged after the approval (EX-SPEC-2)")
         required_text("root_cause", investigation.root_cause)
         if SpecialType.PRODUCT_QUALITY in self.special:
             absent = {Role.RND, Role.SUPPLY_CHAIN} - set(investigation.participants)
@@ -414,7 +453,9 @@ class ServiceException(Case):
     def _investigated(self, *, timestamp: datetime, meta: EventMeta,
                       investigation: Investigation) -> None:
         self.investigation = investigation
-        self.status = Status.INVESTIGATED
+        self.investigated_version = self.version + 1
+        if self.status is not Status.EXECUTING:  # a reopened one runs on meanwhile
+            self.status = Status.INVESTIGATED
 
     def give_legal_opinion(self, ctx: CommandContext, *, opinion: str) -> None:
         """EX-SPEC-1 contract dispute: legal's opinion precedes plan approval."""
@@ -448,11 +489,71 @@ class ServiceException(Case):
                        assessment: LossAssessment) -> None:
         self.loss_assessments[assessment.assessed_as.value] = assessment
 
+    # --- what the special types and the critical level add (EX-SPEC-2) ----------------
+
+    def record_agreement(self, ctx: CommandContext, agreement: SupplementaryAgreement) -> None:
+        """A contract dispute's supplementary agreement with the customer."""
+        self._guard(ctx, "supplementary_agreement", AGREEMENT_RECORDERS)
+        self._before_resolution("supplementary_agreement")
+        if SpecialType.CONTRACT_DISPUTE not in self.special:
+            raise WrongState("supplementary_agreement", self.status.value,
+                             "only a case flagged contract_dispute takes an agreement")
+        required_text("reference", agreement.reference)
+        required_text("summary", agreement.summary)
+        signed_at = business_instant(ctx, "signed_at", agreement.signed_at)
+        self._agreement_recorded(timestamp=ctx.at,
+                                 meta=ctx.meta("supplementary_agreement",
+                                               {"signed_at": signed_at}),
+                                 agreement=agreement)
+
+    @event("SupplementaryAgreementRecorded")
+    def _agreement_recorded(self, *, timestamp: datetime, meta: EventMeta,
+                            agreement: SupplementaryAgreement) -> None:
+        self.agreements.append(agreement)
+
+    def record_recovery(self, ctx: CommandContext, recovery: Recovery) -> None:
+        """A major-loss case's recovery against those liable (or that none is), at
+        any time before archive."""
+        self._guard(ctx, "recovery", frozenset({Role.FINANCE, Role.LEGAL}))
+        if SpecialType.MAJOR_LOSS not in self.special:
+            raise WrongState("recovery", self.status.value,
+                             "only a case flagged major_loss records a recovery")
+        required_text("basis", recovery.basis)
+        if recovery.against is not RecoveryParty.NONE:
+            required_text("amount", recovery.amount or "")
+        self._recovery_recorded(timestamp=ctx.at, meta=ctx.meta("recovery"),
+                                recovery=recovery)
+
+    @event("RecoveryRecorded")
+    def _recovery_recorded(self, *, timestamp: datetime, meta: EventMeta,
+                           recovery: Recovery) -> None:
+        self.recoveries.append(recovery)
+
+    def station_on_site(self, ctx: CommandContext, *, person: str, since: datetime) -> None:
+        """The person stationed at a critical case's customer site (002 art. 11); a
+        later record replaces the earlier one."""
+        self._guard(ctx, "on_site", LEADS)
+        self._before_resolution("on_site")
+        if self.level is not Level.CRITICAL:
+            raise WrongState("on_site", self.status.value,
+                             "a person is stationed on site for a critical case")
+        required_text("person", person)
+        since = business_instant(ctx, "since", since)
+        if since < self.discovered_at:
+            raise InvalidInput("since", "since is before the exception was discovered")
+        self._stationed(timestamp=ctx.at, meta=ctx.meta("on_site", {"since": since}),
+                        on_site=OnSite(person, since))
+
+    @event("StationedOnSite")
+    def _stationed(self, *, timestamp: datetime, meta: EventMeta, on_site: OnSite) -> None:
+        self.on_site = on_site
+
     # --- plans (EX-PLAN-1, EX-PLAN-2) -------------------------------------------------
 
     def propose_plan(
         self, ctx: CommandContext, *, measures: tuple[Measure, ...], resources: str,
         milestones: tuple[Milestone, ...] = (), compensation: str | None = None,
+        contract_change: bool = False,
     ) -> int:
         """A new revision; it replaces any revision still awaiting a decision. While
         executing, work continues under the approved plan until this one is approved."""
@@ -471,7 +572,8 @@ class ServiceException(Case):
         number = len(self.plans) + 1
         self._plan_proposed(timestamp=ctx.at, meta=ctx.meta("plans"), plan=Plan(
             number=number, measures=tuple(measures), resources=resources,
-            milestones=tuple(milestones), compensation=compensation))
+            milestones=tuple(milestones), compensation=compensation,
+            contract_change=contract_change))
         return number
 
     @event("PlanProposed")
@@ -506,9 +608,14 @@ class ServiceException(Case):
         if approved:
             if self.investigation is None:
                 raise StepMissing("plan_approval", "investigation")
+            if self.flags_raised_version > self.investigated_version:
+                raise StepMissing("plan_approval", "investigation",
+                                  "a special type was flagged after the investigation; "
+                                  "investigate again before a plan is approved (EX-SPEC-2)")
             if SpecialType.CONTRACT_DISPUTE in self.special and not self.legal_opinions:
                 raise StepMissing("plan_approval", "legal_opinion",
                                   "a contract-dispute plan needs legal's opinion first")
+            self._check_measures("plan_approval", record.plan)
             if refer_to_management:
                 self._plan_referred(timestamp=ctx.at, meta=ctx.meta("plan_approval"),
                                     number=number)
@@ -544,10 +651,29 @@ class ServiceException(Case):
         record.decided_version = self.version + 1
 
     @property
+    def _approved_record(self) -> PlanRecord | None:
+        approved = [r for r in self.plans if r.status == PlanStatus.APPROVED]
+        return max(approved, key=lambda r: r.decided_version or 0) if approved else None
+
+    @property
     def plan_in_force(self) -> Plan | None:
         """The latest approved revision."""
-        approved = [r for r in self.plans if r.status == PlanStatus.APPROVED]
-        return max(approved, key=lambda r: r.decided_version or 0).plan if approved else None
+        record = self._approved_record
+        return record.plan if record else None
+
+    def _check_measures(self, command: str, plan: Plan | None) -> None:
+        """EX-SPEC-2: a product-quality case's plan carries the measures its finding
+        asks for (replace/repair and a supply-chain trace, or implementation's
+        rectification)."""
+        finding = self.investigation.finding if self.investigation else None
+        if SpecialType.PRODUCT_QUALITY not in self.special or finding is None:
+            return
+        absent = FINDING_MEASURES[finding] - {m.kind for m in plan.measures} if plan else \
+            FINDING_MEASURES[finding]
+        if absent:
+            raise StepMissing(command, "plan_measures",
+                              f"a {finding.value} finding needs a plan measure of kind "
+                              f"{' and '.join(sorted(k.value for k in absent))} (EX-SPEC-2)")
 
     # --- execution (EX-PROG-1) and resolution (EX-RES-1, EX-SPEC-1) ------------------
 
@@ -595,6 +721,7 @@ class ServiceException(Case):
         resolved_at = business_instant(ctx, "resolved_at", resolved_at or ctx.at)
         if resolved_at < self.execution[-1].started_at:
             raise InvalidInput("resolved_at", "resolved_at is before execution started")
+        self._special_steps_before_resolution()
         if SpecialType.MAJOR_LOSS in self.special:
             absent = {Role.FINANCE, Role.LEGAL} - {
                 a.assessed_as for a in self.loss_assessments.values()}
@@ -608,6 +735,25 @@ class ServiceException(Case):
                                   "a major-loss case needs an approved plan with compensation")
         self._resolved(timestamp=ctx.at, meta=ctx.meta("resolution", {"resolved_at": resolved_at}),
                        resolved_at=resolved_at, summary=summary)
+
+    def _special_steps_before_resolution(self) -> None:
+        """EX-SPEC-2 (and EX-SPEC-1's major loss): what the flags and the level ask
+        for before a case is resolved."""
+        if self.flags_reopened:
+            raise StepMissing("resolution", "plan_approval",
+                              f"{', '.join(f.value for f in self.flags_reopened)} was flagged "
+                              "after the plan was approved: investigate again and approve a "
+                              "plan (EX-SPEC-2)")
+        plan = self.plan_in_force
+        self._check_measures("resolution", plan)
+        if SpecialType.CONTRACT_DISPUTE in self.special and plan is not None \
+                and plan.contract_change and not self.agreements:
+            raise StepMissing("resolution", "supplementary_agreement",
+                              "the plan changes the contract: record the supplementary "
+                              "agreement reached with the customer first (EX-SPEC-2)")
+        if self.level is Level.CRITICAL and self.on_site is None:
+            raise StepMissing("resolution", "on_site", "a critical case records the person "
+                              "stationed at the customer's site (EX-SPEC-2)")
 
     @event("Resolved")
     def _resolved(self, *, timestamp: datetime, meta: EventMeta, resolved_at: datetime,
@@ -711,11 +857,45 @@ class ServiceException(Case):
         self.review = (review, self.version + 1)
         self.status = Status.REVIEWED
 
+    @property
+    def sign_offs_pending(self) -> tuple[Role, ...]:
+        """EX-SIGN-1: who has still to sign the closing document off, in order."""
+        return SIGN_OFFS[self.level][len(self.sign_offs):]
+
+    def sign_off(self, ctx: CommandContext) -> None:
+        """EX-SIGN-1: the level's owner signs the closing document (the case as it
+        stands after the review) off; a critical summary is deliberated by the
+        handling group (group leader) and then filed with management."""
+        pending = self.sign_offs_pending
+        self._guard(ctx, "sign_off", frozenset(SIGN_OFFS[self.level]))
+        if self.status is not Status.REVIEWED:
+            raise StepMissing("sign_off", "review")
+        if not pending:
+            raise WrongState("sign_off", self.status.value,
+                             "the closing document is already signed off")
+        if not ctx.actor.has_any(pending[0]):
+            raise NotPermitted(f"the {self.level.value} closing document is signed off next "
+                               f"by {pending[0].value} (EX-SIGN-1)")
+        self._signed_off(timestamp=ctx.at, meta=ctx.meta("sign_off"), role=pending[0])
+
+    @event("SignedOff")
+    def _signed_off(self, *, timestamp: datetime, meta: EventMeta, role: Role) -> None:
+        self.sign_offs.append(SignOff(role, meta.actor.user, timestamp, self.version))
+
     def archive(self, ctx: CommandContext, *, documents: tuple[DocumentRef, ...] = ()) -> None:
-        """EX-ARC-1: the archive instant starts retention; the case is read-only after."""
+        """EX-ARC-1: the archive instant starts retention; the case is read-only after.
+        The closing document is signed off (EX-SIGN-1) and a major loss's recovery
+        is recorded (EX-SPEC-2) first."""
         self._guard(ctx, "archive", LEADS)
         if self.status is not Status.REVIEWED:
             raise StepMissing("archive", "review")
+        if self.sign_offs_pending:
+            raise StepMissing("archive", "sign_off", "the closing document needs the sign-off "
+                              f"of {' then '.join(r.value for r in self.sign_offs_pending)} "
+                              "(EX-SIGN-1)")
+        if SpecialType.MAJOR_LOSS in self.special and not self.recoveries:
+            raise StepMissing("archive", "recovery", "a major-loss case records the recovery "
+                              "against third parties or staff first (EX-SPEC-2)")
         for i, doc in enumerate(documents):
             if len(doc.sha256) != 64 or any(c not in "0123456789abcdef" for c in doc.sha256):
                 raise InvalidInput(f"documents.{i}.sha256", "a SHA-256 digest is 64 hex digits")

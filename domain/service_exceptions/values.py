@@ -63,6 +63,32 @@ class QualityFinding(Enum):
     INSTALLATION_FAULT = "installation_fault"  # implementation rectifies
 
 
+class MeasureKind(Enum):
+    """EX-SPEC-2: what a plan measure does, where a product-quality finding asks for
+    a kind (002 art. 12(1))."""
+
+    GENERAL = "general"
+    REPLACE_REPAIR = "replace_repair"            # replace the product or repair it
+    SUPPLY_CHAIN_TRACE = "supply_chain_trace"    # trace the supply chain's responsibility
+    RECTIFICATION = "rectification"              # implementation rectifies the installation
+
+
+# EX-SPEC-1/2: the measures each product-quality finding needs in the plan.
+FINDING_MEASURES: dict[QualityFinding, frozenset[MeasureKind]] = {
+    QualityFinding.PRODUCT_DEFECT: frozenset({MeasureKind.REPLACE_REPAIR,
+                                              MeasureKind.SUPPLY_CHAIN_TRACE}),
+    QualityFinding.INSTALLATION_FAULT: frozenset({MeasureKind.RECTIFICATION}),
+}
+
+
+class RecoveryParty(Enum):
+    """EX-SPEC-2 major loss: whom the loss is recovered from (002 art. 12(3))."""
+
+    THIRD_PARTY = "third_party"
+    STAFF = "staff"
+    NONE = "none"  # nobody else is liable; the basis says why
+
+
 class CancelReason(Enum):
     DUPLICATE = "duplicate"
     NOT_AN_EXCEPTION = "not_an_exception"
@@ -230,6 +256,7 @@ class Measure:
     responsible_department: str
     responsible_person: str
     due_at: datetime
+    kind: MeasureKind = MeasureKind.GENERAL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "due_at", utc(self.due_at, "due_at"))
@@ -238,13 +265,16 @@ class Measure:
 @dataclass(frozen=True)
 class Plan:
     """EX-PLAN-1. `number` counts revisions from 1; `compensation` is the
-    compensation plan a major-loss case needs (EX-SPEC-1)."""
+    compensation plan a major-loss case needs (EX-SPEC-1); `contract_change` says the
+    plan changes the contract, so a contract dispute needs a supplementary agreement
+    (EX-SPEC-2)."""
 
     number: int
     measures: tuple[Measure, ...]
     resources: str = field(metadata=PERSONAL)
     milestones: tuple[Milestone, ...] = ()
     compensation: str | None = field(default=None, metadata=PERSONAL)
+    contract_change: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "measures", tuple(self.measures))
@@ -292,6 +322,64 @@ class Review:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "improvements", tuple(self.improvements))
+
+
+@dataclass(frozen=True)
+class SupplementaryAgreement:
+    """EX-SPEC-2 contract dispute: the agreement reached with the customer when the
+    plan changes the contract (002 art. 12(2))."""
+
+    reference: str
+    signed_at: datetime
+    summary: str = field(metadata=PERSONAL)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "signed_at", utc(self.signed_at, "signed_at"))
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """EX-SPEC-2 major loss: the recovery against a liable third party or member of
+    staff, or the finding that there is none (002 art. 12(3))."""
+
+    against: RecoveryParty
+    basis: str = field(metadata=PERSONAL)
+    amount: str | None = None
+    currency: str = "CNY"
+
+
+@dataclass(frozen=True)
+class OnSite:
+    """EX-SPEC-2: the person stationed at the customer's site for a critical case
+    (002 art. 11), from when."""
+
+    person: str
+    since: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "since", utc(self.since, "since"))
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """EX-SIGN-1: a closing document signed off, by whom in which role, and the case
+    version it covers."""
+
+    role: Role
+    signed_by: str
+    signed_at: datetime
+    version: int
+
+
+# EX-SIGN-1: who signs the closing document off before archive, in order: the general
+# record form by the department head (002 art. 9), the major report by cs_head
+# (art. 10), the critical summary deliberated by the handling group and filed with
+# management (art. 11).
+SIGN_OFFS: dict[Level, tuple[Role, ...]] = {
+    Level.GENERAL: (Role.DEPARTMENT_HEAD,),
+    Level.MAJOR: (Role.CS_HEAD,),
+    Level.CRITICAL: (Role.GROUP_LEADER, Role.MANAGEMENT),
+}
 
 
 @dataclass(frozen=True)

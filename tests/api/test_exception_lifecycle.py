@@ -48,7 +48,7 @@ def test_ex_flow_1_a_general_exception_from_record_to_archive(walk: Walker) -> N
         ("Recorded", "li.wei"), ("ReportedUp", "li.wei"), ("ResponseStarted", "zhao"),
         ("Investigated", "li.wei"), ("PlanProposed", "li.wei"), ("PlanApproved", "zhao"),
         ("Resolved", "li.wei"), ("FeedbackRecorded", "li.wei"), ("Reviewed", "zhao"),
-        ("CorrectiveActionsOpened", "zhao"), ("Archived", "zhao")]
+        ("CorrectiveActionsOpened", "zhao"), ("SignedOff", "zhao"), ("Archived", "zhao")]
     assert len(view["links"]["corrective_actions"]) == 1  # the review asked for one
     closed = walk.post("reports", {"reported_to": ["department_head"],
                                    "reported_at": walk.now(), "details": "x"}, "li.wei", 409)
@@ -130,7 +130,7 @@ def test_ex_flow_1_a_critical_contract_dispute_through_its_retrospective(
     walk.review("critical")
     view = walk.archive("critical")
     states = obligation_states(view)
-    assert states["EX-REV-1@v10"] == "met"  # owed from the resolution, version 10
+    assert states["EX-REV-1@v11"] == "met"  # owed from the resolution, version 11
     assert states["EX-RES-1@v1"] == "met" and states["EX-ESC-1@v1"] == "met"
     retro = next(o for o in view["obligations"] if o["rule"] == "EX-REV-1")
     assert retro["due_at"] == "2026-11-09T16:00:00Z"  # end of 9 Nov CST, one month on

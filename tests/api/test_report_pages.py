@@ -3,9 +3,6 @@ headless Chromium by a screenshot; the tables as CSV."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,11 +10,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from domain.actors import Role
+from tests.api.chromium import screenshot
 from tests.api.conftest import bearer
-from tests.conftest import IN_CI
 from tests.integration.test_reports import Month, month  # noqa: F401 - the fixture
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def saturated_pixels(png: Path) -> int:
@@ -27,23 +22,6 @@ def saturated_pixels(png: Path) -> int:
     pixels = image.load()
     return sum(1 for x in range(0, width, 2) for y in range(0, height, 2)
                if max(pixels[x, y]) - min(pixels[x, y]) > 60)
-
-
-def screenshot(html: str, tmp_path: Path) -> Path:
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("CI=true needs chromium (.ci/run installs Debian's package)")
-        pytest.skip("chromium is not installed: apt-get install chromium")
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    page, png = tmp_path / "page.html", tmp_path / "page.png"
-    page.write_text(html, encoding="utf-8")
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'u'}",
-                    f"--screenshot={png}", "--window-size=1000,1400", page.as_uri()],
-                   check=True, capture_output=True, timeout=120,
-                   env=os.environ | {"HOME": str(tmp_path)})
-    return png
 
 
 @pytest.mark.rule("RPT-1")

@@ -27,6 +27,8 @@ LEAD = {"general": "zhao", "major": "qian", "critical": "sun"}
 REPORTER = {"department_head": "li.wei", "cs_head": "zhao", "group_leader": "qian",
             "principal": "qian"}
 """EX-CHAIN-1: who reports to each recipient."""
+SIGNERS = {"general": ["zhao"], "major": ["qian"], "critical": ["sun", "feng"]}
+"""EX-SIGN-1: who signs each level's closing document off, in order."""
 
 
 class Walker:
@@ -82,7 +84,10 @@ class Walker:
             "critical": {"meeting": {"held_at": self.now(), "attendees": ["sun", "qian"],
                                      "minutes": "emergency measures agreed"}},
         }[level]
-        return self.post("responses", body, LEAD[level])
+        view = self.post("responses", body, LEAD[level])
+        if level == "critical":  # EX-SPEC-2: someone is stationed at the site
+            view = self.post("on-site", {"person": "zhang.san", "since": self.now()}, "sun")
+        return view
 
     def investigate(self, **extra: Any) -> dict[str, Any]:
         return self.post("investigations", {"root_cause": "firmware regression",
@@ -126,7 +131,16 @@ class Walker:
                                      "minutes": "retrospective"}
         return self.post("review", body, LEAD[level])
 
-    def archive(self, level: str) -> dict[str, Any]:
+    def sign_off(self, level: str) -> dict[str, Any]:
+        """EX-SIGN-1: every sign-off the level's closing document needs, in order."""
+        view: dict[str, Any] = {}
+        for user in SIGNERS[level]:
+            view = self.post("sign-off", {}, user)
+        return view
+
+    def archive(self, level: str, sign_off: bool = True) -> dict[str, Any]:
+        if sign_off:
+            self.sign_off(level)
         return self.post("archive", {"documents": [
             {"name": "closing form", "uri": "dms://cases/1", "sha256": "ab" * 32}]},
             LEAD[level])

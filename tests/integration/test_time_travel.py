@@ -15,7 +15,13 @@ from application.app import CaseApplication
 from domain.actors import Role
 from domain.errors import DomainError
 from domain.service_exceptions.model import ServiceException
-from domain.service_exceptions.values import CancelReason, Level, ProgressKind, SpecialType
+from domain.service_exceptions.values import (
+    SIGN_OFFS,
+    CancelReason,
+    Level,
+    ProgressKind,
+    SpecialType,
+)
 from infrastructure.bootstrap import build_application, init_schema
 from infrastructure.clock import FrozenClock
 from infrastructure.settings import Settings
@@ -101,6 +107,7 @@ def _step(name: str, case: ServiceException, at: Any, cases: CaseApplication) ->
         "accept": lambda: case.record_acceptance(ctx(at), accepted=True, note=""),
         "reject": lambda: case.record_acceptance(ctx(at), accepted=False, note="no"),
         "review": lambda: review(case, at),
+        "sign_off": lambda: case.sign_off(ctx(at, *SIGN_OFFS[case.level])),
         "archive": lambda: case.archive(ctx(at, LEAD_FOR[case.level])),
         "cancel": lambda: case.cancel(ctx(at, Role.GROUP_LEADER),
                                       reason=CancelReason.DUPLICATE, detail="dup"),
@@ -111,9 +118,9 @@ def _step(name: str, case: ServiceException, at: Any, cases: CaseApplication) ->
 ANY_STEP = st.sampled_from([
     "report", "reclassify_up", "reclassify_down", "flag", "respond", "investigate", "opinion",
     "propose", "approve", "progress", "resolve", "feedback", "accept", "reject", "review",
-    "archive", "cancel"])
+    "sign_off", "archive", "cancel"])
 LIFECYCLE = ["report", "respond", "investigate", "opinion", "propose", "approve", "progress",
-             "resolve", "feedback", "accept", "review", "archive"]
+             "resolve", "feedback", "accept", "review", "sign_off", "sign_off", "archive"]
 
 
 @st.composite

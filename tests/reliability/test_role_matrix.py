@@ -61,6 +61,12 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/exceptions/{case_id}/legal-opinion"): frozenset({Role.LEGAL}),  # EX-SPEC-1
     ("POST", "/v1/exceptions/{case_id}/loss-assessment"):
         frozenset({Role.LEGAL, Role.FINANCE}),  # EX-SPEC-1 major_loss
+    # EX-SPEC-2: legal (or the lead who negotiated) records a supplementary agreement;
+    # finance and legal the recovery of a major loss; a lead who is stationed on site.
+    ("POST", "/v1/exceptions/{case_id}/supplementary-agreement"):
+        LEADS | {Role.LEGAL},
+    ("POST", "/v1/exceptions/{case_id}/recovery"): frozenset({Role.LEGAL, Role.FINANCE}),
+    ("POST", "/v1/exceptions/{case_id}/on-site"): LEADS,
     ("POST", "/v1/exceptions/{case_id}/plans"): STAFF,  # EX-PLAN-1: proposed by handlers
     # EX-PLAN-1: the level's lead; management decides a critical plan referred to it.
     ("POST", "/v1/exceptions/{case_id}/plans/{number}/approval"): LEADS | {Role.MANAGEMENT},
@@ -69,6 +75,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/exceptions/{case_id}/feedback"): CUSTOMER_FACING,  # EX-FB-1
     ("POST", "/v1/exceptions/{case_id}/acceptance"): CUSTOMER_FACING,  # EX-FB-1
     ("POST", "/v1/exceptions/{case_id}/review"): LEADS,  # EX-REV-1, by level below
+    # EX-SIGN-1: the level's owner; a critical summary is filed with management.
+    ("POST", "/v1/exceptions/{case_id}/sign-off"):
+        frozenset({Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER, Role.MANAGEMENT}),
     ("POST", "/v1/exceptions/{case_id}/archive"): LEADS,  # EX-ARC-1
     ("POST", "/v1/exceptions/{case_id}/cancellation"): LEADS,  # EX-FLOW-1
     ("GET", "/v1/exceptions"): EVERYONE,
@@ -116,6 +125,11 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     # --- reports, obligations, audit, retention ---
     **{("GET", f"/v1/reports/{name}"): EVERYONE
        for name in ("exceptions/weekly", "exceptions/monthly", "departments", "surveys", "runs")},
+    # EX-SIGN-1: the weekly summary by the department head (002 art. 9), the monthly
+    # by cs_head (art. 10); what was filed is read like the reports.
+    ("POST", "/v1/reports/exceptions/weekly/filing"): frozenset({Role.DEPARTMENT_HEAD}),
+    ("POST", "/v1/reports/exceptions/monthly/filing"): frozenset({Role.CS_HEAD}),
+    ("GET", "/v1/reports/filings/{kind}/{period}"): EVERYONE,
     ("GET", "/v1/obligations"): EVERYONE,  # SLA-*
     ("GET", "/v1/compliance/escalations"): CASE_FILE_READERS,  # RPT-2 for compliance
     ("GET", "/v1/audit"): frozenset({Role.AUDITOR}),  # AUD-3 across all cases
@@ -165,6 +179,8 @@ APPROVE = RESPOND  # EX-PLAN-1: department head / cs head / group leader
 REVIEW = {Level.GENERAL: {Role.DEPARTMENT_HEAD},  # EX-REV-1: inside the department,
           Level.MAJOR: {Role.CS_HEAD, Role.GROUP_LEADER},  # else the handling group
           Level.CRITICAL: {Role.CS_HEAD, Role.GROUP_LEADER}}
+SIGN = {Level.GENERAL: {Role.DEPARTMENT_HEAD}, Level.MAJOR: {Role.CS_HEAD},  # EX-SIGN-1:
+        Level.CRITICAL: {Role.GROUP_LEADER}}  # first; management files it after
 
 
 def _respond(case: ServiceException, role: Role) -> None:
@@ -208,12 +224,23 @@ def _resolved(level: Level) -> ServiceException:
     return case
 
 
+def _reviewed(level: Level) -> ServiceException:
+    case = _resolved(level)
+    _review(case, next(iter(REVIEW[level])))
+    return case
+
+
+def _sign_off(case: ServiceException, role: Role) -> None:
+    case.sign_off(ctx(T0, role))
+
+
 @pytest.mark.rule("EX-ROLE-1")
 @pytest.mark.parametrize("level", list(Level))
 @pytest.mark.parametrize(("command", "prepare", "expected"), [
     pytest.param(_respond, _reported, RESPOND, id="EX-RESP-1 response"),
     pytest.param(_approve, _planned, APPROVE, id="EX-PLAN-1 plan approval"),
     pytest.param(_review, _resolved, REVIEW, id="EX-REV-1 review"),
+    pytest.param(_sign_off, _reviewed, SIGN, id="EX-SIGN-1 sign-off"),
 ])
 def test_level_dependent_decisions_follow_the_level(
         level: Level, command: Callable[[ServiceException, Role], None],

@@ -41,6 +41,7 @@ from tests.factories import (
     report_up,
     resolve,
     review,
+    sign_off,
     start_response,
     to_executing,
 )
@@ -538,6 +539,7 @@ def test_ex_arc_1_archive_keeps_document_hashes_and_makes_the_case_read_only() -
     resolve(case, T0)
     feedback(case, T0)
     review(case, T0)
+    sign_off(case, T0)
     with pytest.raises(InvalidInput) as bad_hash:
         case.archive(ctx(T0, Role.DEPARTMENT_HEAD),
                      documents=(DocumentRef("form", "dms://1", "nothex"),))
