@@ -18,6 +18,7 @@ from api.routers import (
     customers,
     exceptions,
     health,
+    library,
     obligations,
     reports,
     retention,
@@ -32,6 +33,7 @@ from infrastructure.settings import Settings
 from infrastructure.store_gate import StoreGate
 from infrastructure.tokens import TokenService, resolve_secret
 from projections.audit import construct_audit_view
+from projections.library import construct_library_view
 from projections.obligations import construct_view
 from projections.reports import construct_reports_view
 
@@ -83,6 +85,7 @@ def create_app(
                                         load_witness(settings))
     app.state.audit = construct_audit_view(cases)
     app.state.reports = construct_reports_view(cases)
+    app.state.library = construct_library_view(cases)
     problems.install(app)
     document(app)
     app.include_router(health.router)
@@ -91,6 +94,7 @@ def create_app(
     app.include_router(customers.router)
     app.include_router(corrective_actions.router)
     app.include_router(reports.router)
+    app.include_router(library.router)
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
     app.include_router(retention.router)

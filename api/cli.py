@@ -142,18 +142,20 @@ def sweep() -> None:
 
 @cli.command()
 def rebuild(view: Annotated[str, typer.Argument(
-        help="the view: obligations, audit or reports")] = "obligations") -> None:
+        help="the view: obligations, audit, reports or library")] = "obligations") -> None:
     """Drop a view and replay the whole event log into it, with a progress bar."""
     from rich.progress import Progress
 
     from projections.audit import AuditProjection, construct_audit_view
+    from projections.library import LibraryProjection, construct_library_view
     from projections.obligations import ObligationsProjection, construct_view
     from projections.reports import ReportsProjection, construct_reports_view
     from projections.runtime import ViewRunner
 
     views = {"obligations": (ObligationsProjection, construct_view),
              "audit": (AuditProjection, construct_audit_view),
-             "reports": (ReportsProjection, construct_reports_view)}
+             "reports": (ReportsProjection, construct_reports_view),
+             "library": (LibraryProjection, construct_library_view)}
     if view not in views:
         err.print(f"[red]unknown view {view!r}[/red]; views: {', '.join(views)}")
         raise typer.Exit(2)

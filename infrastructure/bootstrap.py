@@ -58,6 +58,7 @@ def build_calendar(settings: Settings) -> HolidayCalendar:
 def init_schema(settings: Settings) -> None:
     """`casetrail db init`: create every table (idempotent: IF NOT EXISTS)."""
     from projections.audit import construct_audit_view
+    from projections.library import construct_library_view
     from projections.obligations import construct_view
     from projections.outbox import construct_outbox
     from projections.reports import construct_reports_view
@@ -68,6 +69,7 @@ def init_schema(settings: Settings) -> None:
         construct_outbox(app).create_table()  # type: ignore[attr-defined]
         construct_audit_view(app).create_table()  # type: ignore[attr-defined]
         construct_reports_view(app).create_table()  # type: ignore[attr-defined]
+        construct_library_view(app).create_table()  # type: ignore[attr-defined]
     finally:
         app.close()
 

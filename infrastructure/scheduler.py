@@ -30,6 +30,7 @@ from infrastructure.checkpoints import CheckpointRefused, Checkpoints, load_sign
 from infrastructure.settings import Settings
 from infrastructure.webhooks import Deliverer
 from projections.audit import AuditProjection, construct_audit_view
+from projections.library import LibraryProjection, construct_library_view
 from projections.obligations import ObligationsProjection, construct_view
 from projections.outbox import OutboxProjection, construct_outbox
 from projections.reports import ReportsProjection, construct_reports_view
@@ -100,9 +101,11 @@ class Workers:
 
         self.view = construct_view(cases)
         self.reports = construct_reports_view(cases)
-        # The two views derived from cases share each batch's decoding and folding.
+        self.library = construct_library_view(cases)
+        # The views derived from cases share each batch's decoding and folding.
         self.runner = runner(ObligationsProjection(cases, self.view),
-                             ReportsProjection(cases, self.reports))
+                             ReportsProjection(cases, self.reports),
+                             LibraryProjection(cases, self.library))
         self.audit = construct_audit_view(cases)
         self.audit_runner = runner(AuditProjection(cases, self.audit))
         self.outbox = construct_outbox(cases)

@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from application.documents import SECTIONS
 from infrastructure.scheduler import SingleProcessLeadership, Workers
 from infrastructure.settings import Settings, WebhookTarget
+from projections.library import LibraryProjection
+from projections.runtime import ViewRunner
 from tests.api.chromium import dom
 from tests.api.conftest import bearer
 from tests.api.walk import CST, SIGNERS, Walker
@@ -157,3 +159,24 @@ def test_ex_chain_1_a_critical_case_notifies_each_link_and_feeds_the_result_back
         ("exception.resolved", ["cs_head", "department_head", "frontline"])]
     assert datetime.fromisoformat(sent[-1][1]["resolved_at"]) == datetime(
         2026, 10, 9, 11, 0, tzinfo=CST)
+
+
+@pytest.mark.rule("EX-LIB-1")
+def test_ex_lib_1_an_archived_case_is_in_the_library_for_every_department(
+        walk: Walker, client: TestClient, cases) -> None:
+    to_archive(walk, "critical")
+    case_id = walk.location.rsplit("/", 1)[1]
+    ViewRunner(cases, LibraryProjection(cases, client.app.state.library)).catch_up()
+    for user in ("he", "audit.1", "rnd.1"):  # another department, the auditor, R&D
+        page = client.get("/v1/library?q=firmware&category=after_sales",
+                          headers=bearer(walk.tokens[user]))
+        assert page.status_code == 200, page.text
+        [item] = page.json()["items"]
+        assert (item["case_id"], item["href"]) == (case_id, f"/v1/exceptions/{case_id}")
+        assert item["level"] == "critical" and item["special"] == ["product_quality"]
+        assert "replace_repair for cell 3 (after_sales, replace_repair)" in item["measures"]
+        assert "Wang Fang" not in page.text and "ACME" not in page.text
+    assert client.get("/v1/library?q=firmware&category=delivery",
+                      headers=bearer(walk.tokens["he"])).json()["items"] == []
+    assert client.get("/v1/library?q=" + "x" * 201,
+                      headers=bearer(walk.tokens["he"])).status_code == 422

@@ -130,6 +130,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/reports/exceptions/weekly/filing"): frozenset({Role.DEPARTMENT_HEAD}),
     ("POST", "/v1/reports/exceptions/monthly/filing"): frozenset({Role.CS_HEAD}),
     ("GET", "/v1/reports/filings/{kind}/{period}"): EVERYONE,
+    ("GET", "/v1/library"): EVERYONE,  # EX-LIB-1: no personal data, shared for training
     ("GET", "/v1/obligations"): EVERYONE,  # SLA-*
     ("GET", "/v1/compliance/escalations"): CASE_FILE_READERS,  # RPT-2 for compliance
     ("GET", "/v1/audit"): frozenset({Role.AUDITOR}),  # AUD-3 across all cases
