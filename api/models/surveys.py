@@ -16,8 +16,10 @@ from domain.surveys.campaign import (
     CampaignStatus,
     Channel,
     CleaningResult,
+    CleaningReview,
     Recipient,
     ReminderKind,
+    ReviewDecision,
     SurveyCampaign,
     SurveyType,
 )
@@ -99,7 +101,9 @@ class SampleIn(RequestModel):
 class RecipientIn(RequestModel):
     respondent: Text
     customer_id: Text
-    key_account: StrictBool
+    key_account: StrictBool | None = Field(default=None, description=(
+        "SV-KPI-4: taken from the sampling frame (the directory); only for a customer "
+        "outside it, and never contradicting it"))
     respondent_class: RespondentClass
     channel: Channel
     delegated: StrictBool = False
@@ -139,6 +143,13 @@ class ReportIn(RequestModel):
     summary: LongText
 
 
+class CleaningReviewIn(RequestModel):
+    """SV-REVIEW-1: the decision on a cleaning flagged by SV-VALID-1."""
+
+    decision: ReviewDecision
+    reason: LongText
+
+
 class SurveyView(BaseModel):
     id: UUID
     version: int
@@ -159,6 +170,9 @@ class SurveyView(BaseModel):
     late_entries: list[str]
     closed_at: UtcDatetime | None
     cleaning: CleaningResult | None
+    review_pending: bool = Field(description=(
+        "SV-REVIEW-1: the cleaning is flagged and awaits a cs_head or management decision"))
+    reviews: list[CleaningReview]
     reported_at: UtcDatetime | None
     report_summary: str | None
     linked_exceptions: list[str]
@@ -176,7 +190,8 @@ class SurveyView(BaseModel):
             sample_override=c.sample_override, started_at=c.started_at,
             recipients=len(c.recipients), responses=len(c.responses),
             late_entries=list(c.late_entries), closed_at=c.survey_closed_at,
-            cleaning=c.cleaning, reported_at=c.reported_at, report_summary=c.report_summary,
+            cleaning=c.cleaning, review_pending=c.review_pending, reviews=list(c.reviews),
+            reported_at=c.reported_at, report_summary=c.report_summary,
             linked_exceptions=list(c.linked_exceptions),
             corrective_actions=list(c.corrective_actions), obligations=obligations)
 

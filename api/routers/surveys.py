@@ -45,6 +45,7 @@ from domain.policy import SurveyPolicy
 from domain.service_exceptions.model import ServiceException
 from domain.surveys.campaign import (
     APPROVERS,
+    CLEANING_REVIEWERS,
     ORGANISERS,
     CampaignStatus,
     SurveyCampaign,
@@ -164,6 +165,10 @@ COMMANDS = [
     Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS, _clean,
             "Clean the data: exclusions, KPIs, findings; the top findings open corrective "
             "actions in the same transaction (SV-CLOSE-1, SV-KPI-*, SV-FIND-2, CA-SRC-1)"),
+    Command("cleaning-review", "cleaning_review", m.CleaningReviewIn, CLEANING_REVIEWERS,
+            lambda c, ctx, b, _: c.review_cleaning(ctx, decision=b.decision, reason=b.reason),
+            "Decide on a cleaning flagged for review: accept, re-survey or exclude more "
+            "(SV-REVIEW-1)"),
     Command("report", "report", m.ReportIn, ORGANISERS,
             lambda c, ctx, b, _: c.report(ctx, summary=b.summary),
             "Submit the analysis report (SV-REP-1)"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import Enum
+from fractions import Fraction
 from typing import ClassVar
 
 from eventsourcing.domain import event
@@ -52,6 +53,8 @@ ORGANISERS = frozenset({Role.CS_HEAD, Role.DEPARTMENT_HEAD, Role.FRONTLINE})
 """The customer-service department runs campaigns (000 art. 5)."""
 APPROVERS = frozenset({Role.MANAGEMENT})
 """Plans are approved by management (000 art. 9); so are sample overrides."""
+CLEANING_REVIEWERS = frozenset({Role.CS_HEAD, Role.MANAGEMENT})
+"""SV-REVIEW-1: who decides on a campaign flagged by SV-VALID-1."""
 
 
 class SurveyType(Enum):
@@ -81,6 +84,24 @@ class CampaignStatus(Enum):
     CLOSED = "closed"
     CLEANED = "cleaned"
     REPORTED = "reported"
+
+
+class ReviewDecision(Enum):
+    """SV-REVIEW-1: what the reviewer of a flagged cleaning decided."""
+
+    ACCEPT = "accept"              # the figures stand; the report may follow
+    RE_SURVEY = "re_survey"        # the survey runs again to collect more responses
+    EXCLUDE_MORE = "exclude_more"  # the data is cleaned again with more exclusions
+
+
+@dataclass(frozen=True)
+class CleaningReview:
+    decision: ReviewDecision
+    reason: str
+    reviewed_by: str
+    reviewed_at: datetime
+    excluded_share: str | None
+    """The share of responses excluded by the cleaning reviewed (exact fraction)."""
 
 
 class ReminderKind(Enum):
@@ -128,7 +149,8 @@ class Recipient:
     """Who answers, as the campaign names them: `<customer id>#<n>`, given at dispatch
     (campaigns dispatched before RET-4 name them as the organiser did)."""
     customer_id: str
-    key_account: bool
+    key_account: bool | None
+    """As the sampling frame says (SV-KPI-4): None from a caller means "look it up"."""
     respondent_class: RespondentClass
     channel: Channel
     delegated: bool
@@ -178,6 +200,8 @@ class CleaningResult:
     key_account_weight: float
     min_fill_seconds: float
     max_excluded_share: float
+    excluded_share: str | None = None
+    """Excluded responses of all responses (SV-REVIEW-1), exact fraction."""
 
 
 def _fraction(value: object) -> str | None:
@@ -187,6 +211,12 @@ def _fraction(value: object) -> str | None:
 
 class SurveyCampaign(Case):
     case_type: ClassVar[str] = "survey"
+    class_version: ClassVar[int] = 2
+    """Of the state in snapshots: 2 adds the reviews of flagged cleanings."""
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["reviews"] = []
 
     @classmethod
     def draft(cls, ctx: CommandContext, *, survey_type: SurveyType, title: str,
@@ -245,6 +275,7 @@ class SurveyCampaign(Case):
         self.reported_at: datetime | None = None
         self.report_summary: str | None = None
         self.linked_exceptions: list[str] = []
+        self.reviews: list[CleaningReview] = []
         self._start_case_record()
 
     # --- plan and sample (SV-PLAN-1, SV-SAMPLE-1) -----------------------------------
@@ -315,6 +346,8 @@ class SurveyCampaign(Case):
         self._expect("dispatches", CampaignStatus.RUNNING, "start")
         if not recipients:
             raise InvalidInput("recipients", "name at least one recipient")
+        frame = {c.id: c for c in self.active}
+        weighed = []
         for i, recipient in enumerate(recipients):
             if recipient.customer_id not in self.sample:
                 raise InvalidInput(f"recipients.{i}.customer_id",
@@ -322,8 +355,27 @@ class SurveyCampaign(Case):
             if recipient.channel not in self.plan.channels:
                 raise InvalidInput(f"recipients.{i}.channel",
                                    f"{recipient.channel.value} is not a channel of the plan")
+            weighed.append(self._weighed(recipient, frame, f"recipients.{i}.key_account"))
         self._dispatched(timestamp=ctx.at, meta=ctx.meta("dispatches"),
-                         recipients=self._named(recipients))
+                         recipients=self._named(tuple(weighed)))
+
+    @staticmethod
+    def _weighed(recipient: Recipient, frame: dict[str, SampleCustomer],
+                 where: str) -> Recipient:
+        """SV-KPI-4: whether a customer is a key account is the sampling frame's word,
+        taken from the directory when the sample was drawn; a caller may omit it and
+        may not contradict it."""
+        known = frame.get(recipient.customer_id)
+        if known is None:
+            if recipient.key_account is None:
+                raise InvalidInput(where, f"{recipient.customer_id} is not in the sampling "
+                                   "frame: say whether it is a key account")
+            return recipient
+        if recipient.key_account not in (None, known.key_account):
+            raise InvalidInput(where, f"{recipient.customer_id} is "
+                               f"{'' if known.key_account else 'not '}a key account in the "
+                               "sampling frame; dispatch does not restate it (SV-KPI-4)")
+        return replace(recipient, key_account=known.key_account)
 
     def _named(self, recipients: tuple[Recipient, ...]) -> tuple[Recipient, ...]:
         """RET-4: each person, given by name, gets the campaign's name for them,
@@ -396,10 +448,15 @@ class SurveyCampaign(Case):
         business_instant(ctx, "submitted_at", submitted_at)
         if submitted_at < started_at:
             raise InvalidInput("submitted_at", "submitted before it was started")
+        if self.started_at is not None and started_at < self.started_at:
+            raise InvalidInput("started_at", "the campaign started at "
+                               f"{self.started_at.isoformat()}; an answer cannot start "
+                               "before that")
         check_answers(self.questionnaire, answers)
         response = Response(
             respondent=respondent, customer_id=recipient.customer_id,
-            key_account=recipient.key_account, respondent_class=recipient.respondent_class,
+            key_account=bool(recipient.key_account),
+            respondent_class=recipient.respondent_class,
             channel=recipient.channel.value, delegated=recipient.delegated,
             started_at=started_at, submitted_at=submitted_at, answers=dict(answers))
         late = (recipient.channel in {Channel.ON_SITE, Channel.PHONE}
@@ -461,11 +518,12 @@ class SurveyCampaign(Case):
                                    "only contradictory or malicious are judged by people")
         reasons = {r: tuple(self.response_reasons[r])
                    + ((exclusions[r],) if r in exclusions else ()) for r in self.responses}
-        valid = [self.responses[r] for r, why in reasons.items() if not why]
+        sampled = {c.id: c for c in self.active}
+        valid = [self._frame_weight(self.responses[r], sampled)
+                 for r, why in reasons.items() if not why]
         figures = kpis.compute(self.questionnaire, valid, policy)
         found = triage(findings(valid), policy)
         a_class = [r for r in self.recipients.values() if r.respondent_class is RespondentClass.A]
-        sampled = {c.id: c for c in self.active}
         rates = kpis.response_rates(
             dispatched=len(self.recipients), responded=len(self.responses),
             online_dispatched=sum(1 for r in self.recipients.values()
@@ -485,6 +543,8 @@ class SurveyCampaign(Case):
             valid=tuple(r.respondent for r in valid),
             excluded=tuple(Exclusion(r, why) for r, why in reasons.items() if why),
             flagged_for_review=needs_review(len(reasons), len(reasons) - len(valid), policy),
+            excluded_share=_fraction(Fraction(len(reasons) - len(valid), len(reasons))
+                                     if reasons else None),
             customers_surveyed=figures.customers_surveyed,
             overall_score=_fraction(figures.overall_score),
             dimension_scores={k: str(v) for k, v in figures.dimension_scores.items()},
@@ -511,16 +571,64 @@ class SurveyCampaign(Case):
         self._cleaned(timestamp=ctx.at, meta=ctx.meta("cleaning"), result=result)
         return result
 
+    @staticmethod
+    def _frame_weight(response: Response, frame: dict[str, SampleCustomer]) -> Response:
+        """SV-KPI-4: the weight as the sampling frame has it, also for responses of
+        campaigns dispatched while callers still restated it."""
+        known = frame.get(response.customer_id)
+        return response if known is None or known.key_account == response.key_account \
+            else replace(response, key_account=known.key_account)
+
     @event("Cleaned")
     def _cleaned(self, *, timestamp: datetime, meta: EventMeta, result: CleaningResult) -> None:
         self.cleaning = result
         self.cleaned_at = timestamp
         self.status = CampaignStatus.CLEANED
 
+    @property
+    def review_pending(self) -> bool:
+        """SV-REVIEW-1: the cleaning in force is flagged and nobody accepted it yet."""
+        return self.cleaning is not None and self.cleaning.flagged_for_review and not (
+            # another cleaning follows only a re-survey or exclude-more decision
+            self.reviews and self.reviews[-1].decision is ReviewDecision.ACCEPT)
+
+    def review_cleaning(self, ctx: CommandContext, *, decision: ReviewDecision,
+                        reason: str) -> None:
+        """SV-REVIEW-1: a cs_head or management decision on a flagged cleaning: accept
+        the figures, survey again, or clean again excluding more."""
+        authorise(ctx, "cleaning_review", CLEANING_REVIEWERS)
+        self._expect("cleaning_review", CampaignStatus.CLEANED, "cleaning")
+        if not self.review_pending:
+            raise WrongState("cleaning_review", self.status.value,
+                             "only a cleaning flagged for review (more than the allowed share "
+                             "excluded, SV-VALID-1) awaits a review decision")
+        required_text("reason", reason)
+        assert self.cleaning is not None
+        self._cleaning_reviewed(timestamp=ctx.at, meta=ctx.meta("cleaning_review"),
+                                review=CleaningReview(decision, reason, ctx.actor.user, ctx.at,
+                                                      self.cleaning.excluded_share))
+
+    @event("CleaningReviewed")
+    def _cleaning_reviewed(self, *, timestamp: datetime, meta: EventMeta,
+                           review: CleaningReview) -> None:
+        self.reviews.append(review)
+        if review.decision is ReviewDecision.RE_SURVEY:
+            self.status = CampaignStatus.RUNNING
+            self.survey_closed_at = self.cleaned_at = self.cleaning = None
+        elif review.decision is ReviewDecision.EXCLUDE_MORE:
+            self.status = CampaignStatus.CLOSED
+            self.cleaned_at = self.cleaning = None
+
     def report(self, ctx: CommandContext, *, summary: str) -> None:
-        """SV-REP-1: the analysis report, submitted to management."""
+        """SV-REP-1: the analysis report, submitted to management; a flagged cleaning
+        needs its review first (SV-REVIEW-1)."""
         authorise(ctx, "report", ORGANISERS)
         self._expect("report", CampaignStatus.CLEANED, "cleaning")
+        if self.review_pending:
+            raise StepMissing("report", "cleaning_review",
+                              f"{self.cleaning.excluded_share if self.cleaning else ''} of the "
+                              "responses were excluded: a cs_head or management reviewer "
+                              "decides first (SV-REVIEW-1)")
         required_text("summary", summary)
         self._reported(timestamp=ctx.at, meta=ctx.meta("report"), summary=summary)
 

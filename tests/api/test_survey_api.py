@@ -133,7 +133,12 @@ def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestCl
     # Three findings (two 1s, one 2); the top 20 % is one: a 1, ranked by item.
     assert [f["item"] for f in result["tracked_findings"]] == ["operating_stability"]
     assert [f["item"] for f in result["notices"]] == ["price", "performance"]
+    assert result["excluded_share"] == "1/5" and cleaned["review_pending"]
     s.at(2026, 10, 23, 16, 0)
+    unreviewed = s.post("report", {"summary": "Q4: price is the issue"}, expect=409)
+    assert unreviewed["missing_step"] == "cleaning_review"  # SV-REVIEW-1
+    s.post("cleaning-review", {"decision": "accept", "reason": "C3 contradicts itself"},
+           headers=s.boss)
     reported = s.post("report", {"summary": "Q4: price is the issue"})
     assert reported["status"] == "reported"
     states = {o["key"]: o["state"] for o in reported["obligations"]}
@@ -141,8 +146,8 @@ def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestCl
     assert states["SV-CLOSE-1/cleaning"] == states["SV-CLOSE-1/report"] == "met"
     assert states["SV-CLOSE-1/process"] == "met"
     history = client.get(f"{s.location}/history", headers=s.cs).json()["items"]
-    assert [e["type"] for e in history][-4:] == [
-        "Closed", "Cleaned", "CorrectiveActionsOpened", "Reported"]
+    assert [e["type"] for e in history][-5:] == [
+        "Closed", "Cleaned", "CorrectiveActionsOpened", "CleaningReviewed", "Reported"]
     [action_id] = reported["corrective_actions"]  # the tracked finding, CA-SRC-1
     action = client.get(f"/v1/corrective-actions/{action_id}", headers=s.cs)
     assert action.status_code == 200
@@ -158,7 +163,8 @@ def test_bad_survey_input_is_refused_and_records_nothing(
     start_campaign(s)
     s.at(2026, 10, 9, 10, 0)
     before = stored_events(cases)
-    for bad in (s.answers(price=0), s.answers(price=6), s.answers(colour=3)):
+    for bad in (s.answers(price=0), s.answers(price=6), s.answers(colour=3),
+                s.answers(price=True)):  # a boolean is not a score
         problem = s.respond("C0-a", expect=422, **bad)
         assert problem["type"] == "urn:casetrail:problem:validation"
         assert problem["errors"][0]["field"].startswith("answers.")
@@ -173,6 +179,27 @@ def test_bad_survey_input_is_refused_and_records_nothing(
     assert stored_events(cases) == before + 2  # the one response and the close
     forbidden = s.post("plan-approval", {}, expect=403)
     assert forbidden["status"] == 403
+
+
+@pytest.mark.rule("SV-KPI-4")
+def test_sv_kpi_4_dispatch_cannot_restate_who_is_a_key_account(
+        survey: Survey, cases: CaseApplication) -> None:
+    """The probe as filed: C1 sent as a non-key account and C4 as one were accepted,
+    changing the favourable rate. The frame (CUSTOMERS) says C1 is, C4 is not."""
+    s = survey
+    start_campaign(s)
+    before = stored_events(cases)
+    for i, wrong in ((1, False), (4, True)):
+        problem = s.post("dispatches", {"recipients": [
+            {"respondent": f"C{i}-b", "customer_id": f"C{i}", "key_account": wrong,
+             "respondent_class": "B", "channel": "online"}]}, expect=422)
+        assert problem["errors"][0]["field"] == "recipients.0.key_account"
+    assert stored_events(cases) == before
+    s.post("dispatches", {"recipients": [{"respondent": "C1-b", "customer_id": "C1",
+                                          "respondent_class": "B", "channel": "online"}]})
+    s.at(2026, 10, 8, 8, 0)  # an answer that starts before the campaign did
+    early = s.respond("C1-b", expect=422, seconds=60)
+    assert early["errors"][0]["field"] == "started_at"
 
 
 @pytest.mark.rule("SV-KPI-1")
@@ -203,6 +230,7 @@ def test_sample_from_the_directory_and_kpis_versus_the_previous_campaign(
         s.post("dispatches", {"recipients": [
             {"respondent": f"C{i}-a", "customer_id": f"C{i}", "key_account": i == 0,
              "respondent_class": "A", "channel": "online"} for i in range(3)]})
+        s.clock.advance(timedelta(minutes=10))  # answers start after the campaign did
         for i in range(3):
             s.respond(f"C{i}-a", **s.answers(base))
         s.post("close", {})

@@ -10,8 +10,11 @@ by role in the role matrix (R6, test_role_matrix.py); the contact data by role
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -96,26 +99,71 @@ passes the rules that open one (a discovery not in the future, a reason when
 backdated), and the steps after it would all end in 404."""
 
 
+class FreshStores:
+    """One empty store, and an app over it, per scenario of the state machine: what a
+    scenario's calls answer then depends only on that scenario's own calls, as
+    Hypothesis requires of the choices it replays (earlier scenarios' customers,
+    campaigns and filings would otherwise change later answers, and Hypothesis
+    reports FlakyStrategyDefinition). Schemathesis talks to `app`, which hands each
+    request to the current scenario's app."""
+
+    def __init__(self, settings: Settings, clock: FrozenClock, tmp_path: Path) -> None:
+        self.settings, self.clock, self.tmp_path = settings, clock, tmp_path
+        self.current: Any = None
+        self.schemas: list[str] = []
+        self.renew()
+
+    async def app(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.current(scope, receive, send)
+
+    def renew(self) -> None:
+        n = len(self.schemas) + 1
+        if self.settings.database_url is None:
+            settings = self.settings.model_copy(update={
+                "sqlite_path": self.tmp_path / f"scenario-{n}.sqlite3"})
+        else:
+            schema = f"{self.settings.postgres_schema}_{n}"
+            with psycopg.connect(self.settings.database_url.get_secret_value(),
+                                 autocommit=True) as conn:
+                conn.execute(f'CREATE SCHEMA "{schema}"')
+            settings = self.settings.model_copy(update={"postgres_schema": schema})
+        self.schemas.append(settings.postgres_schema)
+        if self.current is not None:
+            self.current.state.cases.close()
+        init_schema(settings)
+        self.current = create_app(settings, self.clock)
+
+    def close(self) -> None:
+        self.current.state.cases.close()
+        if self.settings.database_url is not None:
+            with psycopg.connect(self.settings.database_url.get_secret_value(),
+                                 autocommit=True) as conn:
+                for schema in self.schemas:
+                    conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 @pytest.mark.slow
 @pytest.mark.rule("SEC-IN-2")
 def test_sec_in_2_stateful_fuzzing_reaches_real_cases_and_finds_no_server_error(
-        store_settings: Settings, clock: FrozenClock) -> None:
+        store_settings: Settings, clock: FrozenClock, tmp_path: Path) -> None:
     """Schemathesis' state machine over the links the OpenAPI document declares (a
     case's id from an answer feeds every operation on that case), half of the
-    creations with a body that opens a case, on a frozen clock so that the same
-    draws get the same answers: no 5xx, every answer documented, on both stores.
-    Reads reach real cases; commands reach them too, and random bodies mostly get
-    the rules' 409 or 422 there rather than a 404."""
-    init_schema(store_settings)
-    schema = schemathesis.openapi.from_asgi("/openapi.json",
-                                            create_app(store_settings, clock))
+    creations with a body that opens a case, on a frozen clock and an empty store
+    per scenario, so that the same draws get the same answers: no 5xx, every answer
+    documented, on both stores. Reads reach real cases; commands reach them too, and
+    random bodies mostly get the rules' 409 or 422 there rather than a 404."""
+    stores = FreshStores(store_settings, clock, tmp_path)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", stores.app)
     reached = []
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            stores.renew()
+
         def before_call(self, case: Any) -> None:
             body = REALISTIC.get(case.operation.label)
             if body is not None and len(repr(case.body)) % 2 == 0:
-                case.body = body
+                case.body = copy.deepcopy(body)
 
         def after_call(self, response: Any, case: Any) -> None:
             if "{case_id}" in case.operation.path and response.status_code < 300:
@@ -129,7 +177,10 @@ def test_sec_in_2_stateful_fuzzing_reaches_real_cases_and_finds_no_server_error(
             if response.status_code >= 400:
                 assert response.headers["content-type"] == ["application/problem+json"]
 
-    Workflow.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
-                                   suppress_health_check=list(HealthCheck), database=None,
-                                   derandomize=True))
+    try:
+        Workflow.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
+                                       suppress_health_check=list(HealthCheck), database=None,
+                                       derandomize=True))
+    finally:
+        stores.close()
     assert len(set(reached)) >= 5, reached  # commands and reads on real cases

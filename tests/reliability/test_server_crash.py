@@ -30,7 +30,7 @@ def test_r3_kill_9_of_the_server_under_load_loses_no_acknowledged_command(
     env = env_for(store_settings)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    token = token_for(store_settings, "li.wei", Role.FRONTLINE, Role.CS_HEAD)
+    token = token_for(store_settings, "li.wei", Role.FRONTLINE, Role.DEPARTMENT_HEAD)
     headers = {"Authorization": f"Bearer {token}"}
     acknowledged: list[tuple[str, int, str]] = []  # (case id, version, marker)
     cut_off = [0]

@@ -19,6 +19,7 @@ from domain.surveys.campaign import (
     Channel,
     Recipient,
     ReminderKind,
+    ReviewDecision,
     SurveyCampaign,
     SurveyType,
 )
@@ -211,6 +212,9 @@ def test_sv_close_1_and_sv_rep_1_cleaning_then_report_each_on_time() -> None:
     assert result.previous_campaign is None
     report = owed(campaign, at(2026, 10, 22, 11, 0))["SV-CLOSE-1/report"]
     assert report.due_at == at(2026, 10, 27, 18, 0)  # 3 working days after Thu 22
+    assert result.excluded_share == "1/5"
+    campaign.review_cleaning(cs(at(2026, 10, 23, 15, 0)), decision=ReviewDecision.ACCEPT,
+                             reason="one malicious response, the rest stands")
     campaign.report(cs(at(2026, 10, 23, 16, 0)), summary="Q4: 4 customers, one price issue")
     process = owed(campaign, at(2026, 10, 23, 17, 0))["SV-CLOSE-1/process"]
     assert process.state_at(at(2026, 11, 30, 0, 0)) is ObligationState.MET

@@ -1,0 +1,130 @@
+"""What a survey's figures rest on, on the SurveyCampaign aggregate: the key-account
+weight is the sampling frame's (SV-KPI-4), answers cannot predate their dispatch,
+and a campaign flagged by SV-VALID-1 is reviewed before it reports (SV-REVIEW-1)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from fractions import Fraction
+
+import pytest
+
+from domain.actors import Role
+from domain.errors import InvalidInput, NotPermitted, StepMissing, WrongState
+from domain.surveys.campaign import CampaignStatus, ReviewDecision, SurveyCampaign
+from domain.surveys.responses import InvalidReason
+from tests.unit.test_survey_campaign import ACTIVE, POLICY, answers, at, cs, recipient, running
+
+START = at(2026, 10, 12, 9, 0)
+NOW = at(2026, 10, 13, 10, 0)
+
+
+def answered(campaign: SurveyCampaign, *, low: frozenset[str] = frozenset()) -> None:
+    """Every customer 4s and 5s (all favourable), those in `low` 1s and 2s (none)."""
+    unhappy = {key: 1 + value % 2 for key, value in answers().items()}
+    for c in ACTIVE:
+        campaign.record_response(cs(NOW), POLICY, respondent=f"{c.id}-r",
+                                 started_at=NOW - timedelta(minutes=6), submitted_at=NOW,
+                                 answers=unhappy if c.id in low else answers())
+
+
+@pytest.mark.rule("SV-KPI-4")
+def test_sv_kpi_4_the_key_account_weight_is_the_sampling_frame_s_not_the_caller_s() -> None:
+    campaign = running(START)
+    with pytest.raises(InvalidInput) as restated:  # C4 is not a key account in the frame
+        campaign.dispatch(cs(START), (replace(recipient("C4"), key_account=True),))
+    assert restated.value.field == "recipients.0.key_account"
+    campaign.dispatch(cs(START), tuple(replace(recipient(c.id), key_account=None)
+                                       for c in ACTIVE))
+    assert {r.customer_id: r.key_account for r in campaign.recipients.values()} == {
+        c.id: c.key_account for c in ACTIVE}
+    answered(campaign, low=frozenset({"C0"}))  # a key account unhappy
+    campaign.close(cs(NOW))
+    result = campaign.clean(cs(NOW), POLICY, exclusions={}, seed=1)
+    # C0 and C1 weigh 2: (0 + 2 * 14 + 3 * 14) / (2 * 14 + 2 * 14 + 3 * 14) favourable
+    assert Fraction(result.favourable_rate) == Fraction(70, 98) * 100
+
+
+@pytest.mark.rule("SV-KPI-4")
+def test_sv_kpi_4_responses_of_an_earlier_release_are_weighed_by_the_frame() -> None:
+    campaign = running(START)
+    campaign.dispatch(cs(START), tuple(recipient(c.id) for c in ACTIVE))
+    answered(campaign, low=frozenset({"C0"}))
+    # as if C0 had been dispatched as a non-key account by a client restating it
+    campaign.responses["C0#1"] = replace(campaign.responses["C0#1"], key_account=False)
+    campaign.close(cs(NOW))
+    result = campaign.clean(cs(NOW), POLICY, exclusions={}, seed=1)
+    assert Fraction(result.favourable_rate) == Fraction(70, 98) * 100
+
+
+def test_sv_valid_1_an_answer_cannot_start_before_the_campaign_did() -> None:
+    campaign = running(START)
+    campaign.dispatch(cs(START), (recipient("C0"),))
+    with pytest.raises(InvalidInput) as early:
+        campaign.record_response(cs(NOW), POLICY, respondent="C0-r",
+                                 started_at=START - timedelta(minutes=1), submitted_at=NOW,
+                                 answers=answers())
+    assert early.value.field == "started_at"
+    assert campaign.responses == {}
+
+
+def flagged() -> SurveyCampaign:
+    campaign = running(START)
+    campaign.dispatch(cs(START), tuple(recipient(c.id) for c in ACTIVE))
+    answered(campaign)
+    campaign.close(cs(NOW))
+    result = campaign.clean(cs(NOW), POLICY, exclusions={"C2-r": InvalidReason.MALICIOUS},
+                            seed=1)
+    assert result.flagged_for_review and result.excluded_share == "1/5"
+    return campaign
+
+
+@pytest.mark.rule("SV-REVIEW-1")
+def test_sv_review_1_a_flagged_campaign_reports_only_after_a_reviewer_accepts_it() -> None:
+    campaign = flagged()
+    with pytest.raises(StepMissing) as unreviewed:
+        campaign.report(cs(NOW), summary="Q4")
+    assert unreviewed.value.missing_step == "cleaning_review"
+    with pytest.raises(NotPermitted):
+        campaign.review_cleaning(cs(NOW, Role.FRONTLINE), decision=ReviewDecision.ACCEPT,
+                                 reason="fine")
+    with pytest.raises(InvalidInput):
+        campaign.review_cleaning(cs(NOW), decision=ReviewDecision.ACCEPT, reason=" ")
+    campaign.review_cleaning(cs(NOW, Role.MANAGEMENT), decision=ReviewDecision.ACCEPT,
+                             reason="the malicious response is plain")
+    [review] = campaign.reviews
+    assert (review.decision, review.excluded_share) == (ReviewDecision.ACCEPT, "1/5")
+    with pytest.raises(WrongState):
+        campaign.review_cleaning(cs(NOW), decision=ReviewDecision.ACCEPT, reason="again")
+    campaign.report(cs(NOW), summary="Q4")
+    assert campaign.status is CampaignStatus.REPORTED
+
+
+@pytest.mark.rule("SV-REVIEW-1")
+def test_sv_review_1_exclude_more_cleans_again_and_re_survey_runs_the_survey_again() -> None:
+    campaign = flagged()
+    campaign.review_cleaning(cs(NOW), decision=ReviewDecision.EXCLUDE_MORE,
+                             reason="C3 contradicts itself too")
+    assert campaign.status is CampaignStatus.CLOSED and campaign.cleaning is None
+    campaign.clean(cs(NOW), POLICY, exclusions={"C2-r": InvalidReason.MALICIOUS,
+                                                "C3-r": InvalidReason.CONTRADICTORY}, seed=1)
+    with pytest.raises(StepMissing):  # the new cleaning is flagged too: reviewed again
+        campaign.report(cs(NOW), summary="Q4")
+    campaign.review_cleaning(cs(NOW), decision=ReviewDecision.RE_SURVEY,
+                             reason="too few valid answers left")
+    assert campaign.status is CampaignStatus.RUNNING and campaign.survey_closed_at is None
+    campaign.dispatch(cs(NOW), (recipient("C2", cls=recipient("C2").respondent_class),))
+    assert [r.decision for r in campaign.reviews] == [ReviewDecision.EXCLUDE_MORE,
+                                                      ReviewDecision.RE_SURVEY]
+
+
+def test_sv_review_1_an_unflagged_cleaning_needs_no_review() -> None:
+    campaign = running(START)
+    campaign.dispatch(cs(START), tuple(recipient(c.id) for c in ACTIVE))
+    answered(campaign)
+    campaign.close(cs(NOW))
+    assert not campaign.clean(cs(NOW), POLICY, exclusions={}, seed=1).flagged_for_review
+    with pytest.raises(WrongState):
+        campaign.review_cleaning(cs(NOW), decision=ReviewDecision.ACCEPT, reason="fine")
+    campaign.report(cs(NOW), summary="Q4")
