@@ -58,8 +58,10 @@ class CommandRoutes:
         """The answer from the case as the command left it, judged at the command's
         instant: what an as-of read of that version shows too (AUD-2, AUD-6)."""
         def render(case: Any) -> StoredResponse:
+            created, own = location(case), f"{self.router.prefix}/{case.id}"
             return case_response(status_code, self.view(cases, actor, case, case.modified_on),
-                                 case.version, location(case))
+                                 case.version, created,
+                                 own if created and not created.startswith(own) else None)
         return render
 
     def creation(self, cases: CaseApplication, actor: Actor) -> Callable[[Any], StoredResponse]:

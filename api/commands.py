@@ -63,14 +63,19 @@ def run_command(metrics: AppMetrics, case_type: str, command: str,
 
 
 def case_response(status_code: int, view: BaseModel, version: int | None,
-                  location: str | None = None) -> StoredResponse:
+                  location: str | None = None,
+                  content_location: str | None = None) -> StoredResponse:
     """A command's answer as it is sent and kept with its Idempotency-Key: the view,
-    its ETag and, on creation, its Location."""
+    its ETag and, on creation, its Location. Where the created resource is another
+    case than the one shown (a survey finding's exception), `Content-Location` names
+    the case the body and its ETag are of (RFC 9110 8.7)."""
     headers = [("Content-Type", "application/json")]
     if version is not None:
         headers.append(("ETag", etag(version)))
     if location:
         headers.append(("Location", location))
+    if content_location:
+        headers.append(("Content-Location", content_location))
     return StoredResponse(status_code, tuple(headers), view.model_dump_json())
 
 

@@ -90,6 +90,8 @@ class SurveyPolicy:
     target_loyalty: float = rule("SV-KPI-2", 60.0)
     key_account_weight: float = rule("SV-KPI-3", 2.0)
     tracked_findings_share: float = rule("SV-FIND-2", 0.20)
+    finding_exception_working_days: int = rule("SV-FIND-1", 1)
+    """"Immediately" (000 art. 9): by the close of the next working day."""
 
     def __post_init__(self) -> None:
         _positive(self)

@@ -165,7 +165,7 @@ def sign_off(case: ServiceException, at: datetime) -> None:
 
 
 V3_STATE = ("flags_raised_version", "investigated_version", "on_site", "agreements",
-            "recoveries", "sign_offs")
+            "recoveries", "sign_offs", "survey_id")
 
 
 def version_2_snapshot(case: ServiceException) -> Snapshot:

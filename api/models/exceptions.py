@@ -433,6 +433,8 @@ class Links(BaseModel):
     document: str
     corrective_actions: list[str] = Field(
         default_factory=list, description="corrective actions opened from the review")
+    survey: str | None = Field(default=None, description=(
+        "the survey campaign whose respondent's dissatisfaction opened it (SV-FIND-1)"))
 
 
 class ExceptionView(BaseModel):
@@ -536,7 +538,8 @@ class ExceptionView(BaseModel):
             obligations=obligations,
             links=Links(self=href, history=f"{href}/history", document=f"{href}/document",
                         corrective_actions=[f"/v1/corrective-actions/{a}"
-                                            for a in case.corrective_actions]),
+                                            for a in case.corrective_actions],
+                        survey=f"/v1/surveys/{case.survey_id}" if case.survey_id else None),
             modified_at=case.modified_on,
         )
 

@@ -176,6 +176,9 @@ class SurveyView(BaseModel):
     reported_at: UtcDatetime | None
     report_summary: str | None
     linked_exceptions: list[str]
+    exceptions_due: list[str] = Field(description=(
+        "SV-FIND-1: respondents very dissatisfied (an answer of 1) with no service "
+        "exception opened yet; `POST .../findings` opens one"))
     corrective_actions: list[str] = Field(description="CA-SRC-1: actions opened from here")
     obligations: list[ObligationView]
 
@@ -193,6 +196,7 @@ class SurveyView(BaseModel):
             cleaning=c.cleaning, review_pending=c.review_pending, reviews=list(c.reviews),
             reported_at=c.reported_at, report_summary=c.report_summary,
             linked_exceptions=list(c.linked_exceptions),
+            exceptions_due=[r for r, p in c.exception_prompts.items() if p.exception_id is None],
             corrective_actions=list(c.corrective_actions), obligations=obligations)
 
 
@@ -201,6 +205,8 @@ class FindingIn(RequestModel):
     service exception at once, linked to the campaign."""
 
     respondent: Text
+    serious_flaw: LongText | None = Field(default=None, description=(
+        "the serious service flaw the respondent reported, when no item is scored 1 or 2"))
     customer: CustomerIn
     category: Category
     level: Level

@@ -120,8 +120,9 @@ def _open_exception(campaign: SurveyCampaign, ctx: CommandContext, body: m.Findi
     exception = ServiceException.record(
         ctx, customer=body.customer.to_domain(), category=body.category, level=body.level,
         title=body.title, description=body.description, service_step=body.service_step,
-        discovered_at=ctx.at, department=body.department)
-    campaign.link_exception(ctx, exception_id=str(exception.id), respondent=body.respondent)
+        discovered_at=ctx.at, department=body.department, survey_id=str(campaign.id))
+    campaign.link_exception(ctx, exception_id=str(exception.id), respondent=body.respondent,
+                            customer_id=body.customer.id, serious_flaw=body.serious_flaw)
     return [exception]
 
 

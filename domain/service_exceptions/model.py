@@ -173,7 +173,7 @@ class ServiceException(Case):
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         """Before EX-SPEC-2 and EX-SIGN-1 nothing of theirs was recorded."""
         state.update(flags_raised_version=0, investigated_version=0, on_site=None,
-                     agreements=[], recoveries=[], sign_offs=[])
+                     agreements=[], recoveries=[], sign_offs=[], survey_id=None)
 
     # --- record (EX-REC-1) -----------------------------------------------------
 
@@ -194,8 +194,10 @@ class ServiceException(Case):
         impact_scope: str | None = None,
         customer_demands: str | None = None,
         special: tuple[SpecialType, ...] = (),
+        survey_id: str | None = None,
     ) -> ServiceException:
-        """EX-REC-1. SLA clocks start at `discovered_at`, not at recording."""
+        """EX-REC-1. SLA clocks start at `discovered_at`, not at recording. `survey_id`:
+        the campaign whose respondent's dissatisfaction opened it (SV-FIND-1)."""
         authorise(ctx, "record", HANDLERS)
         discovered_at = business_instant(ctx, "discovered_at", discovered_at)
         for name, value in (("title", title), ("description", description),
@@ -209,7 +211,7 @@ class ServiceException(Case):
             level=level, title=title, description=description, service_step=service_step,
             discovered_at=discovered_at, department=department, contract_ref=contract_ref,
             impact_scope=impact_scope, customer_demands=customer_demands,
-            special=tuple(dict.fromkeys(special)))
+            special=tuple(dict.fromkeys(special)), survey_id=survey_id)
 
     @event("Recorded")
     def __init__(
@@ -217,6 +219,7 @@ class ServiceException(Case):
         level: Level, title: str, description: str, service_step: str, discovered_at: datetime,
         department: str, contract_ref: str | None, impact_scope: str | None,
         customer_demands: str | None, special: tuple[SpecialType, ...],
+        survey_id: str | None = None,
     ) -> None:
         self.customer = customer
         self.category = category
@@ -231,6 +234,7 @@ class ServiceException(Case):
         self.customer_demands = customer_demands
         # Plain tuples and string-keyed dicts: the state also goes into snapshots.
         self.special: tuple[SpecialType, ...] = tuple(special)
+        self.survey_id = survey_id
         self.flags_raised_version = 0
         """EX-SPEC-2: the version that last raised a flag after recording."""
         self.reporter = meta.actor.user

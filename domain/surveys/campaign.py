@@ -104,6 +104,23 @@ class CleaningReview:
     """The share of responses excluded by the cleaning reviewed (exact fraction)."""
 
 
+STRONGLY_DISSATISFIED = 1
+"""SV-FIND-1: "very dissatisfied", which calls for a service exception at once."""
+DISSATISFIED = 2
+"""SV-FIND-1: an answer of 1 or 2 needs an improvement action."""
+
+
+@dataclass(frozen=True)
+class ExceptionPrompt:
+    """SV-FIND-1: a response with an answer of 1 calls for a service exception."""
+
+    recorded_at: datetime
+    version: int
+    exception_id: str | None = None
+    opened_at: datetime | None = None
+    opened_version: int | None = None
+
+
 class ReminderKind(Enum):
     PHONE_FOLLOW_UP = "phone_follow_up"
     WEEKLY = "weekly"
@@ -211,12 +228,17 @@ def _fraction(value: object) -> str | None:
 
 class SurveyCampaign(Case):
     case_type: ClassVar[str] = "survey"
-    class_version: ClassVar[int] = 2
-    """Of the state in snapshots: 2 adds the reviews of flagged cleanings."""
+    class_version: ClassVar[int] = 3
+    """Of the state in snapshots: 2 adds the reviews of flagged cleanings, 3 the
+    exceptions strong dissatisfaction calls for (SV-FIND-1)."""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, object]) -> None:
         state["reviews"] = []
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, object]) -> None:
+        state["exception_prompts"] = {}
 
     @classmethod
     def draft(cls, ctx: CommandContext, *, survey_type: SurveyType, title: str,
@@ -276,6 +298,8 @@ class SurveyCampaign(Case):
         self.report_summary: str | None = None
         self.linked_exceptions: list[str] = []
         self.reviews: list[CleaningReview] = []
+        self.exception_prompts: dict[str, ExceptionPrompt] = {}
+        """SV-FIND-1: respondents whose answer of 1 calls for a service exception."""
         self._start_case_record()
 
     # --- plan and sample (SV-PLAN-1, SV-SAMPLE-1) -----------------------------------
@@ -464,22 +488,44 @@ class SurveyCampaign(Case):
         self._response_recorded(timestamp=ctx.at, meta=ctx.meta("responses"),
                                 response=response,
                                 reasons=automatic_reasons(self.questionnaire, response, policy),
-                                late_entry=late)
+                                late_entry=late,
+                                prompts_exception=STRONGLY_DISSATISFIED in answers.values())
 
     @event("ResponseRecorded")
     def _response_recorded(self, *, timestamp: datetime, meta: EventMeta, response: Response,
-                           reasons: tuple[InvalidReason, ...], late_entry: bool) -> None:
+                           reasons: tuple[InvalidReason, ...], late_entry: bool,
+                           prompts_exception: bool = False) -> None:
+        """`prompts_exception` is decided when the response is recorded (responses of
+        earlier releases carry none, so replaying them owes nothing new)."""
         self.responses[response.respondent] = response
         self.response_reasons[response.respondent] = tuple(reasons)
         if late_entry:
             self.late_entries.append(response.respondent)
+        if prompts_exception:
+            self.exception_prompts[response.respondent] = ExceptionPrompt(
+                timestamp, self.version + 1)
 
-    def link_exception(self, ctx: CommandContext, *, exception_id: str, respondent: str) -> None:
-        """SV-FIND-1: a strongly dissatisfied respondent opened a service exception."""
+    def link_exception(self, ctx: CommandContext, *, exception_id: str, respondent: str,
+                       customer_id: str, serious_flaw: str | None = None) -> None:
+        """SV-FIND-1: a respondent who is strongly dissatisfied (an answer of 1 or 2),
+        or who reported a serious service flaw (named), opened a service exception for
+        their own customer, while the campaign is not yet reported."""
         authorise(ctx, "findings", ORGANISERS)
+        if self.status is CampaignStatus.REPORTED:
+            raise WrongState("findings", self.status.value, "the campaign is reported; "
+                             "open the service exception on its own")
         respondent = self.respondent(respondent)
         if respondent not in self.responses:
             raise InvalidInput("respondent", f"{respondent} has not answered")
+        own = self.recipients[respondent].customer_id
+        if customer_id != own:
+            raise InvalidInput("customer.id", f"{respondent} answered for {own}, not for "
+                               f"{customer_id}")
+        low = [k for k, v in self.responses[respondent].scored().items() if v <= DISSATISFIED]
+        if not low and not (serious_flaw or "").strip():
+            raise InvalidInput("respondent", f"{respondent} scored no item 1 or 2: a finding "
+                               "is for a dissatisfied respondent, or names the serious "
+                               "service flaw they reported")
         self._exception_linked(timestamp=ctx.at, meta=ctx.meta("findings"),
                                exception_id=exception_id, respondent=respondent)
 
@@ -487,6 +533,11 @@ class SurveyCampaign(Case):
     def _exception_linked(self, *, timestamp: datetime, meta: EventMeta, exception_id: str,
                           respondent: str) -> None:
         self.linked_exceptions.append(exception_id)
+        prompt = self.exception_prompts.get(respondent)
+        if prompt is not None and prompt.exception_id is None:
+            self.exception_prompts[respondent] = replace(
+                prompt, exception_id=exception_id, opened_at=timestamp,
+                opened_version=self.version + 1)
 
     # --- close, clean, report (SV-CLOSE-1, SV-KPI-*, SV-FIND-*) ----------------------
 

@@ -9,6 +9,8 @@
 - SV-CLOSE-1: cleaning within 5 working days of close; the report within 3 working
   days of cleaning; a quarterly campaign's whole process within 18 working days of
   its start.
+- SV-FIND-1: a response with an answer of 1 owes a linked service exception by the
+  close of the next working day.
 """
 
 from __future__ import annotations
@@ -28,7 +30,23 @@ def obligations(campaign: SurveyCampaign, policy: SurveyPolicy, calendar: Busine
     if campaign.started_at is not None:
         found += list(_dispatch(campaign, policy, calendar, now))
     found += list(_close(campaign, policy, calendar))
+    found += list(_findings(campaign, policy, calendar))
     return found
+
+
+def _findings(c: SurveyCampaign, policy: SurveyPolicy,
+              calendar: BusinessCalendar) -> Iterator[Obligation]:
+    """SV-FIND-1: a respondent very dissatisfied (an answer of 1) opens a service
+    exception linked to the campaign at once: by the close of the next working day."""
+    for respondent, prompt in c.exception_prompts.items():
+        yield Obligation(
+            key=f"SV-FIND-1@{respondent}", rule="SV-FIND-1",
+            description=f"open a service exception for {respondent}, very dissatisfied",
+            started_at=prompt.recorded_at,
+            due_at=calendar.add_working_days(prompt.recorded_at,
+                                             policy.finding_exception_working_days),
+            met_at=prompt.opened_at, met_by_version=prompt.opened_version,
+            responsible="customer service", level=c.survey_type.value)
 
 
 def _quarter_start(day: date) -> date:

@@ -326,3 +326,62 @@ def test_ret_4_respondents_are_named_by_the_campaign_and_erased_with_their_custo
     assert campaign.recipients["C0#1"].name == "C0-a"
     after = s.client.get(s.location, headers=s.cs).json()
     assert after["cleaning"] == before["cleaning"] and after["responses"] == 5
+
+
+def finding_body(respondent: str, customer: str, **extra) -> dict:
+    return {"respondent": respondent, "category": "after_sales", "level": "major",
+            "title": "very dissatisfied", "description": "survey answer",
+            "service_step": "after_sales_visit", "department": "after_sales",
+            "customer": {"id": customer, "name": f"Customer {customer}", "key_account": False,
+                         "contact": {"name": "Zhou Min"}}} | extra
+
+
+@pytest.mark.rule("SV-FIND-1")
+def test_sv_find_1_a_very_dissatisfied_answer_prompts_a_linked_exception(
+        survey: Survey, client: TestClient, cases: CaseApplication) -> None:
+    s = survey
+    start_campaign(s)
+    s.at(2026, 10, 9, 10, 0)  # a Friday
+    s.respond("C0-a")  # satisfied
+    answered = s.respond("C4-a", **s.answers(price=1))
+    assert answered["exceptions_due"] == ["C4#1"]
+    prompt = next(o for o in answered["obligations"] if o["key"] == "SV-FIND-1@C4#1")
+    assert prompt["state"] == "pending"
+    assert prompt["due_at"] == "2026-10-10T10:00:00Z"  # Saturday 10 October is worked
+    before = stored_events(cases)
+    content = s.post("findings", finding_body("C0-a", "C0"), expect=422)
+    assert content["errors"][0]["field"] == "respondent"  # C0 is not dissatisfied
+    other = s.post("findings", finding_body("C4-a", "C3"), expect=422)
+    assert other["errors"][0]["field"] == "customer.id"  # C4 answered for C4
+    assert stored_events(cases) == before
+    created = client.post(f"{s.location}/findings", json=finding_body("C4-a", "C4"),
+                          headers=s.cs)
+    assert created.status_code == 201, created.text
+    view = created.json()
+    [exception_id] = view["linked_exceptions"]
+    assert created.headers["location"] == f"/v1/exceptions/{exception_id}"
+    assert created.headers["content-location"] == s.location  # the body and ETag are it
+    assert created.headers["etag"] == f'"{view["version"]}"'
+    assert view["exceptions_due"] == []
+    met = next(o for o in view["obligations"] if o["key"] == "SV-FIND-1@C4#1")
+    assert met["state"] == "met"
+    exception = client.get(f"/v1/exceptions/{exception_id}", headers=s.cs).json()
+    assert exception["links"]["survey"] == s.location
+    flaw = s.post("findings", finding_body("C0-a", "C0", serious_flaw="engineer was rude"),
+                  expect=201)
+    assert len(flaw["linked_exceptions"]) == 2
+
+
+@pytest.mark.rule("SV-FIND-1")
+def test_sv_find_1_no_finding_once_the_campaign_is_reported(survey: Survey) -> None:
+    s = survey
+    start_campaign(s)
+    s.at(2026, 10, 9, 10, 0)
+    for i in range(4):
+        s.respond(f"C{i}-a")
+    s.respond("C4-a", **s.answers(price=2))
+    s.post("close", {})
+    s.post("cleaning", {"seed": 1})
+    s.post("report", {"summary": "Q4"})
+    late = s.post("findings", finding_body("C4-a", "C4"), expect=409)
+    assert late["type"] == "urn:casetrail:problem:wrong-state"

@@ -128,3 +128,33 @@ def test_sv_review_1_an_unflagged_cleaning_needs_no_review() -> None:
     with pytest.raises(WrongState):
         campaign.review_cleaning(cs(NOW), decision=ReviewDecision.ACCEPT, reason="fine")
     campaign.report(cs(NOW), summary="Q4")
+
+
+@pytest.mark.rule("SV-FIND-1")
+def test_sv_find_1_responses_of_earlier_releases_owe_no_exception_on_replay() -> None:
+    """A ResponseRecorded event without `prompts_exception` (an earlier release's)
+    replays as it was: nothing new is owed for it, even for an answer of 1."""
+    campaign = running(START)
+    campaign.dispatch(cs(START), (recipient("C0"),))
+    campaign.record_response(cs(NOW), POLICY, respondent="C0-r",
+                             started_at=NOW - timedelta(minutes=6), submitted_at=NOW,
+                             answers=answers(price=1))
+    assert list(campaign.exception_prompts) == ["C0#1"]
+    events = campaign.collect_events()
+    del events[-1].__dict__["prompts_exception"]  # as stored before SV-FIND-1's prompt
+    replayed = None
+    for e in events:
+        replayed = e.mutate(replayed)
+    assert replayed is not None and replayed.exception_prompts == {}
+
+
+def test_a_version_2_survey_snapshot_loads_with_no_exception_prompts() -> None:
+    from eventsourcing.domain import Snapshot
+
+    campaign = flagged()
+    taken = Snapshot.take(campaign)
+    state = {k: v for k, v in taken.state.items() if k != "exception_prompts"}
+    state["class_version"] = 2
+    loaded = Snapshot(originator_id=campaign.id, originator_version=campaign.version,
+                      timestamp=taken.timestamp, topic=taken.topic, state=state).mutate(None)
+    assert loaded.exception_prompts == {} and loaded.review_pending
