@@ -39,8 +39,11 @@ def render_survey_report(c: SurveyCampaign, zone: tzinfo) -> str:
     if r is None:
         return "\n".join([*lines, "", "Not cleaned yet: no figures.", ""])
     lines += [f"- Excluded: {len(r.excluded)}"
+              + (f" ({_pct(r.excluded_share, 100)} %)" if r.excluded_share else "")
               + (" — flagged for review (over the exclusion threshold)"
                  if r.flagged_for_review else ""),
+              *(f"- Review {esc(v.reviewed_by)}, {when(v.reviewed_at)}: "
+                f"{v.decision.value} — {esc(v.reason)}" for v in c.reviews),
               f"- Response rate {_pct(r.response_rate, 100)} %",
               "", "## 4. Scores / 满意度得分", "",
               f"- Overall score: {_pct(r.overall_score)}"
@@ -49,8 +52,9 @@ def render_survey_report(c: SurveyCampaign, zone: tzinfo) -> str:
               f"- Satisfaction rate: {_pct(r.satisfaction_rate)} %; loyalty: {_pct(r.loyalty)}; "
               f"favourable rate (key accounts x{r.key_account_weight:g}): "
               f"{_pct(r.favourable_rate)} %", "",
-              "| Dimension | Score |", "|---|---|",
-              *(f"| {esc(d)} | {_pct(v)} |" for d, v in r.dimension_scores.items()), "",
+              "| Dimension | Score | Favourable % |", "|---|---|---|",
+              *(f"| {esc(d)} | {_pct(v)} | {_pct(r.dimension_favourable.get(d))} |"
+                for d, v in r.dimension_scores.items()), "",
               "## 5. Differences by customer type / 客户类型差异", "",
               *(f"- {aspect} {esc(group)}: {_pct(value)}"
                 for aspect, groups in (("size", r.scores_by_size),

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
 from domain.cases import SYSTEM, CommandContext
+from domain.errors import CaseNotFound
 from domain.surveys.campaign import (
     CampaignPlan,
     Channel,
@@ -63,6 +65,19 @@ def active_customers(cases: CaseApplication, start: date, end: date) -> tuple[Sa
             return tuple(sorted(found, key=lambda c: c.id))
 
 
+def weighed_by_directory(cases: CaseApplication, given: tuple[SampleCustomer, ...]
+                         ) -> tuple[SampleCustomer, ...]:
+    """SV-KPI-4: in a frame a caller gives (with management's override), whether a
+    customer the directory knows is a key account is still the directory's word."""
+    def weighed(customer: SampleCustomer) -> SampleCustomer:
+        try:
+            record = cases.get_case(CustomerRecord, customer_uuid(customer.id))
+        except CaseNotFound:
+            return customer
+        return replace(customer, key_account=record.key_account)
+    return tuple(weighed(c) for c in given)
+
+
 def register_customers(cases: CaseApplication, records: Sequence[CustomerRecord]) -> int:
     """All or nothing: every customer of an import is saved in one transaction."""
     if records:
@@ -96,12 +111,12 @@ def record_service_node(cases: CaseApplication, ctx: CommandContext, customer_id
                                              node.completed_at), f"Instant survey: {label}, {who}",
                            ctx)]
         if node.node_type is NodeType.DELIVERY:
-            for months in cases.policy.surveys.follow_up_visit_months[:-1]:
+            for months in cases.policy.surveys.follow_up_visit_months:
                 drafts.append(_instant(customer, Trigger(
                     "SV-TYPE-3", f"visit {months} months after delivery {node.reference}",
                     node.completed_at, months=months),
                     f"Follow-up visit +{months}m: {who}", ctx))
-            drafts.append(_instant(customer, Trigger(
+            drafts.append(_instant(customer, Trigger(  # a delivery states its warranty end
                 "SV-TYPE-3", f"warranty end of delivery {node.reference}", node.completed_at,
                 due_date=node.warranty_end), f"Warranty-end visit: {who}", ctx))
         return drafts

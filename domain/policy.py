@@ -63,7 +63,9 @@ class SurveyPolicy:
     """Satisfaction surveys, DOMAIN.md section 3 (sources 000, 001, 003, 004)."""
 
     instant_launch_working_days: int = rule("SV-TYPE-2", 3)
-    follow_up_visit_months: tuple[int, ...] = rule("SV-TYPE-3", (1, 3, 12))
+    follow_up_visit_months: tuple[int, ...] = rule("SV-TYPE-3", (1, 3))
+    """Visits this many months after a delivery, every one of them, besides the visit
+    at the warranty's end (001's "1 year"), which each delivery states."""
     special_trigger_complaint_increase: float = rule("SV-TYPE-4", 0.10)
     special_due_working_days: int = rule("SV-TYPE-4", 15)
     quarterly_plan_working_days: int = rule("SV-PLAN-1", 5)

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fractions import Fraction
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
-from api.models.common import Day, Instant, LongText, RequestModel, Text, UtcDatetime
+from api.models.common import (
+    Day,
+    Instant,
+    LongText,
+    OptionalText,
+    RequestModel,
+    Text,
+    UtcDatetime,
+)
 from api.models.exceptions import CustomerIn, ObligationView
 from domain.policy import SurveyPolicy
 from domain.service_exceptions.values import Category, Level
 from domain.surveys.campaign import (
+    CallBackResult,
     CampaignPlan,
     CampaignStatus,
     Channel,
     CleaningResult,
     CleaningReview,
+    Exclusion,
     Recipient,
     ReminderKind,
     ReviewDecision,
     SurveyCampaign,
     SurveyType,
 )
+from domain.surveys.findings import Finding
 from domain.surveys.questionnaire import DEFAULT_PERIODIC, Dimension, Item, Questionnaire
 from domain.surveys.responses import InvalidReason, RespondentClass
 from domain.surveys.sampling import SampleCustomer, check_sample
@@ -143,11 +155,112 @@ class ReportIn(RequestModel):
     summary: LongText
 
 
+class CallBackIn(RequestModel):
+    """SV-SAMPLE-2: what calling back a drawn delegated respondent found."""
+
+    respondent: Text
+    confirmed: StrictBool
+    note: OptionalText = Field(default="", description="required when not confirmed")
+
+
 class CleaningReviewIn(RequestModel):
     """SV-REVIEW-1: the decision on a cleaning flagged by SV-VALID-1."""
 
     decision: ReviewDecision
     reason: LongText
+
+
+class Figure(BaseModel):
+    """SV-KPI-4: a figure as a decimal with its unit, and the exact value it rounds."""
+
+    value: float = Field(description="rounded to four decimals")
+    unit: Literal["percent", "points"] = Field(
+        description="percent: 0-100; points: a score on SV-KPI-1's 0-100 scale")
+    exact: str = Field(description="the exact value, as an integer or 'numerator/denominator'")
+
+    @classmethod
+    def of(cls, exact: str | None, unit: Literal["percent", "points"],
+           scale: int = 1) -> Figure | None:
+        if exact is None:
+            return None
+        value = Fraction(exact) * scale
+        return cls(value=round(float(value), 4), unit=unit, exact=str(value))
+
+    @classmethod
+    def each(cls, exact: dict[str, str], unit: Literal["percent", "points"]
+             ) -> dict[str, Figure]:
+        return {k: f for k, v in exact.items() if (f := cls.of(v, unit)) is not None}
+
+
+class CleaningView(BaseModel):
+    """The cleaning's figures (SV-KPI-1..4, SV-RATE-1, SV-VALID-1, SV-REVIEW-1), every
+    one in percent or points with its exact value."""
+
+    valid: list[str]
+    excluded: list[Exclusion]
+    excluded_share: Figure | None
+    flagged_for_review: bool
+    customers_surveyed: int
+    overall_score: Figure | None
+    customer_scores: dict[str, Figure]
+    dimension_scores: dict[str, Figure]
+    item_scores: dict[str, Figure]
+    satisfaction_rate: Figure | None
+    loyalty: Figure | None
+    favourable_rate: Figure | None = Field(description="key-account weighted (SV-KPI-3)")
+    dimension_favourable: dict[str, Figure]
+    item_favourable: dict[str, Figure]
+    kpi_targets_met: dict[str, bool | None] = Field(
+        description="SV-KPI-2's targets, from the policy in force at cleaning")
+    scores_by_size: dict[str, Figure]
+    scores_by_tenure: dict[str, Figure]
+    scores_by_scenario: dict[str, Figure]
+    previous_campaign: str | None
+    previous_overall_score: Figure | None
+    response_rate: Figure | None
+    online_response_rate: Figure | None
+    on_site_share: Figure | None
+    rate_targets_met: dict[str, bool | None]
+    a_class_direct_ok: bool
+    call_backs: list[str]
+    call_back_seed: int
+    tracked_findings: list[Finding]
+    notices: list[Finding]
+    key_account_weight: float
+    min_fill_seconds: float
+    max_excluded_share: float
+
+    @classmethod
+    def of(cls, c: CleaningResult) -> CleaningView:
+        percent, points = "percent", "points"
+        return cls(
+            valid=list(c.valid), excluded=list(c.excluded),
+            excluded_share=Figure.of(c.excluded_share, percent, 100),
+            flagged_for_review=c.flagged_for_review, customers_surveyed=c.customers_surveyed,
+            overall_score=Figure.of(c.overall_score, points),
+            customer_scores=Figure.each(c.customer_scores, points),
+            dimension_scores=Figure.each(c.dimension_scores, points),
+            item_scores=Figure.each(c.item_scores, points),
+            satisfaction_rate=Figure.of(c.satisfaction_rate, percent),
+            loyalty=Figure.of(c.loyalty, percent),
+            favourable_rate=Figure.of(c.favourable_rate, percent),
+            dimension_favourable=Figure.each(c.dimension_favourable, percent),
+            item_favourable=Figure.each(c.item_favourable, percent),
+            kpi_targets_met=c.kpi_targets_met,
+            scores_by_size=Figure.each(c.scores_by_size, points),
+            scores_by_tenure=Figure.each(c.scores_by_tenure, points),
+            scores_by_scenario=Figure.each(c.scores_by_scenario, points),
+            previous_campaign=c.previous_campaign,
+            previous_overall_score=Figure.of(c.previous_overall_score, points),
+            # stored as ratios (0-1) since SV-RATE-1 was built; shown in percent
+            response_rate=Figure.of(c.response_rate, percent, 100),
+            online_response_rate=Figure.of(c.online_response_rate, percent, 100),
+            on_site_share=Figure.of(c.on_site_share, percent, 100),
+            rate_targets_met=c.rate_targets_met, a_class_direct_ok=c.a_class_direct_ok,
+            call_backs=list(c.call_backs), call_back_seed=c.call_back_seed,
+            tracked_findings=list(c.tracked_findings), notices=list(c.notices),
+            key_account_weight=c.key_account_weight, min_fill_seconds=c.min_fill_seconds,
+            max_excluded_share=c.max_excluded_share)
 
 
 class SurveyView(BaseModel):
@@ -169,7 +282,10 @@ class SurveyView(BaseModel):
     responses: int
     late_entries: list[str]
     closed_at: UtcDatetime | None
-    cleaning: CleaningResult | None
+    cleaning: CleaningView | None
+    call_back_results: list[CallBackResult]
+    call_backs_pending: list[str] = Field(description=(
+        "SV-SAMPLE-2: drawn respondents not called back yet; the report waits for them"))
     review_pending: bool = Field(description=(
         "SV-REVIEW-1: the cleaning is flagged and awaits a cs_head or management decision"))
     reviews: list[CleaningReview]
@@ -193,7 +309,10 @@ class SurveyView(BaseModel):
             sample_override=c.sample_override, started_at=c.started_at,
             recipients=len(c.recipients), responses=len(c.responses),
             late_entries=list(c.late_entries), closed_at=c.survey_closed_at,
-            cleaning=c.cleaning, review_pending=c.review_pending, reviews=list(c.reviews),
+            cleaning=CleaningView.of(c.cleaning) if c.cleaning else None,
+            call_back_results=list(c.call_back_results.values()),
+            call_backs_pending=list(c.call_backs_pending),
+            review_pending=c.review_pending, reviews=list(c.reviews),
             reported_at=c.reported_at, report_summary=c.report_summary,
             linked_exceptions=list(c.linked_exceptions),
             exceptions_due=[r for r, p in c.exception_prompts.items() if p.exception_id is None],

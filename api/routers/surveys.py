@@ -37,7 +37,7 @@ from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_cleaning
 from application.survey_report import render_survey_report
-from application.surveys import active_customers, previous_comparable
+from application.surveys import active_customers, previous_comparable, weighed_by_directory
 from domain.actors import Actor
 from domain.cases import CommandContext
 from domain.corrective_actions import CorrectiveAction
@@ -143,9 +143,11 @@ COMMANDS = [
             lambda c, ctx, b, _: c.approve_plan(ctx), "Approve the plan (SV-PLAN-1)"),
     Command("sample", "sample", m.SampleIn, ORGANISERS | APPROVERS,
             lambda c, ctx, b, app: c.set_sample(
-                ctx, _policy(app), active=tuple(x.to_domain() for x in b.active) if b.active
+                ctx, _policy(app), active=weighed_by_directory(
+                    app, tuple(x.to_domain() for x in b.active)) if b.active is not None
                 else active_customers(app, c.plan.period_start, c.plan.period_end),
-                sample=tuple(b.sample), override_reason=b.override_reason),
+                sample=tuple(b.sample), override_reason=b.override_reason,
+                frame_from_directory=b.active is None),
             "Set the sample, checked against SV-SAMPLE-1 (active customers from the "
             "directory unless given)"),
     Command("start", "start", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.start(ctx),
@@ -166,6 +168,11 @@ COMMANDS = [
     Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS, _clean,
             "Clean the data: exclusions, KPIs, findings; the top findings open corrective "
             "actions in the same transaction (SV-CLOSE-1, SV-KPI-*, SV-FIND-2, CA-SRC-1)"),
+    Command("call-backs", "call_backs", m.CallBackIn, ORGANISERS,
+            lambda c, ctx, b, _: c.record_call_back(ctx, respondent=b.respondent,
+                                                    confirmed=b.confirmed, note=b.note),
+            "Record a drawn call-back's result; one not confirmed goes before a reviewer "
+            "(SV-SAMPLE-2)"),
     Command("cleaning-review", "cleaning_review", m.CleaningReviewIn, CLEANING_REVIEWERS,
             lambda c, ctx, b, _: c.review_cleaning(ctx, decision=b.decision, reason=b.reason),
             "Decide on a cleaning flagged for review: accept, re-survey or exclude more "

@@ -111,6 +111,17 @@ DISSATISFIED = 2
 
 
 @dataclass(frozen=True)
+class CallBackResult:
+    """SV-SAMPLE-2: a delegated respondent called back to verify their answers."""
+
+    respondent: str
+    confirmed: bool
+    note: str
+    called_by: str
+    called_at: datetime
+
+
+@dataclass(frozen=True)
 class ExceptionPrompt:
     """SV-FIND-1: a response with an answer of 1 calls for a service exception."""
 
@@ -219,6 +230,11 @@ class CleaningResult:
     max_excluded_share: float
     excluded_share: str | None = None
     """Excluded responses of all responses (SV-REVIEW-1), exact fraction."""
+    customer_scores: dict[str, str] = field(default_factory=dict)
+    dimension_favourable: dict[str, str] = field(default_factory=dict)
+    item_favourable: dict[str, str] = field(default_factory=dict)
+    kpi_targets_met: dict[str, bool | None] = field(default_factory=dict)
+    """SV-KPI-4: kept with the campaign (cleanings of earlier releases have none)."""
 
 
 def _fraction(value: object) -> str | None:
@@ -228,9 +244,10 @@ def _fraction(value: object) -> str | None:
 
 class SurveyCampaign(Case):
     case_type: ClassVar[str] = "survey"
-    class_version: ClassVar[int] = 3
+    class_version: ClassVar[int] = 4
     """Of the state in snapshots: 2 adds the reviews of flagged cleanings, 3 the
-    exceptions strong dissatisfaction calls for (SV-FIND-1)."""
+    exceptions strong dissatisfaction calls for (SV-FIND-1), 4 the call-backs'
+    results (SV-SAMPLE-2)."""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, object]) -> None:
@@ -239,6 +256,13 @@ class SurveyCampaign(Case):
     @staticmethod
     def upcast_v2_v3(state: dict[str, object]) -> None:
         state["exception_prompts"] = {}
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, object]) -> None:
+        state["call_back_results"] = {}
+        reviews: list[CleaningReview] = state["reviews"]  # type: ignore[assignment]
+        state["cleaning_accepted"] = bool(reviews) and reviews[-1].decision is (
+            ReviewDecision.ACCEPT)
 
     @classmethod
     def draft(cls, ctx: CommandContext, *, survey_type: SurveyType, title: str,
@@ -299,6 +323,10 @@ class SurveyCampaign(Case):
         self.linked_exceptions: list[str] = []
         self.reviews: list[CleaningReview] = []
         self.exception_prompts: dict[str, ExceptionPrompt] = {}
+        self.call_back_results: dict[str, CallBackResult] = {}
+        """SV-SAMPLE-2: what calling back the drawn delegated respondents found."""
+        self.cleaning_accepted = False
+        """SV-REVIEW-1: a reviewer accepted the cleaning in force as it now stands."""
         """SV-FIND-1: respondents whose answer of 1 calls for a service exception."""
         self._start_case_record()
 
@@ -328,21 +356,28 @@ class SurveyCampaign(Case):
 
     def set_sample(self, ctx: CommandContext, policy: SurveyPolicy, *,
                    active: tuple[SampleCustomer, ...], sample: tuple[str, ...],
-                   override_reason: str | None = None) -> None:
-        """SV-SAMPLE-1; a sample that breaks it needs management's override and a reason."""
+                   override_reason: str | None = None,
+                   frame_from_directory: bool = True) -> None:
+        """SV-SAMPLE-1; a sample that breaks it, or a frame of active customers other
+        than the directory's (which could get round the rule), needs management's
+        override and a reason."""
         authorise(ctx, "sample", ORGANISERS | APPROVERS)
         if self.status not in {CampaignStatus.APPROVED, CampaignStatus.SAMPLED}:
             self._expect("sample", CampaignStatus.APPROVED, "plan_approval")
         if not sample:
             raise InvalidInput("sample", "the sample is empty")
         result = check_sample(active, sample, policy)
-        if not result.ok:
-            if not override_reason:
+        if not frame_from_directory and not (override_reason or "").strip():
+            raise InvalidInput("active", "the active customers come from the directory; "
+                               "another list needs management's override with a reason")
+        overridden = not result.ok or not frame_from_directory
+        if overridden:
+            if not (override_reason or "").strip():
                 raise InvalidInput("sample", "; ".join(result.problems()))
             authorise(ctx, "sample_override", APPROVERS)
         self._sample_set(timestamp=ctx.at, meta=ctx.meta("sample"), active=tuple(active),
                          sample=tuple(dict.fromkeys(sample)),
-                         override=override_reason if not result.ok else None)
+                         override=override_reason if overridden else None)
 
     @event("SampleSet")
     def _sample_set(self, *, timestamp: datetime, meta: EventMeta,
@@ -581,8 +616,8 @@ class SurveyCampaign(Case):
                                   if r.channel is Channel.ONLINE),
             online_responded=sum(1 for r in self.responses.values()
                                  if r.channel == Channel.ONLINE.value),
-            enterprise_customers=sum(1 for cid in self.sample
-                                     if cid in sampled and sampled[cid].enterprise),
+            # SV-RATE-1 (004): of all the period's enterprise customers, not the sampled
+            enterprise_customers=sum(1 for c in self.active if c.enterprise),
             on_site_interviewed=len({r.customer_id for r in self.responses.values()
                                      if r.channel == Channel.ON_SITE.value}))
 
@@ -618,7 +653,11 @@ class SurveyCampaign(Case):
             rate_targets_met=rates.against(policy),
             key_account_weight=policy.key_account_weight,
             min_fill_seconds=policy.min_fill_time.total_seconds(),
-            max_excluded_share=policy.max_excluded_share)
+            max_excluded_share=policy.max_excluded_share,
+            customer_scores={k: str(v) for k, v in sorted(figures.customer_scores.items())},
+            dimension_favourable={k: str(v) for k, v in figures.dimension_favourable.items()},
+            item_favourable={k: str(v) for k, v in figures.item_favourable.items()},
+            kpi_targets_met=figures.targets_met(policy))
         self._cleaned(timestamp=ctx.at, meta=ctx.meta("cleaning"), result=result)
         return result
 
@@ -635,13 +674,47 @@ class SurveyCampaign(Case):
         self.cleaning = result
         self.cleaned_at = timestamp
         self.status = CampaignStatus.CLEANED
+        self.cleaning_accepted = False
+
+    def record_call_back(self, ctx: CommandContext, *, respondent: str, confirmed: bool,
+                         note: str) -> None:
+        """SV-SAMPLE-2: the result of calling back a delegated respondent the cleaning
+        drew. One that does not confirm their answers puts the cleaning before a
+        reviewer (SV-REVIEW-1), who may exclude more."""
+        authorise(ctx, "call_backs", ORGANISERS)
+        self._expect("call_backs", CampaignStatus.CLEANED, "cleaning")
+        assert self.cleaning is not None
+        respondent = self.respondent(respondent)
+        if respondent not in self.cleaning.call_backs:
+            raise InvalidInput("respondent", f"{respondent} was not drawn for a call-back; "
+                               f"drawn: {', '.join(self.cleaning.call_backs) or 'nobody'}")
+        if respondent in self.call_back_results:
+            raise WrongState("call_backs", self.status.value,
+                             f"the call-back of {respondent} is already recorded")
+        if not confirmed:
+            required_text("note", note)
+        self._called_back(timestamp=ctx.at, meta=ctx.meta("call_backs"), result=CallBackResult(
+            respondent, confirmed, note, ctx.actor.user, ctx.at))
+
+    @event("CalledBack")
+    def _called_back(self, *, timestamp: datetime, meta: EventMeta,
+                     result: CallBackResult) -> None:
+        self.call_back_results[result.respondent] = result
+        if not result.confirmed:
+            self.cleaning_accepted = False  # what was accepted no longer stands
+
+    @property
+    def call_backs_pending(self) -> tuple[str, ...]:
+        drawn = self.cleaning.call_backs if self.cleaning else ()
+        return tuple(r for r in drawn if r not in self.call_back_results)
 
     @property
     def review_pending(self) -> bool:
-        """SV-REVIEW-1: the cleaning in force is flagged and nobody accepted it yet."""
-        return self.cleaning is not None and self.cleaning.flagged_for_review and not (
-            # another cleaning follows only a re-survey or exclude-more decision
-            self.reviews and self.reviews[-1].decision is ReviewDecision.ACCEPT)
+        """SV-REVIEW-1: the cleaning in force is flagged, or a call-back did not confirm
+        its answers (SV-SAMPLE-2), and nobody accepted it yet."""
+        unconfirmed = any(not r.confirmed for r in self.call_back_results.values())
+        return self.cleaning is not None and (
+            self.cleaning.flagged_for_review or unconfirmed) and not self.cleaning_accepted
 
     def review_cleaning(self, ctx: CommandContext, *, decision: ReviewDecision,
                         reason: str) -> None:
@@ -652,7 +725,8 @@ class SurveyCampaign(Case):
         if not self.review_pending:
             raise WrongState("cleaning_review", self.status.value,
                              "only a cleaning flagged for review (more than the allowed share "
-                             "excluded, SV-VALID-1) awaits a review decision")
+                             "excluded, SV-VALID-1, or a call-back that did not confirm, "
+                             "SV-SAMPLE-2) awaits a review decision")
         required_text("reason", reason)
         assert self.cleaning is not None
         self._cleaning_reviewed(timestamp=ctx.at, meta=ctx.meta("cleaning_review"),
@@ -663,18 +737,24 @@ class SurveyCampaign(Case):
     def _cleaning_reviewed(self, *, timestamp: datetime, meta: EventMeta,
                            review: CleaningReview) -> None:
         self.reviews.append(review)
+        self.cleaning_accepted = review.decision is ReviewDecision.ACCEPT
         if review.decision is ReviewDecision.RE_SURVEY:
             self.status = CampaignStatus.RUNNING
             self.survey_closed_at = self.cleaned_at = self.cleaning = None
+            self.call_back_results = {}
         elif review.decision is ReviewDecision.EXCLUDE_MORE:
             self.status = CampaignStatus.CLOSED
             self.cleaned_at = self.cleaning = None
+            self.call_back_results = {}
 
     def report(self, ctx: CommandContext, *, summary: str) -> None:
         """SV-REP-1: the analysis report, submitted to management; a flagged cleaning
         needs its review first (SV-REVIEW-1)."""
         authorise(ctx, "report", ORGANISERS)
         self._expect("report", CampaignStatus.CLEANED, "cleaning")
+        if self.call_backs_pending:
+            raise StepMissing("report", "call_backs", "call back "
+                              f"{', '.join(self.call_backs_pending)} first (SV-SAMPLE-2)")
         if self.review_pending:
             raise StepMissing("report", "cleaning_review",
                               f"{self.cleaning.excluded_share if self.cleaning else ''} of the "

@@ -6,7 +6,8 @@ responses; callers round for display only.
   valid scored answers x20; likewise per dimension and per item.
 - SV-KPI-2: satisfaction rate = customers scoring > 80 / customers surveyed x 100 %;
   loyalty = customers > 90 / customers > 80 x 100. "Surveyed" means at least one
-  valid response; exactly 80 or 90 do not count.
+  valid response (one that answered every item `unable_to_comment` too: the
+  customer was surveyed and has no score); exactly 80 or 90 do not count.
 - SV-KPI-3: favourable (4 or 5) rate = sum(w_c f_c) / sum(w_c n_c), w = the
   key-account weight for key accounts, 1 otherwise.
 """
@@ -48,9 +49,15 @@ class Kpis:
     item_favourable: dict[str, Fraction]
     key_account_weight: Fraction
 
-    @property
-    def meets_satisfaction_target(self) -> bool:
-        return self.satisfaction_rate is not None and self.satisfaction_rate >= 80
+    def targets_met(self, policy: SurveyPolicy) -> dict[str, bool | None]:
+        """SV-KPI-2's targets from the policy in force (None: nothing to judge)."""
+        def meets(value: Fraction | None, target: Fraction) -> bool | None:
+            return None if value is None else value >= target
+
+        return {"satisfaction_rate": meets(self.satisfaction_rate, Fraction(
+                    policy.target_satisfaction_rate).limit_denominator(1000) * 100),
+                "loyalty": meets(self.loyalty,
+                                 Fraction(policy.target_loyalty).limit_denominator(1000))}
 
 
 def compute(questionnaire: Questionnaire, valid: Iterable[Response],
@@ -62,7 +69,9 @@ def compute(questionnaire: Questionnaire, valid: Iterable[Response],
     by_item: dict[str, list[int]] = defaultdict(list)
     by_dimension: dict[str, list[int]] = defaultdict(list)
     favourable_parts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    surveyed_customers: set[str] = set()
     for response in valid:
+        surveyed_customers.add(response.customer_id)
         if response.key_account:
             key_accounts.add(response.customer_id)
         for item, score in response.scored().items():
@@ -77,7 +86,7 @@ def compute(questionnaire: Questionnaire, valid: Iterable[Response],
     overall = _mean(all_scores)
     satisfied = [c for c, s in customer_scores.items() if s > policy.satisfied_above]
     loyal = [c for c, s in customer_scores.items() if s > policy.loyal_above]
-    surveyed = len(customer_scores)
+    surveyed = len(surveyed_customers)
 
     def weight(customer: str) -> Fraction:
         return weight_key if customer in key_accounts else Fraction(1)

@@ -1,9 +1,10 @@
 """Sampling rules (SV-SAMPLE-1, SV-SAMPLE-2).
 
 SV-SAMPLE-1: the sample holds at least 80 % of the customers active in the period
-and every key account, and its spread over size, tenure, region and service
-scenario is reported. SV-SAMPLE-2: customer service surveys at least a third of
-A-class respondents directly; 10 % of delegated responses are drawn for call-back
+and every key account, and spreads over size, tenure, region and service scenario:
+every group the active customers fall in has someone in the sample.
+SV-SAMPLE-2: customer service surveys at least a third of A-class respondents
+directly; 10 % of delegated responses are drawn for call-back
 by a seeded draw, recorded, so a replay draws the same.
 """
 
@@ -13,7 +14,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from domain.policy import SurveyPolicy
 
@@ -38,10 +39,13 @@ class SampleCheck:
     active_share_ok: bool
     missing_key_accounts: tuple[str, ...]
     spread: dict[str, dict[str, int]]
+    missing_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per aspect, the groups of active customers nobody in the sample is in."""
 
     @property
     def ok(self) -> bool:
-        return self.active_share_ok and not self.missing_key_accounts
+        return self.active_share_ok and not self.missing_key_accounts \
+            and not self.missing_groups
 
     def problems(self) -> list[str]:
         found = []
@@ -50,6 +54,8 @@ class SampleCheck:
                          "customers, under the share SV-SAMPLE-1 requires")
         if self.missing_key_accounts:
             found.append("key accounts missing: " + ", ".join(self.missing_key_accounts))
+        found += [f"no {aspect} {', '.join(groups)} customer sampled"
+                  for aspect, groups in self.missing_groups.items()]
         return found
 
 
@@ -62,12 +68,16 @@ def check_sample(active: Sequence[SampleCustomer], sample_ids: Sequence[str],
     needed_keys = math.ceil(len(key_accounts) * policy.sample_key_account_share - 1e-9)
     missing_keys = tuple(sorted(c.id for c in key_accounts if c.id not in chosen))
     keys_ok = len(key_accounts) - len(missing_keys) >= needed_keys
+    aspects = ("size", "tenure", "region", "scenario")
     spread = {aspect: dict(sorted(Counter(getattr(c, aspect) for c in sampled_active).items()))
-              for aspect in ("size", "tenure", "region", "scenario")}
+              for aspect in aspects}
+    missing = {aspect: tuple(sorted({getattr(c, aspect) for c in active} - set(spread[aspect])))
+               for aspect in aspects}
     return SampleCheck(
         active=len(active), sampled_active=len(sampled_active),
         active_share_ok=len(sampled_active) >= needed,
-        missing_key_accounts=missing_keys if not keys_ok else (), spread=spread)
+        missing_key_accounts=missing_keys if not keys_ok else (), spread=spread,
+        missing_groups={a: groups for a, groups in missing.items() if groups})
 
 
 def direct_a_class_ok(a_class_total: int, a_class_direct: int, policy: SurveyPolicy) -> bool:

@@ -22,6 +22,8 @@ CST = ZoneInfo("Asia/Shanghai")
 CUSTOMERS = [{"id": f"C{i}", "key_account": i < 2, "size": "key" if i < 2 else "sme",
               "tenure": "old" if i % 2 else "new", "region": "east", "scenario": "after_sales"}
              for i in range(5)]
+FRAME = {"active": CUSTOMERS, "override_reason": "the directory is not loaded yet"}
+"""A frame of active customers given by the caller: management's, with a reason."""
 
 
 class Survey:
@@ -69,7 +71,7 @@ def start_campaign(s: Survey) -> None:
     assert created.status_code == 201, created.text
     s.location = created.headers["location"]
     s.post("plan-approval", {}, headers=s.boss)
-    s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C1", "C2", "C3", "C4"]})
+    s.post("sample", FRAME | {"sample": ["C0", "C1", "C2", "C3", "C4"]}, headers=s.boss)
     s.post("start", {})
     s.post("dispatches", {"recipients": [
         {"respondent": f"C{i}-a", "customer_id": f"C{i}", "key_account": i < 2,
@@ -92,9 +94,10 @@ def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestCl
     plan_due = next(o for o in created.json()["obligations"] if o["rule"] == "SV-PLAN-1")
     assert plan_due["due_at"] == "2026-10-13T10:00:00Z"  # 5th working day of Q4, 18:00 CST
     s.post("plan-approval", {}, headers=s.boss)
-    short = s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C2", "C3"]}, expect=422)
-    assert short["errors"][0]["field"] == "sample" and "C1" in short["detail"]
-    s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C1", "C2", "C3", "C4"]})
+    own = s.post("sample", {"active": CUSTOMERS, "sample": ["C0", "C1", "C2", "C3", "C4"]},
+                 expect=422)  # SV-SAMPLE-1: the frame is the directory's unless overridden
+    assert own["errors"][0]["field"] == "active"
+    s.post("sample", FRAME | {"sample": ["C0", "C1", "C2", "C3", "C4"]}, headers=s.boss)
     s.post("start", {})
     s.post("dispatches", {"recipients": [
         {"respondent": f"C{i}-a", "customer_id": f"C{i}", "key_account": i < 2,
@@ -129,25 +132,40 @@ def test_a_quarterly_campaign_from_plan_to_report(survey: Survey, client: TestCl
     result = cleaned["cleaning"]
     assert result["customers_surveyed"] == 4 and result["flagged_for_review"]
     assert result["call_backs"] == ["C4#1"] and result["call_back_seed"] == 7
-    assert Fraction(result["satisfaction_rate"]) == 75  # C0 C1 C2 above 80, C4 below
+    # SV-KPI-4: decimals with units, the exact fraction alongside
+    assert result["satisfaction_rate"] == {"value": 75.0, "unit": "percent", "exact": "75"}
+    assert result["response_rate"] == {"value": 100.0, "unit": "percent", "exact": "100"}
+    assert result["customer_scores"]["C4"] == {"value": 77.1429, "unit": "points",
+                                               "exact": "540/7"}
+    assert set(result["item_favourable"]) == set(DEFAULT_PERIODIC.item_keys)
+    assert result["dimension_favourable"]["product"]["unit"] == "percent"
+    assert result["kpi_targets_met"] == {"satisfaction_rate": False, "loyalty": False}
     # Three findings (two 1s, one 2); the top 20 % is one: a 1, ranked by item.
     assert [f["item"] for f in result["tracked_findings"]] == ["operating_stability"]
     assert [f["item"] for f in result["notices"]] == ["price", "performance"]
-    assert result["excluded_share"] == "1/5" and cleaned["review_pending"]
+    assert result["excluded_share"]["exact"] == "20" and cleaned["review_pending"]
     s.at(2026, 10, 23, 16, 0)
+    uncalled = s.post("report", {"summary": "Q4: price is the issue"}, expect=409)
+    assert uncalled["missing_step"] == "call_backs"  # SV-SAMPLE-2
+    called = s.post("call-backs", {"respondent": "C4-a", "confirmed": True})
+    assert called["call_backs_pending"] == [] and called["call_back_results"][0]["confirmed"]
     unreviewed = s.post("report", {"summary": "Q4: price is the issue"}, expect=409)
     assert unreviewed["missing_step"] == "cleaning_review"  # SV-REVIEW-1
     s.post("cleaning-review", {"decision": "accept", "reason": "C3 contradicts itself"},
            headers=s.boss)
     reported = s.post("report", {"summary": "Q4: price is the issue"})
     assert reported["status"] == "reported"
+    document = client.get(f"{s.location}/document", headers=s.cs).text
+    assert "- Excluded: 1 (20.0 %) — flagged for review" in document
+    assert "- Review boss, 2026-10-23: accept — C3 contradicts itself" in document
     states = {o["key"]: o["state"] for o in reported["obligations"]}
     assert states["SV-PLAN-1"] == "met" and states["SV-DISP-1"] == "met"
     assert states["SV-CLOSE-1/cleaning"] == states["SV-CLOSE-1/report"] == "met"
     assert states["SV-CLOSE-1/process"] == "met"
     history = client.get(f"{s.location}/history", headers=s.cs).json()["items"]
-    assert [e["type"] for e in history][-5:] == [
-        "Closed", "Cleaned", "CorrectiveActionsOpened", "CleaningReviewed", "Reported"]
+    assert [e["type"] for e in history][-6:] == [
+        "Closed", "Cleaned", "CorrectiveActionsOpened", "CalledBack", "CleaningReviewed",
+        "Reported"]
     [action_id] = reported["corrective_actions"]  # the tracked finding, CA-SRC-1
     action = client.get(f"/v1/corrective-actions/{action_id}", headers=s.cs)
     assert action.status_code == 200
@@ -246,8 +264,8 @@ def test_sample_from_the_directory_and_kpis_versus_the_previous_campaign(
     second = run_campaign("Q4 second", 3)
     assert second["cleaning"]["previous_campaign"] == first["id"]
     assert second["cleaning"]["previous_overall_score"] == first["cleaning"]["overall_score"]
-    assert Fraction(second["cleaning"]["overall_score"]) < Fraction(
-        first["cleaning"]["overall_score"])
+    assert Fraction(second["cleaning"]["overall_score"]["exact"]) < Fraction(
+        first["cleaning"]["overall_score"]["exact"])
 
 
 @pytest.mark.rule("RPT-3")
@@ -382,6 +400,32 @@ def test_sv_find_1_no_finding_once_the_campaign_is_reported(survey: Survey) -> N
     s.respond("C4-a", **s.answers(price=2))
     s.post("close", {})
     s.post("cleaning", {"seed": 1})
+    s.post("call-backs", {"respondent": "C4-a", "confirmed": True})  # C4 was delegated
     s.post("report", {"summary": "Q4"})
     late = s.post("findings", finding_body("C4-a", "C4"), expect=409)
     assert late["type"] == "urn:casetrail:problem:wrong-state"
+
+
+@pytest.mark.rule("SV-KPI-4")
+def test_sv_kpi_4_a_caller_s_frame_cannot_change_who_is_a_key_account(
+        survey: Survey, client: TestClient) -> None:
+    """Even in a frame management allowed, the directory says who is a key account."""
+    s = survey
+    s.at(2026, 10, 8, 9, 0)
+    assert client.post("/v1/customers", headers=s.cs, json={
+        "id": "C0", "name": "Customer 0", "key_account": True, "size": "key",
+        "region": "east", "first_contract": "2020-01-01"}).status_code == 201
+    created = client.post("/v1/surveys", headers=s.cs, json={
+        "survey_type": "quarterly", "title": "Q4",
+        "plan": {"goals": "g", "period_start": "2026-10-01", "period_end": "2026-12-31",
+                 "scope": "s", "channels": ["online"], "owners": ["qian"], "budget": "b"}})
+    s.location = created.headers["location"]
+    s.post("plan-approval", {}, headers=s.boss)
+    demoted = [c | {"key_account": False} for c in CUSTOMERS]  # C0 restated as non-key
+    s.post("sample", FRAME | {"active": demoted, "sample": [c["id"] for c in CUSTOMERS]},
+           headers=s.boss)
+    s.post("start", {})
+    refused = s.post("dispatches", {"recipients": [
+        {"respondent": "C0-a", "customer_id": "C0", "key_account": False,
+         "respondent_class": "A", "channel": "online"}]}, expect=422)
+    assert refused["errors"][0]["field"] == "recipients.0.key_account"

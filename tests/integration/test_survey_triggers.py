@@ -4,8 +4,11 @@ special-survey trigger (SV-TYPE-4), contacts sealed at rest (SEC-PII)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from application.app import CaseApplication
 from application.customer_import import import_customers
@@ -102,3 +105,21 @@ def test_sv_type_4_complaints_up_over_10_percent_make_a_special_survey_due(
     assert len([c for c in campaigns(cases) if c.trigger]) == 1
 
 
+
+
+@pytest.mark.rule("SV-TYPE-3")
+def test_sv_type_3_every_configured_visit_is_drafted_besides_the_warranty_end(
+        cases: CaseApplication) -> None:
+    """A policy with more visits drafts every one of them (none is taken for the
+    warranty's end, which the delivery states)."""
+    import_customers(GOOD, ctx(cases.clock.now(), Role.CS_HEAD), cases)
+    cases.policy = replace(cases.policy, surveys=replace(
+        cases.policy.surveys, follow_up_visit_months=(1, 3, 6)))
+    delivered = datetime(2026, 1, 31, 10, 0, tzinfo=CST)
+    cases.clock.set(delivered + timedelta(hours=1))  # type: ignore[attr-defined]
+    record_service_node(cases, ctx(cases.clock.now(), Role.SALES), "C2", ServiceNode(
+        NodeType.DELIVERY, delivered, "DN-2026-002", warranty_end=date(2028, 1, 31)))
+    dues = sorted(o.due_at for c in campaigns(cases) for o in cases.obligations(c)
+                  if o.rule == "SV-TYPE-3")
+    assert [(d - timedelta(seconds=1)).astimezone(CST).date() for d in dues] == [
+        date(2026, 2, 28), date(2026, 4, 30), date(2026, 7, 31), date(2028, 1, 31)]

@@ -95,6 +95,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     **{("POST", f"/v1/surveys/{{case_id}}/{step}"): SURVEY_ORGANISERS
        for step in ("start", "dispatches", "reminders", "responses", "close", "cleaning",
                     "report", "findings")},
+    ("POST", "/v1/surveys/{case_id}/call-backs"): SURVEY_ORGANISERS,  # SV-SAMPLE-2
     # SV-REVIEW-1: a flagged cleaning is decided by cs_head or management.
     ("POST", "/v1/surveys/{case_id}/cleaning-review"): frozenset({Role.CS_HEAD,
                                                                 Role.MANAGEMENT}),

@@ -124,7 +124,18 @@ def test_sv_kpi_2_satisfaction_rate_and_loyalty_exclude_exactly_80_and_90() -> N
     kpis = compute(SMALL, valid(), POLICY)
     assert kpis.satisfaction_rate == Fraction(5, 9) * 100  # C1 C4 C5 C6 C8 of 9
     assert kpis.loyalty == Fraction(4, 5) * 100            # C1 C4 C6 C8 of those 5
-    assert not kpis.meets_satisfaction_target
+    assert kpis.targets_met(POLICY) == {"satisfaction_rate": False, "loyalty": True}
+    # the targets are the policy's, not numbers in the code
+    lenient = SurveyPolicy(target_satisfaction_rate=0.5, target_loyalty=81)
+    assert kpis.targets_met(lenient) == {"satisfaction_rate": True, "loyalty": False}
+
+
+@pytest.mark.rule("SV-KPI-2")
+def test_sv_kpi_2_a_customer_who_could_not_comment_on_anything_was_still_surveyed() -> None:
+    unable = response("C11", U, U, U, U)
+    kpis = compute(SMALL, [*valid(), unable], POLICY)
+    assert kpis.customers_surveyed == 10 and "C11" not in kpis.customer_scores
+    assert kpis.satisfaction_rate == Fraction(5, 10) * 100
 
 
 def test_sv_kpi_3_key_accounts_weigh_double_in_the_favourable_rate() -> None:

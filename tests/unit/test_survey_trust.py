@@ -158,3 +158,107 @@ def test_a_version_2_survey_snapshot_loads_with_no_exception_prompts() -> None:
     loaded = Snapshot(originator_id=campaign.id, originator_version=campaign.version,
                       timestamp=taken.timestamp, topic=taken.topic, state=state).mutate(None)
     assert loaded.exception_prompts == {} and loaded.review_pending
+
+
+@pytest.mark.rule("SV-SAMPLE-1")
+def test_sv_sample_1_the_sample_spreads_over_every_group_of_active_customers() -> None:
+    from domain.surveys.sampling import SampleCustomer, check_sample
+
+    active = (*ACTIVE, *(SampleCustomer(f"W{i}", False, "sme", "new", "west", "delivery")
+                         for i in range(1)))
+    everyone_but_west = [c.id for c in ACTIVE]  # 5 of 6 active: over 80 %
+    result = check_sample(active, everyone_but_west, POLICY)
+    assert result.active_share_ok and not result.missing_key_accounts
+    assert result.missing_groups == {"tenure": ("new",), "region": ("west",),
+                                     "scenario": ("delivery",)}
+    assert not result.ok and "no region west customer sampled" in result.problems()
+    assert check_sample(active, [*everyone_but_west, "W0"], POLICY).ok
+
+
+@pytest.mark.rule("SV-SAMPLE-1")
+def test_sv_sample_1_a_frame_other_than_the_directory_s_needs_management() -> None:
+    campaign = running(START)  # sampled from ACTIVE as the directory's frame
+    again = SurveyCampaign.draft(cs(START), survey_type=campaign.survey_type, title="again",
+                                 plan=campaign.plan, questionnaire=campaign.questionnaire)
+    again.approve_plan(cs(START, Role.MANAGEMENT))
+    ids = tuple(c.id for c in ACTIVE)
+    with pytest.raises(InvalidInput) as own:
+        again.set_sample(cs(START), POLICY, active=ACTIVE, sample=ids,
+                         frame_from_directory=False)
+    assert own.value.field == "active"
+    with pytest.raises(NotPermitted):
+        again.set_sample(cs(START), POLICY, active=ACTIVE, sample=ids,
+                         frame_from_directory=False, override_reason="directory not loaded")
+    again.set_sample(cs(START, Role.MANAGEMENT), POLICY, active=ACTIVE, sample=ids,
+                     frame_from_directory=False, override_reason="directory not loaded")
+    assert again.sample_override == "directory not loaded"
+
+
+@pytest.mark.rule("SV-RATE-1")
+def test_sv_rate_1_the_on_site_share_is_of_all_the_period_s_enterprise_customers() -> None:
+    """Four of five active enterprise customers sampled, one interviewed on site: 1/5
+    of the period's enterprise customers (004), not 1/4 of those sampled."""
+    from domain.surveys.campaign import Channel
+
+    campaign = SurveyCampaign.draft(
+        cs(START), survey_type=running(START).survey_type, title="Q4",
+        plan=replace(running(START).plan, channels=(Channel.ONLINE, Channel.ON_SITE)),
+        questionnaire=running(START).questionnaire)
+    campaign.approve_plan(cs(START, Role.MANAGEMENT))
+    campaign.set_sample(cs(START), POLICY, active=ACTIVE, sample=("C0", "C1", "C2", "C3"))
+    campaign.start(cs(START))
+    campaign.dispatch(cs(START), (recipient("C0", Channel.ON_SITE),
+                                  *(recipient(c) for c in ("C1", "C2", "C3"))))
+    answered_ids = ("C0", "C1", "C2", "C3")
+    for c in answered_ids:
+        campaign.record_response(cs(NOW), POLICY, respondent=f"{c}-r",
+                                 started_at=NOW - timedelta(minutes=6), submitted_at=NOW,
+                                 answers=answers())
+    campaign.close(cs(NOW))
+    result = campaign.clean(cs(NOW), POLICY, exclusions={}, seed=1)
+    assert result.on_site_share == "1/5"
+
+
+@pytest.mark.rule("SV-SAMPLE-2")
+def test_sv_sample_2_call_backs_are_recorded_before_the_report_and_doubts_are_reviewed(
+) -> None:
+    campaign = running(START)
+    campaign.dispatch(cs(START), tuple(recipient(c.id, delegated=c.id in {"C3", "C4"})
+                                       for c in ACTIVE))
+    answered(campaign)
+    campaign.close(cs(NOW))
+    [drawn] = campaign.clean(cs(NOW), POLICY, exclusions={}, seed=1).call_backs
+    undrawn = ({"C3#1", "C4#1"} - {drawn}).pop()
+    with pytest.raises(StepMissing) as uncalled:
+        campaign.report(cs(NOW), summary="Q4")
+    assert uncalled.value.missing_step == "call_backs"
+    with pytest.raises(InvalidInput):
+        campaign.record_call_back(cs(NOW), respondent=undrawn, confirmed=True, note="")
+    with pytest.raises(InvalidInput) as no_note:
+        campaign.record_call_back(cs(NOW), respondent=drawn, confirmed=False, note=" ")
+    assert no_note.value.field == "note"
+    campaign.record_call_back(cs(NOW), respondent=drawn, confirmed=False,
+                              note="the office filled it in")
+    with pytest.raises(WrongState):
+        campaign.record_call_back(cs(NOW), respondent=drawn, confirmed=True, note="")
+    assert campaign.review_pending  # an unconfirmed call-back goes before a reviewer
+    with pytest.raises(StepMissing) as unreviewed:
+        campaign.report(cs(NOW), summary="Q4")
+    assert unreviewed.value.missing_step == "cleaning_review"
+    campaign.review_cleaning(cs(NOW), decision=ReviewDecision.ACCEPT,
+                             reason="one doubtful answer does not move the figures")
+    campaign.report(cs(NOW), summary="Q4")
+
+
+@pytest.mark.rule("SV-REVIEW-1")
+def test_sv_review_1_an_acceptance_does_not_cover_a_doubt_found_after_it() -> None:
+    campaign = running(START)
+    campaign.dispatch(cs(START), tuple(recipient(c.id, delegated=c.id == "C4")
+                                       for c in ACTIVE))
+    answered(campaign)
+    campaign.close(cs(NOW))
+    campaign.clean(cs(NOW), POLICY, exclusions={"C2-r": InvalidReason.MALICIOUS}, seed=1)
+    campaign.review_cleaning(cs(NOW), decision=ReviewDecision.ACCEPT, reason="fine")
+    assert not campaign.review_pending
+    campaign.record_call_back(cs(NOW), respondent="C4-r", confirmed=False, note="not them")
+    assert campaign.review_pending
