@@ -17,6 +17,39 @@ def _pct(value: str | None, scale: int = 1) -> str:
     return "—" if value is None else f"{float(Fraction(value) * scale):.1f}"
 
 
+CATEGORY_NAMES = {"equipment": "设备类", "service": "服务类", "process": "流程类",
+                  "policy": "政策类"}
+
+
+def _opinions(c: SurveyCampaign) -> list[str]:
+    """SV-TEXT-1: the customers' own words by category, with each category's share."""
+    opinions = c.opinions()
+    lines = ["### Opinions by category / 意见分类", ""]
+    if not opinions:
+        return [*lines, "- none given", ""]
+    for category, name in CATEGORY_NAMES.items():
+        these = [(o, k) for _, o, k in opinions if k and k.category.value == category]
+        lines.append(f"- {name} {category}: {len(these)} of {len(opinions)} "
+                     f"({100 * len(these) / len(opinions):.1f} %)")
+        lines += [f"  - [{k.priority.value}] {esc(o.text)}" for o, k in these]
+    unclassified = [o for _, o, k in opinions if k is None]
+    if unclassified:
+        lines.append(f"- not classified yet: {len(unclassified)}")
+    return [*lines, ""]
+
+
+def _ledger(c: SurveyCampaign) -> list[str]:
+    """SV-LEDGER-1: how far the items have been followed."""
+    items = c.ledger_items()
+    entries = [c.ledger.get(key) for key in items]
+    counts = {"items": len(items),
+              "notice sent": sum(1 for e in entries if e and e.notified_at),
+              "customer told": sum(1 for e in entries if e and e.told_at),
+              "closed": sum(1 for e in entries if e and e.closed_at)}
+    return ["### Feedback ledger / 反馈跟踪台账", "",
+            "; ".join(f"{name}: {n}" for name, n in counts.items()), ""]
+
+
 def render_survey_report(c: SurveyCampaign, zone: tzinfo) -> str:
     def when(instant: object) -> str:
         return instant.astimezone(zone).strftime("%Y-%m-%d") if instant else "—"  # type: ignore[attr-defined]
@@ -66,6 +99,7 @@ def render_survey_report(c: SurveyCampaign, zone: tzinfo) -> str:
                 for f in r.tracked_findings), "",
               "## 7. Suggestions / 改进建议 (internal notices)", "",
               *(f"- {esc(f.item)} ({esc(f.customer_id)}, {f.score})" for f in r.notices), "",
+              *_opinions(c), *_ledger(c),
               "## 8. Proposed actions / 纠正措施", "",
               *(f"- corrective action `{a}`" for a in c.corrective_actions), ""]
     if c.report_summary:

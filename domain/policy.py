@@ -93,6 +93,7 @@ class SurveyPolicy:
     key_account_weight: float = rule("SV-KPI-3", 2.0)
     tracked_findings_share: float = rule("SV-FIND-2", 0.20)
     finding_exception_working_days: int = rule("SV-FIND-1", 1)
+    finding_notice_working_days: int = rule("SV-LEDGER-1", 3)
     """"Immediately" (000 art. 9): by the close of the next working day."""
 
     def __post_init__(self) -> None:

@@ -17,7 +17,7 @@ from api.models.common import (
     Text,
     UtcDatetime,
 )
-from api.models.exceptions import CustomerIn, ObligationView
+from api.models.exceptions import ClaimsInstants, CustomerIn, ObligationView
 from domain.policy import SurveyPolicy
 from domain.service_exceptions.values import Category, Level
 from domain.surveys.campaign import (
@@ -28,6 +28,8 @@ from domain.surveys.campaign import (
     CleaningResult,
     CleaningReview,
     Exclusion,
+    LedgerEntry,
+    LedgerStep,
     Recipient,
     ReminderKind,
     ReviewDecision,
@@ -36,7 +38,13 @@ from domain.surveys.campaign import (
 )
 from domain.surveys.findings import Finding
 from domain.surveys.questionnaire import DEFAULT_PERIODIC, Dimension, Item, Questionnaire
-from domain.surveys.responses import InvalidReason, RespondentClass
+from domain.surveys.responses import (
+    InvalidReason,
+    OpinionCategory,
+    OpinionKind,
+    Priority,
+    RespondentClass,
+)
 from domain.surveys.sampling import SampleCustomer, check_sample
 
 
@@ -134,14 +142,61 @@ class ReminderIn(RequestModel):
     kind: ReminderKind
 
 
+class OpinionIn(RequestModel):
+    kind: OpinionKind
+    text: LongText
+
+
 class ResponseIn(RequestModel):
-    """Answers 1-5 or `unable_to_comment` per item key; fill time from the two instants."""
+    """Answers 1-5 or `unable_to_comment` per item key; fill time from the two instants;
+    free-text opinions and suggestions (SV-TEXT-1), sealed as personal data."""
 
     respondent: Text
     started_at: Instant
     submitted_at: Instant
     answers: dict[str, StrictInt | StrictStr] = Field(
         max_length=500, description="1-5 or `unable_to_comment`; true/false are not scores")
+    opinions: list[OpinionIn] = Field(default_factory=list, max_length=20)
+
+
+class OpinionClassIn(RequestModel):
+    """SV-TEXT-1: opinion `number` (from 1) of the respondent's, classified."""
+
+    respondent: Text
+    number: StrictInt
+    category: OpinionCategory
+    priority: Priority
+
+
+class LedgerIn(ClaimsInstants):
+    """SV-LEDGER-1: one step of an item's follow-up."""
+
+    item: Text = Field(description="the item's key, as the view's `ledger` lists it")
+    step: LedgerStep
+    department: Text | None = Field(default=None, description="for `notice`")
+    measure: LongText | None = Field(default=None, description="for `customer_told`")
+    at: Instant | None = Field(default=None, description="when it happened; default now")
+
+
+class LedgerView(BaseModel):
+    key: str
+    kind: str
+    customer_id: str
+    what: str
+    tracked: bool = Field(description="a top-20 % finding: notice due in 3 working days")
+    notified_to: str | None
+    notified_at: UtcDatetime | None
+    measure: str | None
+    told_at: UtcDatetime | None
+    closed_at: UtcDatetime | None
+
+
+class OpinionView(BaseModel):
+    key: str = Field(description="`<respondent>/<n>`")
+    kind: OpinionKind
+    text: str
+    category: OpinionCategory | None
+    priority: Priority | None
 
 
 class CleaningIn(RequestModel):
@@ -283,6 +338,8 @@ class SurveyView(BaseModel):
     late_entries: list[str]
     closed_at: UtcDatetime | None
     cleaning: CleaningView | None
+    opinions: list[OpinionView] = Field(description="SV-TEXT-1, with their classes")
+    ledger: list[LedgerView] = Field(description="SV-LEDGER-1: every item and its follow-up")
     call_back_results: list[CallBackResult]
     call_backs_pending: list[str] = Field(description=(
         "SV-SAMPLE-2: drawn respondents not called back yet; the report waits for them"))
@@ -310,6 +367,13 @@ class SurveyView(BaseModel):
             recipients=len(c.recipients), responses=len(c.responses),
             late_entries=list(c.late_entries), closed_at=c.survey_closed_at,
             cleaning=CleaningView.of(c.cleaning) if c.cleaning else None,
+            opinions=[OpinionView(key=key, kind=o.kind, text=o.text,
+                                  category=k.category if k else None,
+                                  priority=k.priority if k else None)
+                      for key, o, k in c.opinions()],
+            ledger=[LedgerView(key=key, kind=i.kind, customer_id=i.customer_id, what=i.what,
+                               tracked=i.tracked, **vars(c.ledger.get(key, LedgerEntry())))
+                    for key, i in c.ledger_items().items()],
             call_back_results=list(c.call_back_results.values()),
             call_backs_pending=list(c.call_backs_pending),
             review_pending=c.review_pending, reviews=list(c.reviews),

@@ -161,13 +161,25 @@ COMMANDS = [
     Command("responses", "responses", m.ResponseIn, ORGANISERS,
             lambda c, ctx, b, app: c.record_response(
                 ctx, _policy(app), respondent=b.respondent, started_at=b.started_at,
-                submitted_at=b.submitted_at, answers=b.answers),
+                submitted_at=b.submitted_at, answers=b.answers,
+                opinions=tuple((o.kind, o.text) for o in b.opinions)),
             "Record a response (SV-VALID-1 checks run)", status_code=201),
     Command("close", "close", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.close(ctx),
             "Close the survey"),
     Command("cleaning", "cleaning", m.CleaningIn, ORGANISERS, _clean,
             "Clean the data: exclusions, KPIs, findings; the top findings open corrective "
             "actions in the same transaction (SV-CLOSE-1, SV-KPI-*, SV-FIND-2, CA-SRC-1)"),
+    Command("opinion-classes", "opinion_classes", m.OpinionClassIn, ORGANISERS,
+            lambda c, ctx, b, _: c.classify_opinion(
+                ctx, respondent=b.respondent, number=b.number, category=b.category,
+                priority=b.priority),
+            "Classify a free-text opinion: equipment, service, process or policy, with a "
+            "priority (SV-TEXT-1)"),
+    Command("ledger", "ledger", m.LedgerIn, ORGANISERS,
+            lambda c, ctx, b, _: c.follow_up(ctx, item=b.item, step=b.step,
+                                             department=b.department, measure=b.measure,
+                                             at=b.at),
+            "Follow a ledger item up: notice sent, customer told, closed (SV-LEDGER-1)"),
     Command("call-backs", "call_backs", m.CallBackIn, ORGANISERS,
             lambda c, ctx, b, _: c.record_call_back(ctx, respondent=b.respondent,
                                                     confirmed=b.confirmed, note=b.note),

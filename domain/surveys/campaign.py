@@ -36,6 +36,10 @@ from domain.surveys.findings import Finding, findings, triage
 from domain.surveys.questionnaire import Questionnaire
 from domain.surveys.responses import (
     InvalidReason,
+    Opinion,
+    OpinionCategory,
+    OpinionKind,
+    Priority,
     RespondentClass,
     Response,
     automatic_reasons,
@@ -108,6 +112,42 @@ STRONGLY_DISSATISFIED = 1
 """SV-FIND-1: "very dissatisfied", which calls for a service exception at once."""
 DISSATISFIED = 2
 """SV-FIND-1: an answer of 1 or 2 needs an improvement action."""
+
+
+class LedgerStep(Enum):
+    """SV-LEDGER-1, in order."""
+
+    NOTICE = "notice"                # sent to the department that acts on it
+    CUSTOMER_TOLD = "customer_told"  # the customer was told the measure
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class LedgerItem:
+    kind: str
+    """finding or opinion"""
+    customer_id: str
+    what: str
+    tracked: bool
+    """A top-20 % finding (SV-FIND-2): its notice is due within 3 working days."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    notified_to: str | None = None
+    notified_at: datetime | None = None
+    measure: str | None = None
+    told_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OpinionClass:
+    """SV-TEXT-1: an opinion's category and priority, and who classified it."""
+
+    category: OpinionCategory
+    priority: Priority
+    classified_by: str
 
 
 @dataclass(frozen=True)
@@ -244,10 +284,11 @@ def _fraction(value: object) -> str | None:
 
 class SurveyCampaign(Case):
     case_type: ClassVar[str] = "survey"
-    class_version: ClassVar[int] = 4
+    class_version: ClassVar[int] = 6
     """Of the state in snapshots: 2 adds the reviews of flagged cleanings, 3 the
     exceptions strong dissatisfaction calls for (SV-FIND-1), 4 the call-backs'
-    results (SV-SAMPLE-2)."""
+    results (SV-SAMPLE-2), 5 the opinions' classes (SV-TEXT-1), 6 the feedback
+    ledger (SV-LEDGER-1)."""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, object]) -> None:
@@ -263,6 +304,14 @@ class SurveyCampaign(Case):
         reviews: list[CleaningReview] = state["reviews"]  # type: ignore[assignment]
         state["cleaning_accepted"] = bool(reviews) and reviews[-1].decision is (
             ReviewDecision.ACCEPT)
+
+    @staticmethod
+    def upcast_v4_v5(state: dict[str, object]) -> None:
+        state["classifications"] = {}
+
+    @staticmethod
+    def upcast_v5_v6(state: dict[str, object]) -> None:
+        state["ledger"] = {}
 
     @classmethod
     def draft(cls, ctx: CommandContext, *, survey_type: SurveyType, title: str,
@@ -327,6 +376,10 @@ class SurveyCampaign(Case):
         """SV-SAMPLE-2: what calling back the drawn delegated respondents found."""
         self.cleaning_accepted = False
         """SV-REVIEW-1: a reviewer accepted the cleaning in force as it now stands."""
+        self.classifications: dict[str, OpinionClass] = {}
+        """SV-TEXT-1: each opinion's class, by `<respondent>/<n>` (n from 1)."""
+        self.ledger: dict[str, LedgerEntry] = {}
+        """SV-LEDGER-1: how far each item has been followed, by its key."""
         """SV-FIND-1: respondents whose answer of 1 calls for a service exception."""
         self._start_case_record()
 
@@ -491,7 +544,8 @@ class SurveyCampaign(Case):
 
     def record_response(self, ctx: CommandContext, policy: SurveyPolicy, *, respondent: str,
                         started_at: datetime, submitted_at: datetime,
-                        answers: dict[str, int | str]) -> None:
+                        answers: dict[str, int | str],
+                        opinions: tuple[tuple[OpinionKind, str], ...] = ()) -> None:
         """A response from a recipient, once; never after close. Interview answers typed
         in later than SV-CH-1 allows are kept and marked as a late entry."""
         authorise(ctx, "responses", ORGANISERS)
@@ -512,12 +566,16 @@ class SurveyCampaign(Case):
                                f"{self.started_at.isoformat()}; an answer cannot start "
                                "before that")
         check_answers(self.questionnaire, answers)
+        for i, (_, text) in enumerate(opinions):
+            required_text(f"opinions.{i}.text", text)
         response = Response(
             respondent=respondent, customer_id=recipient.customer_id,
             key_account=bool(recipient.key_account),
             respondent_class=recipient.respondent_class,
             channel=recipient.channel.value, delegated=recipient.delegated,
-            started_at=started_at, submitted_at=submitted_at, answers=dict(answers))
+            started_at=started_at, submitted_at=submitted_at, answers=dict(answers),
+            opinions=tuple(Opinion(recipient.customer_id, kind, text)
+                           for kind, text in opinions))
         late = (recipient.channel in {Channel.ON_SITE, Channel.PHONE}
                 and ctx.at - submitted_at > policy.interview_entry)
         self._response_recorded(timestamp=ctx.at, meta=ctx.meta("responses"),
@@ -539,6 +597,93 @@ class SurveyCampaign(Case):
         if prompts_exception:
             self.exception_prompts[response.respondent] = ExceptionPrompt(
                 timestamp, self.version + 1)
+
+    def classify_opinion(self, ctx: CommandContext, *, respondent: str, number: int,
+                         category: OpinionCategory, priority: Priority) -> None:
+        """SV-TEXT-1: customer service classifies an opinion (number n of the
+        respondent's, from 1) into one of 004's four categories with a priority; a
+        later classification replaces an earlier one until the report."""
+        authorise(ctx, "opinion_classes", ORGANISERS)
+        if self.status is CampaignStatus.REPORTED:
+            raise WrongState("opinion_classes", self.status.value, "the campaign is reported")
+        respondent = self.respondent(respondent)
+        response = self.responses.get(respondent)
+        if response is None:
+            raise InvalidInput("respondent", f"{respondent} has not answered")
+        if not 1 <= number <= len(response.opinions):
+            raise InvalidInput("number", f"{respondent} gave {len(response.opinions)} "
+                               "opinion(s), numbered from 1")
+        self._opinion_classified(timestamp=ctx.at, meta=ctx.meta("opinion_classes"),
+                                 key=f"{respondent}/{number}",
+                                 opinion_class=OpinionClass(category, priority, ctx.actor.user))
+
+    @event("OpinionClassified")
+    def _opinion_classified(self, *, timestamp: datetime, meta: EventMeta, key: str,
+                            opinion_class: OpinionClass) -> None:
+        self.classifications[key] = opinion_class
+
+    def opinions(self) -> list[tuple[str, Opinion, OpinionClass | None]]:
+        """Every opinion of the valid-or-not responses, with its key and class."""
+        return [(f"{r}/{n}", o, self.classifications.get(f"{r}/{n}"))
+                for r, response in self.responses.items()
+                for n, o in enumerate(response.opinions, 1)]
+
+    # --- the feedback ledger (SV-LEDGER-1) ------------------------------------------
+
+    def ledger_items(self) -> dict[str, LedgerItem]:
+        """Every finding of the cleaning in force and every classified opinion, by key:
+        the ones the ledger follows until the customer is told and the item closed."""
+        items: dict[str, LedgerItem] = {}
+        if self.cleaning is not None:
+            for tracked, found in ((True, self.cleaning.tracked_findings),
+                                   (False, self.cleaning.notices)):
+                for f in found:
+                    items[f"finding:{f.respondent}/{f.item}"] = LedgerItem(
+                        "finding", f.customer_id, f"{f.item} scored {f.score}", tracked)
+        for key, opinion, opinion_class in self.opinions():
+            if opinion_class is not None:
+                items[f"opinion:{key}"] = LedgerItem(
+                    "opinion", opinion.customer_id,
+                    f"{opinion_class.category.value} ({opinion_class.priority.value})", False)
+        return items
+
+    def follow_up(self, ctx: CommandContext, *, item: str, step: LedgerStep,
+                  department: str | None = None, measure: str | None = None,
+                  at: datetime | None = None) -> None:
+        """SV-LEDGER-1: an item's notice sent to the department that acts on it, the
+        customer told the measure taken, the item closed, in that order. Follow-up
+        goes on after the report."""
+        authorise(ctx, "ledger", ORGANISERS)
+        items = self.ledger_items()
+        if item not in items:
+            raise InvalidInput("item", f"{item} is not an item of the ledger "
+                               "(a finding of the cleaning or a classified opinion)")
+        entry = self.ledger.get(item, LedgerEntry())
+        when = business_instant(ctx, "at", at or ctx.at)
+        if step is LedgerStep.NOTICE:
+            required_text("department", department or "")
+            if entry.notified_at is not None:
+                raise WrongState("ledger", "notified", f"{item}'s notice is already sent")
+            entry = replace(entry, notified_to=department, notified_at=when)
+        elif step is LedgerStep.CUSTOMER_TOLD:
+            required_text("measure", measure or "")
+            if entry.notified_at is None:
+                raise StepMissing("ledger", "notice", f"send {item}'s notice first")
+            entry = replace(entry, measure=measure, told_at=when)
+        else:
+            if entry.told_at is None:
+                raise StepMissing("ledger", "customer_told",
+                                  f"tell the customer the measure for {item} first")
+            if entry.closed_at is not None:
+                raise WrongState("ledger", "closed", f"{item} is already closed")
+            entry = replace(entry, closed_at=when)
+        self._followed_up(timestamp=ctx.at, meta=ctx.meta("ledger", {"at": when}),
+                          item=item, entry=entry)
+
+    @event("FollowedUp")
+    def _followed_up(self, *, timestamp: datetime, meta: EventMeta, item: str,
+                     entry: LedgerEntry) -> None:
+        self.ledger[item] = entry
 
     def link_exception(self, ctx: CommandContext, *, exception_id: str, respondent: str,
                        customer_id: str, serious_flaw: str | None = None) -> None:

@@ -31,7 +31,27 @@ def obligations(campaign: SurveyCampaign, policy: SurveyPolicy, calendar: Busine
         found += list(_dispatch(campaign, policy, calendar, now))
     found += list(_close(campaign, policy, calendar))
     found += list(_findings(campaign, policy, calendar))
+    found += list(_ledger(campaign, policy, calendar))
     return found
+
+
+def _ledger(c: SurveyCampaign, policy: SurveyPolicy,
+            calendar: BusinessCalendar) -> Iterator[Obligation]:
+    """SV-LEDGER-1 (003): a top-20 % finding's notice reaches its department within
+    3 working days of the cleaning."""
+    if c.cleaned_at is None:
+        return
+    for key, item in c.ledger_items().items():
+        if item.tracked:
+            entry = c.ledger.get(key)
+            yield Obligation(
+                key=f"SV-LEDGER-1@{key}", rule="SV-LEDGER-1",
+                description=f"notify the department of {item.what} ({item.customer_id})",
+                started_at=c.cleaned_at,
+                due_at=calendar.add_working_days(c.cleaned_at,
+                                                 policy.finding_notice_working_days),
+                met_at=entry.notified_at if entry else None,
+                responsible="customer service", level=c.survey_type.value)
 
 
 def _findings(c: SurveyCampaign, policy: SurveyPolicy,

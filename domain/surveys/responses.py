@@ -9,12 +9,13 @@ every figure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from domain.calendar import utc
 from domain.errors import InvalidInput
+from domain.personal import PERSONAL
 from domain.policy import SurveyPolicy
 from domain.surveys.questionnaire import UNABLE, Questionnaire
 
@@ -39,6 +40,40 @@ Answer = int | str
 """1-5, or `unable_to_comment`."""
 
 
+class OpinionKind(Enum):
+    """SV-TEXT-1 (000, 004): what a free-text answer is about."""
+
+    MOST_SATISFIED = "most_satisfied"        # the step the customer is most satisfied with
+    IMPROVEMENT = "improvement"              # what most needs improving
+    WISHED_SERVICE = "wished_service"        # services the customer wishes for
+    OTHER = "other"
+
+
+class OpinionCategory(Enum):
+    """SV-TEXT-1 (004): the four categories opinions are classified into."""
+
+    EQUIPMENT = "equipment"  # 设备类
+    SERVICE = "service"      # 服务类
+    PROCESS = "process"      # 流程类
+    POLICY = "policy"        # 政策类
+
+
+class Priority(Enum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True)
+class Opinion:
+    """SV-TEXT-1: a free-text opinion or suggestion: personal data (it may name
+    people), sealed under the key of its customer (RET-4)."""
+
+    customer_id: str
+    kind: OpinionKind
+    text: str = field(metadata=PERSONAL)
+
+
 @dataclass(frozen=True)
 class Response:
     respondent: str
@@ -50,10 +85,12 @@ class Response:
     started_at: datetime
     submitted_at: datetime
     answers: dict[str, Answer]
+    opinions: tuple[Opinion, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "started_at", utc(self.started_at, "started_at"))
         object.__setattr__(self, "submitted_at", utc(self.submitted_at, "submitted_at"))
+        object.__setattr__(self, "opinions", tuple(self.opinions))
 
     def scored(self) -> dict[str, int]:
         return {k: v for k, v in self.answers.items() if isinstance(v, int)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from fractions import Fraction
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -429,3 +430,99 @@ def test_sv_kpi_4_a_caller_s_frame_cannot_change_who_is_a_key_account(
         {"respondent": "C0-a", "customer_id": "C0", "key_account": False,
          "respondent_class": "A", "channel": "online"}]}, expect=422)
     assert refused["errors"][0]["field"] == "recipients.0.key_account"
+
+
+@pytest.mark.rule("SV-TEXT-1")
+def test_sv_text_1_opinions_are_sealed_classified_and_reported_by_category(
+        survey: Survey, client: TestClient, cases: CaseApplication) -> None:
+    s = survey
+    start_campaign(s)
+    s.at(2026, 10, 9, 10, 0)
+    said = {"C0": [("improvement", "备件交付太慢 spare parts arrive late"),
+                   ("wished_service", "remote diagnostics")],
+            "C1": [("most_satisfied", "installation team was careful")],
+            "C4": [("improvement", "price of the annual service contract")]}
+    blank = s.post("responses", {
+        "respondent": "C2-a", "started_at": "2026-10-09T01:55:00Z",
+        "submitted_at": "2026-10-09T02:00:00Z", "answers": s.answers(),
+        "opinions": [{"kind": "other", "text": " "}]}, expect=422)
+    assert blank["errors"][0]["field"] == "opinions.0.text"
+    for i in range(5):
+        opinions = [{"kind": k, "text": t} for k, t in said.get(f"C{i}", [])]
+        submitted = s.clock.now()
+        s.post("responses", {"respondent": f"C{i}-a",
+                             "started_at": (submitted - timedelta(minutes=5)).isoformat(),
+                             "submitted_at": submitted.isoformat(),
+                             "answers": s.answers(), "opinions": opinions}, expect=201)
+    campaign_id = UUID(s.location.rsplit("/", 1)[1])
+    stored = b"".join(r.state for r in cases.stored_records(campaign_id)[0])
+    assert "备件交付太慢".encode() not in stored and b"remote diagnostics" not in stored
+
+    for respondent, number, category, priority in (
+            ("C0-a", 1, "equipment", "high"), ("C0-a", 2, "service", "medium"),
+            ("C1-a", 1, "service", "low")):
+        s.post("opinion-classes", {"respondent": respondent, "number": number,
+                                   "category": category, "priority": priority})
+    wrong = s.post("opinion-classes", {"respondent": "C1-a", "number": 2,
+                                       "category": "policy", "priority": "low"}, expect=422)
+    assert wrong["errors"][0]["field"] == "number"
+    view = s.client.get(s.location, headers=s.cs).json()
+    assert [(o["key"], o["category"]) for o in view["opinions"]] == [
+        ("C0#1/1", "equipment"), ("C0#1/2", "service"), ("C1#1/1", "service"),
+        ("C4#1/1", None)]
+    assert [i["key"] for i in view["ledger"]] == [  # SV-LEDGER-1: classified ones
+        "opinion:C0#1/1", "opinion:C0#1/2", "opinion:C1#1/1"]
+    s.post("close", {})
+    s.post("cleaning", {"seed": 1})
+    document = client.get(f"{s.location}/document", headers=s.cs).text
+    assert "- 设备类 equipment: 1 of 4 (25.0 %)" in document
+    assert "- 服务类 service: 2 of 4 (50.0 %)" in document
+    assert "  - [high] 备件交付太慢 spare parts arrive late" in document
+    assert "- not classified yet: 1" in document
+
+    cases.keys.destroy("C0")  # type: ignore[attr-defined]  # C0's personal data erased
+    erased = s.client.get(s.location, headers=s.cs).json()["opinions"]
+    assert [o["text"] for o in erased[:2]] == ["[erased]", "[erased]"]
+    assert erased[2]["text"] == "installation team was careful"
+
+
+@pytest.mark.rule("SV-LEDGER-1")
+def test_sv_ledger_1_every_finding_is_followed_until_the_customer_is_told_and_it_closes(
+        survey: Survey, client: TestClient) -> None:
+    s = survey
+    start_campaign(s)
+    s.at(2026, 10, 9, 10, 0)
+    for i in range(4):
+        s.respond(f"C{i}-a")
+    s.respond("C4-a", **s.answers(price=1, performance=2))
+    s.post("close", {})
+    s.at(2026, 10, 12, 10, 0)  # a Monday
+    cleaned = s.post("cleaning", {"seed": 1})
+    ledger = {i["key"]: i for i in cleaned["ledger"]}
+    assert {k: i["tracked"] for k, i in ledger.items()} == {
+        "finding:C4#1/price": True, "finding:C4#1/performance": False}
+    notice_due = next(o for o in cleaned["obligations"]
+                      if o["key"] == "SV-LEDGER-1@finding:C4#1/price")
+    assert notice_due["due_at"] == "2026-10-15T10:00:00Z"  # 3 working days, 18:00 CST
+    item = "finding:C4#1/price"
+    early = s.post("ledger", {"item": item, "step": "customer_told", "measure": "discount"},
+                   expect=409)
+    assert early["missing_step"] == "notice"
+    assert s.post("ledger", {"item": "finding:C0#1/price", "step": "notice",
+                             "department": "sales"}, expect=422)["errors"][0]["field"] == "item"
+    noticed = s.post("ledger", {"item": item, "step": "notice", "department": "sales"})
+    assert next(o for o in noticed["obligations"]
+                if o["key"] == f"SV-LEDGER-1@{item}")["state"] == "met"
+    s.post("ledger", {"item": "finding:C4#1/performance", "step": "notice",
+                      "department": "rnd"})  # the others' notices, recorded as sent
+    s.post("ledger", {"item": item, "step": "closed"}, expect=409)
+    s.post("call-backs", {"respondent": "C4-a", "confirmed": True})
+    s.post("report", {"summary": "Q4"})
+    s.post("ledger", {"item": item, "step": "customer_told",  # follow-up goes on
+                      "measure": "price list revised for 2027"})
+    closed = s.post("ledger", {"item": item, "step": "closed"})
+    entry = next(i for i in closed["ledger"] if i["key"] == item)
+    assert (entry["notified_to"], entry["measure"]) == ("sales", "price list revised for 2027")
+    assert entry["closed_at"] is not None
+    document = client.get(f"{s.location}/document", headers=s.cs).text
+    assert "items: 2; notice sent: 2; customer told: 1; closed: 1" in document

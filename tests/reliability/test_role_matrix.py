@@ -96,6 +96,8 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
        for step in ("start", "dispatches", "reminders", "responses", "close", "cleaning",
                     "report", "findings")},
     ("POST", "/v1/surveys/{case_id}/call-backs"): SURVEY_ORGANISERS,  # SV-SAMPLE-2
+    ("POST", "/v1/surveys/{case_id}/opinion-classes"): SURVEY_ORGANISERS,  # SV-TEXT-1
+    ("POST", "/v1/surveys/{case_id}/ledger"): SURVEY_ORGANISERS,  # SV-LEDGER-1
     # SV-REVIEW-1: a flagged cleaning is decided by cs_head or management.
     ("POST", "/v1/surveys/{case_id}/cleaning-review"): frozenset({Role.CS_HEAD,
                                                                 Role.MANAGEMENT}),
