@@ -12,12 +12,15 @@ from typing import Protocol
 
 from application.app import CaseApplication, CommandResult
 from application.case_index import SearchFilters
-from domain.cases import SYSTEM, CommandContext
+from domain.cases import SYSTEM, CommandContext, authorise, business_instant, required_text
 from domain.errors import CaseNotFound
 from domain.surveys.campaign import (
+    APPROVERS,
+    ORGANISERS,
     CampaignPlan,
     Channel,
     SurveyCampaign,
+    SurveySubtype,
     SurveyType,
     Trigger,
 )
@@ -101,15 +104,19 @@ def record_service_node(cases: CaseApplication, ctx: CommandContext, customer_id
                         node: ServiceNode) -> CommandResult:
     """SV-TYPE-2: an instant survey due within 3 working days of any service node;
     SV-TYPE-3: after a delivery, visits at +1 and +3 months and at warranty end.
-    The campaigns are drafted in the same transaction as the node."""
+    The campaigns are drafted in the same transaction as the node. A node recorded
+    after the fact drafts only the surveys still due: one whose launch deadline has
+    passed would be a breach the recording itself made (the EX-REC-2 idea: history
+    is recorded, not owed); the node stays on the customer's record."""
 
     def command(customer: CustomerRecord) -> list[SurveyCampaign]:
         customer.record_node(ctx, node)
         who = customer.business_id
         label = node.node_type.value.replace("_", " ")
         drafts = [_instant(customer, Trigger("SV-TYPE-2", f"{label} for {who}",
-                                             node.completed_at), f"Instant survey: {label}, {who}",
-                           ctx)]
+                                             node.completed_at,
+                                             node_type=node.node_type.value),
+                           f"Instant survey: {label}, {who}", ctx)]
         if node.node_type is NodeType.DELIVERY:
             for months in cases.policy.surveys.follow_up_visit_months:
                 drafts.append(_instant(customer, Trigger(
@@ -119,7 +126,11 @@ def record_service_node(cases: CaseApplication, ctx: CommandContext, customer_id
             drafts.append(_instant(customer, Trigger(  # a delivery states its warranty end
                 "SV-TYPE-3", f"warranty end of delivery {node.reference}", node.completed_at,
                 due_date=node.warranty_end), f"Warranty-end visit: {who}", ctx))
-        return drafts
+        return [d for d in drafts if still_due(d)]
+
+    def still_due(draft: SurveyCampaign) -> bool:
+        return all(o.due_at > ctx.at for o in cases.obligations(draft, ctx.at)
+                   if o.rule in {"SV-TYPE-2", "SV-TYPE-3"})
 
     return cases.execute(CustomerRecord, customer_uuid(customer_id), command)
 
@@ -132,7 +143,8 @@ def _quarter(day: date) -> tuple[date, date]:
 
 def special_survey_check(cases: CaseApplication, counts: CaseCounts) -> SurveyCampaign | None:
     """SV-TYPE-4: complaints (service exceptions) this quarter more than 10 % up on the
-    previous quarter make a special survey due within 15 working days. Once a quarter."""
+    previous quarter make a special survey due within 15 working days. Once a quarter.
+    From a quarter without complaints, any complaint is such a rise."""
     now = cases.clock.now()
     zone = cases.calendar.zone
     today = now.astimezone(zone).date()
@@ -145,7 +157,7 @@ def special_survey_check(cases: CaseApplication, counts: CaseCounts) -> SurveyCa
     current = counts.count_cases("exception", instant(this_start), instant(this_end))
     previous = counts.count_cases("exception", instant(last_start), instant(this_start))
     limit = previous * (1 + cases.policy.surveys.special_trigger_complaint_increase)
-    if previous == 0 or current <= limit:
+    if current <= limit:
         return None
     quarter = f"{this_start.year}-Q{(this_start.month - 1) // 3 + 1}"
     title = f"Special survey: complaints up in {quarter}"
@@ -159,6 +171,26 @@ def special_survey_check(cases: CaseApplication, counts: CaseCounts) -> SurveyCa
                         owners=("customer service",), budget="special")
     campaign = SurveyCampaign.schedule(
         ctx, trigger=Trigger("SV-TYPE-4", rise, now), survey_type=SurveyType.SPECIAL,
-        title=title, plan=plan, questionnaire=DEFAULT_PERIODIC)
+        title=title, plan=plan, questionnaire=DEFAULT_PERIODIC,
+        subtype=SurveySubtype.COMPLAINT_REPAIR)
     cases.save_many([campaign])
     return campaign
+
+
+def new_service_launched(cases: CaseApplication, ctx: CommandContext, *, service: str,
+                         launched_at: datetime) -> CommandResult:
+    """SV-TYPE-4: a new service launched makes a special survey of it due within 15
+    working days of the launch."""
+    authorise(ctx, "new_service", ORGANISERS | APPROVERS)
+    required_text("service", service)
+    launched_at = business_instant(ctx, "launched_at", launched_at)
+    start = launched_at.astimezone(cases.calendar.zone).date()
+    plan = CampaignPlan(goals=f"how customers take the new service: {service}",
+                        period_start=start, period_end=start + timedelta(days=90),
+                        scope="customers offered the new service",
+                        channels=(Channel.PHONE, Channel.ONLINE),
+                        owners=("customer service",), budget="special")
+    return cases.open(lambda: SurveyCampaign.schedule(
+        ctx, trigger=Trigger("SV-TYPE-4", f"new service launched: {service}", launched_at),
+        survey_type=SurveyType.SPECIAL, title=f"Special survey: new service {service}",
+        plan=plan, questionnaire=DEFAULT_PERIODIC, subtype=SurveySubtype.NEW_PRODUCT_SERVICE))

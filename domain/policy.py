@@ -63,6 +63,10 @@ class SurveyPolicy:
     """Satisfaction surveys, DOMAIN.md section 3 (sources 000, 001, 003, 004)."""
 
     instant_launch_working_days: int = rule("SV-TYPE-2", 3)
+    instant_launch_by_node: dict[str, int] = field(default_factory=dict,
+                                                   metadata={"rule": "SV-TYPE-2"})
+    """Working days per service node where 004's 1, 2 or 3 differ from the 3 DOMAIN.md
+    keeps (e.g. {"presales_consultation": 1}); nodes not named take the 3."""
     follow_up_visit_months: tuple[int, ...] = rule("SV-TYPE-3", (1, 3))
     """Visits this many months after a delivery, every one of them, besides the visit
     at the warranty's end (001's "1 year"), which each delivery states."""
@@ -102,6 +106,10 @@ class SurveyPolicy:
             msg = f"key_account_weight (SV-KPI-3) must stay >= 2, got {self.key_account_weight}"
             raise ValueError(msg)
         object.__setattr__(self, "follow_up_visit_months", tuple(self.follow_up_visit_months))
+        bad = {k: v for k, v in self.instant_launch_by_node.items() if v <= 0}
+        if bad:
+            msg = f"instant_launch_by_node (SV-TYPE-2) must be positive, got {bad}"
+            raise ValueError(msg)
 
 
 @dataclass(frozen=True)

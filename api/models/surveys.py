@@ -32,8 +32,10 @@ from domain.surveys.campaign import (
     LedgerStep,
     Recipient,
     ReminderKind,
+    ReturnPath,
     ReviewDecision,
     SurveyCampaign,
+    SurveySubtype,
     SurveyType,
 )
 from domain.surveys.findings import Finding
@@ -77,6 +79,9 @@ class OpenSurvey(RequestModel):
     """SV-TYPE-1, SV-PLAN-1; the questionnaire defaults to SV-Q-1's 4 x 14 template."""
 
     survey_type: SurveyType
+    subtype: SurveySubtype | None = Field(default=None, description=(
+        "SV-TYPE-1: what a special or sudden survey is for; required for those, none "
+        "for the others"))
     title: Text
     plan: PlanIn
     questionnaire: Annotated[list[DimensionIn], Field(max_length=50)] | None = None
@@ -88,6 +93,13 @@ class OpenSurvey(RequestModel):
         return Questionnaire(tuple(Dimension(d.key, d.text, tuple(Item(i.key, i.text)
                                                                   for i in d.items))
                                    for d in self.questionnaire))
+
+
+class NewServiceIn(ClaimsInstants):
+    """SV-TYPE-4: a new service launched makes a special survey due."""
+
+    service: Text
+    launched_at: Instant
 
 
 class Empty(RequestModel):
@@ -157,6 +169,9 @@ class ResponseIn(RequestModel):
     answers: dict[str, StrictInt | StrictStr] = Field(
         max_length=500, description="1-5 or `unable_to_comment`; true/false are not scores")
     opinions: list[OpinionIn] = Field(default_factory=list, max_length=20)
+    return_path: ReturnPath | None = Field(default=None, description=(
+        "SV-CH-1: how the questionnaire came back (mail, fax, e-mail, web), if not by "
+        "its channel"))
 
 
 class OpinionClassIn(RequestModel):
@@ -323,6 +338,7 @@ class SurveyView(BaseModel):
     version: int
     status: CampaignStatus
     survey_type: SurveyType
+    subtype: SurveySubtype | None
     title: str
     department: str
     plan: CampaignPlan
@@ -359,6 +375,7 @@ class SurveyView(BaseModel):
     def of(cls, c: SurveyCampaign, obligations: list[ObligationView]) -> SurveyView:
         return cls(
             id=c.id, version=c.version, status=c.status, survey_type=c.survey_type,
+            subtype=c.subtype,
             title=c.title, department=c.department, plan=c.plan,
             item_keys=list(c.questionnaire.item_keys), approved_at=c.approved_at,
             sample=list(c.sample),

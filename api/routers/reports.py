@@ -21,6 +21,7 @@ from api.routing import Router
 from application.reports import departments, monthly, monthly_items, weekly_items
 from domain.cases import EARLIEST_BUSINESS_TIME, LATEST_BUSINESS_DATE
 from domain.filings import FILED_WITH, FILERS, SummaryFiling, SummaryKind
+from domain.surveys.campaign import SurveyCampaign
 
 FORMATS: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/json": {}, "text/html": {}, "text/csv": {}},
@@ -157,16 +158,28 @@ def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
         {"campaign": str(f.case_id), "survey_type": f.category, "opened_at": f.opened_at,
          "reported_at": f.resolved_at, "overall_score": f.overall_score,
          "satisfaction_rate": f.satisfaction_rate, "loyalty": f.loyalty,
-         "favourable_rate": f.favourable_rate} for f in facts if f.resolved_at is not None]
+         "favourable_rate": f.favourable_rate,
+         "dimension_favourable": _dimension_favourable(cases, f.case_id)}
+        for f in facts if f.resolved_at is not None]
+    dates = [str(i["reported_at"])[:10] for i in items]
     chart = line_chart("Satisfaction trend", {
         name: [_as_float(i[key]) for i in items]
         for name, key in (("overall score", "overall_score"),
-                          ("satisfaction rate %", "satisfaction_rate"))},
-        [str(i["reported_at"])[:10] for i in items])
+                          ("satisfaction rate %", "satisfaction_rate"))}, dates)
+    dimensions = sorted({d for i in items for d in i["dimension_favourable"]})
+    favourable = line_chart("Favourable rate by dimension, %", {
+        d: [_as_float(i["dimension_favourable"].get(d)) for i in items]
+        for d in dimensions}, dates)
     report = Report(period_from=period_from, period_to=period_to, items=items)
     return _render(request, report, "满意度趋势 Survey trend", items,
                    ["campaign", "survey_type", "reported_at", "overall_score",
-                    "satisfaction_rate", "loyalty", "favourable_rate"], [chart])
+                    "satisfaction_rate", "loyalty", "favourable_rate"], [chart, favourable])
+
+
+def _dimension_favourable(cases: Any, case_id: Any) -> dict[str, str]:
+    """SV-KPI-4's favourable rate per dimension, as the campaign's cleaning kept it."""
+    cleaning = cases.get_case(SurveyCampaign, case_id).cleaning
+    return dict(cleaning.dimension_favourable) if cleaning else {}
 
 
 @router.get("/runs", response_model=list[dict[str, Any]])

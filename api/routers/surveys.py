@@ -37,7 +37,12 @@ from application.app import CaseApplication
 from application.case_index import SearchFilters
 from application.corrective_actions import from_cleaning
 from application.survey_report import render_survey_report
-from application.surveys import active_customers, previous_comparable, weighed_by_directory
+from application.surveys import (
+    active_customers,
+    new_service_launched,
+    previous_comparable,
+    weighed_by_directory,
+)
 from domain.actors import Actor
 from domain.cases import CommandContext
 from domain.corrective_actions import CorrectiveAction
@@ -79,8 +84,21 @@ def open_survey(body: m.OpenSurvey, request: Request, cases: CasesApp,
         lambda: SurveyCampaign.draft(ctx, survey_type=body.survey_type, title=body.title,
                                      plan=body.plan.to_domain(),
                                      questionnaire=body.questionnaire_domain(),
-                                     department=body.department),
+                                     department=body.department, subtype=body.subtype),
         idempotency=idem, render=render))
+    return command_response(result, lambda: render(cases.case_after(SurveyCampaign, result)))
+
+
+@router.post("/new-service", status_code=201, response_model=m.SurveyView,
+             dependencies=[Depends(require(ORGANISERS | APPROVERS))])
+def new_service(body: m.NewServiceIn, request: Request, cases: CasesApp, actor: CurrentActor,
+                correlation_id: CorrelationId, metrics: AppMetrics) -> Response:
+    """SV-TYPE-4: record a new service's launch; the special survey of it is drafted,
+    due to start within 15 working days."""
+    ctx = cases.context(actor, correlation_id, body.backdating_reason)
+    result = run_command(metrics, CASE, "new_service", lambda: new_service_launched(
+        cases, ctx, service=body.service, launched_at=body.launched_at))
+    render = ROUTES.creation(cases, actor)
     return command_response(result, lambda: render(cases.case_after(SurveyCampaign, result)))
 
 
@@ -162,7 +180,8 @@ COMMANDS = [
             lambda c, ctx, b, app: c.record_response(
                 ctx, _policy(app), respondent=b.respondent, started_at=b.started_at,
                 submitted_at=b.submitted_at, answers=b.answers,
-                opinions=tuple((o.kind, o.text) for o in b.opinions)),
+                opinions=tuple((o.kind, o.text) for o in b.opinions),
+                return_path=b.return_path),
             "Record a response (SV-VALID-1 checks run)", status_code=201),
     Command("close", "close", m.Empty, ORGANISERS, lambda c, ctx, b, _: c.close(ctx),
             "Close the survey"),

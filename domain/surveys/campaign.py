@@ -71,6 +71,36 @@ class SurveyType(Enum):
     SUDDEN = "sudden"
 
 
+class SurveySubtype(Enum):
+    """SV-TYPE-1: what a special or a sudden survey is for."""
+
+    NEW_CUSTOMER_RETENTION = "new_customer_retention"
+    REPURCHASE_INTENT = "repurchase_intent"
+    COMPLAINT_REPAIR = "complaint_repair"
+    NEW_PRODUCT_SERVICE = "new_product_service"
+    MARKET_POLICY_CHANGE = "market_policy_change"
+    MAJOR_SERVICE_EVENT = "major_service_event"
+
+
+SUBTYPES: dict[SurveyType, frozenset[SurveySubtype]] = {
+    SurveyType.SPECIAL: frozenset({SurveySubtype.NEW_CUSTOMER_RETENTION,
+                                   SurveySubtype.REPURCHASE_INTENT,
+                                   SurveySubtype.COMPLAINT_REPAIR,
+                                   SurveySubtype.NEW_PRODUCT_SERVICE}),
+    SurveyType.SUDDEN: frozenset({SurveySubtype.MARKET_POLICY_CHANGE,
+                                  SurveySubtype.MAJOR_SERVICE_EVENT}),
+}
+
+
+class ReturnPath(Enum):
+    """SV-CH-1: how a questionnaire came back, besides the channel it went out by."""
+
+    MAIL = "mail"
+    FAX = "fax"
+    EMAIL = "email"
+    WEB = "web"
+
+
 class Channel(Enum):
     """SV-CH-1."""
 
@@ -206,6 +236,8 @@ class Trigger:
     start: datetime
     months: int | None = None
     due_date: date | None = None
+    node_type: str | None = None
+    """SV-TYPE-2: the service node, whose launch days the policy may set (004)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", utc(self.start, "start"))
@@ -284,11 +316,11 @@ def _fraction(value: object) -> str | None:
 
 class SurveyCampaign(Case):
     case_type: ClassVar[str] = "survey"
-    class_version: ClassVar[int] = 6
+    class_version: ClassVar[int] = 7
     """Of the state in snapshots: 2 adds the reviews of flagged cleanings, 3 the
     exceptions strong dissatisfaction calls for (SV-FIND-1), 4 the call-backs'
     results (SV-SAMPLE-2), 5 the opinions' classes (SV-TEXT-1), 6 the feedback
-    ledger (SV-LEDGER-1)."""
+    ledger (SV-LEDGER-1), 7 the subtype of a special or sudden survey (SV-TYPE-1)."""
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, object]) -> None:
@@ -313,12 +345,22 @@ class SurveyCampaign(Case):
     def upcast_v5_v6(state: dict[str, object]) -> None:
         state["ledger"] = {}
 
+    @staticmethod
+    def upcast_v6_v7(state: dict[str, object]) -> None:
+        state["subtype"] = None
+
     @classmethod
     def draft(cls, ctx: CommandContext, *, survey_type: SurveyType, title: str,
               plan: CampaignPlan, questionnaire: Questionnaire,
-              department: str = "customer_service") -> SurveyCampaign:
+              department: str = "customer_service",
+              subtype: SurveySubtype | None = None) -> SurveyCampaign:
         authorise(ctx, "plan", ORGANISERS)
         required_text("title", title)
+        allowed = SUBTYPES.get(survey_type, frozenset())
+        if (subtype is None) != (not allowed) or (subtype is not None and subtype not in allowed):
+            raise InvalidInput("subtype", f"a {survey_type.value} survey " + (
+                f"is one of: {', '.join(sorted(s.value for s in allowed))}" if allowed
+                else "has no subtype"))
         required_text("goals", plan.goals)
         plausible_date("plan.period_start", plan.period_start)
         plausible_date("plan.period_end", plan.period_end)
@@ -328,23 +370,26 @@ class SurveyCampaign(Case):
             raise InvalidInput("plan.channels", "name at least one channel")
         return cls(timestamp=ctx.at, meta=ctx.meta("plan"), survey_type=survey_type,
                    title=title, plan=plan, questionnaire=questionnaire, department=department,
-                   trigger=None)
+                   trigger=None, subtype=subtype)
 
     @classmethod
     def schedule(cls, ctx: CommandContext, *, trigger: Trigger, survey_type: SurveyType,
                  title: str, plan: CampaignPlan, questionnaire: Questionnaire,
-                 department: str = "customer_service") -> SurveyCampaign:
+                 department: str = "customer_service",
+                 subtype: SurveySubtype | None = None) -> SurveyCampaign:
         """A campaign the service drafts itself when a trigger makes one due; the
         launch deadline runs from the trigger (SV-TYPE-2/3/4)."""
         return cls(timestamp=ctx.at, meta=ctx.meta("schedule"), survey_type=survey_type,
                    title=title, plan=plan, questionnaire=questionnaire, department=department,
-                   trigger=trigger)
+                   trigger=trigger, subtype=subtype)
 
     @event("Planned")
     def __init__(self, *, timestamp: datetime, meta: EventMeta, survey_type: SurveyType,
                  title: str, plan: CampaignPlan, questionnaire: Questionnaire,
-                 department: str, trigger: Trigger | None) -> None:
+                 department: str, trigger: Trigger | None,
+                 subtype: SurveySubtype | None = None) -> None:
         self.survey_type = survey_type
+        self.subtype = subtype
         self.trigger = trigger
         self.title = title
         self.plan = plan
@@ -545,7 +590,8 @@ class SurveyCampaign(Case):
     def record_response(self, ctx: CommandContext, policy: SurveyPolicy, *, respondent: str,
                         started_at: datetime, submitted_at: datetime,
                         answers: dict[str, int | str],
-                        opinions: tuple[tuple[OpinionKind, str], ...] = ()) -> None:
+                        opinions: tuple[tuple[OpinionKind, str], ...] = (),
+                        return_path: ReturnPath | None = None) -> None:
         """A response from a recipient, once; never after close. Interview answers typed
         in later than SV-CH-1 allows are kept and marked as a late entry."""
         authorise(ctx, "responses", ORGANISERS)
@@ -575,7 +621,8 @@ class SurveyCampaign(Case):
             channel=recipient.channel.value, delegated=recipient.delegated,
             started_at=started_at, submitted_at=submitted_at, answers=dict(answers),
             opinions=tuple(Opinion(recipient.customer_id, kind, text)
-                           for kind, text in opinions))
+                           for kind, text in opinions),
+            return_path=return_path.value if return_path else None)
         late = (recipient.channel in {Channel.ON_SITE, Channel.PHONE}
                 and ctx.at - submitted_at > policy.interview_entry)
         self._response_recorded(timestamp=ctx.at, meta=ctx.meta("responses"),
@@ -855,11 +902,13 @@ class SurveyCampaign(Case):
 
     @property
     def review_pending(self) -> bool:
-        """SV-REVIEW-1: the cleaning in force is flagged, or a call-back did not confirm
-        its answers (SV-SAMPLE-2), and nobody accepted it yet."""
+        """SV-REVIEW-1: the cleaning in force is flagged, a call-back did not confirm its
+        answers, or fewer than a third of A-class respondents were surveyed directly
+        (SV-SAMPLE-2), and nobody accepted it yet."""
         unconfirmed = any(not r.confirmed for r in self.call_back_results.values())
         return self.cleaning is not None and (
-            self.cleaning.flagged_for_review or unconfirmed) and not self.cleaning_accepted
+            self.cleaning.flagged_for_review or unconfirmed
+            or not self.cleaning.a_class_direct_ok) and not self.cleaning_accepted
 
     def review_cleaning(self, ctx: CommandContext, *, decision: ReviewDecision,
                         reason: str) -> None:
@@ -870,8 +919,9 @@ class SurveyCampaign(Case):
         if not self.review_pending:
             raise WrongState("cleaning_review", self.status.value,
                              "only a cleaning flagged for review (more than the allowed share "
-                             "excluded, SV-VALID-1, or a call-back that did not confirm, "
-                             "SV-SAMPLE-2) awaits a review decision")
+                             "excluded, SV-VALID-1; a call-back that did not confirm or too "
+                             "few A-class respondents surveyed directly, SV-SAMPLE-2) awaits "
+                             "a review decision")
         required_text("reason", reason)
         assert self.cleaning is not None
         self._cleaning_reviewed(timestamp=ctx.at, meta=ctx.meta("cleaning_review"),

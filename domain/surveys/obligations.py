@@ -98,7 +98,9 @@ def _launch(c: SurveyCampaign, policy: SurveyPolicy,
     if trigger is None:
         return
     if trigger.rule == "SV-TYPE-2":
-        due = calendar.add_working_days(trigger.start, policy.instant_launch_working_days)
+        days = policy.instant_launch_by_node.get(trigger.node_type or "",
+                                                 policy.instant_launch_working_days)
+        due = calendar.add_working_days(trigger.start, days)
     elif trigger.rule == "SV-TYPE-4":
         due = calendar.add_working_days(trigger.start, policy.special_due_working_days)
     elif trigger.due_date is not None:

@@ -86,6 +86,8 @@ class Response:
     submitted_at: datetime
     answers: dict[str, Answer]
     opinions: tuple[Opinion, ...] = ()
+    return_path: str | None = None
+    """SV-CH-1: mail, fax, e-mail or web, when it came back another way than it went."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "started_at", utc(self.started_at, "started_at"))

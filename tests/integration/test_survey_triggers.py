@@ -12,12 +12,16 @@ import pytest
 
 from application.app import CaseApplication
 from application.customer_import import import_customers
-from application.surveys import record_service_node, special_survey_check
+from application.surveys import (
+    new_service_launched,
+    record_service_node,
+    special_survey_check,
+)
 from domain.actors import Role
-from domain.surveys.campaign import SurveyCampaign
+from domain.surveys.campaign import SurveyCampaign, SurveySubtype, SurveyType
 from domain.surveys.directory import CustomerRecord, NodeType, ServiceNode, customer_uuid
 from domain.surveys.responses import RespondentClass
-from tests.factories import ctx, record
+from tests.factories import LATE, ctx, record
 
 CST = ZoneInfo("Asia/Shanghai")
 HEADER = ("id,name,key_account,size,region,kind,first_contract,contact_name,contact_phone,"
@@ -123,3 +127,87 @@ def test_sv_type_3_every_configured_visit_is_drafted_besides_the_warranty_end(
                   if o.rule == "SV-TYPE-3")
     assert [(d - timedelta(seconds=1)).astimezone(CST).date() for d in dues] == [
         date(2026, 2, 28), date(2026, 4, 30), date(2026, 7, 31), date(2028, 1, 31)]
+
+
+@pytest.mark.rule("SV-TYPE-2")
+def test_sv_type_2_a_node_recorded_after_its_survey_was_due_drafts_no_breached_campaign(
+        cases: CaseApplication) -> None:
+    """History recorded late makes no breach: a delivery recorded five months on is
+    on the customer's record; only its visits still due are drafted."""
+    import_customers(GOOD, ctx(cases.clock.now(), Role.CS_HEAD), cases)
+    delivered = datetime(2026, 1, 31, 10, 0, tzinfo=CST)
+    cases.clock.set(datetime(2026, 7, 1, 10, 0, tzinfo=CST))  # type: ignore[attr-defined]
+    record_service_node(cases, ctx(cases.clock.now(), Role.SALES, backdating_reason=LATE),
+                        "C2", ServiceNode(NodeType.DELIVERY, delivered, "DN-2026-003",
+                                          warranty_end=date(2027, 1, 31)))
+    drafted = campaigns(cases)
+    assert [c.trigger.source for c in drafted if c.trigger] == [
+        "warranty end of delivery DN-2026-003"]
+    assert not [o for c in drafted for o in cases.obligations(c)
+                if o.state_at(cases.clock.now()).value in {"breached", "pending"}
+                and o.due_at <= cases.clock.now()]
+    customer = cases.get_case(CustomerRecord, customer_uuid("C2"))
+    assert [n.reference for n in customer.nodes] == ["DN-2026-003"]
+
+
+@pytest.mark.rule("SV-TYPE-4")
+def test_sv_type_4_complaints_after_a_quarter_without_any_make_a_special_survey_due(
+        cases: CaseApplication) -> None:
+    cases.clock.set(datetime(2026, 11, 10, 10, 0, tzinfo=CST))  # type: ignore[attr-defined]
+    cases.save_case(record(ctx(cases.clock.now())))  # Q3 had none
+    campaign = special_survey_check(cases, cases.index)
+    assert campaign is not None and campaign.subtype is SurveySubtype.COMPLAINT_REPAIR
+    assert "1 complaints against 0" in campaign.trigger.source
+
+
+@pytest.mark.rule("SV-TYPE-4")
+def test_sv_type_4_a_new_service_launched_makes_a_special_survey_due_in_15_working_days(
+        cases: CaseApplication) -> None:
+    launched = datetime(2026, 11, 20, 10, 0, tzinfo=CST)
+    cases.clock.set(launched + timedelta(minutes=5))  # type: ignore[attr-defined]
+    result = new_service_launched(cases, ctx(cases.clock.now(), Role.CS_HEAD),
+                                  service="remote diagnostics", launched_at=launched)
+    campaign = cases.get_case(SurveyCampaign, result.case_id)
+    assert (campaign.survey_type, campaign.subtype) == (SurveyType.SPECIAL,
+                                                        SurveySubtype.NEW_PRODUCT_SERVICE)
+    [due] = [o for o in cases.obligations(campaign) if o.rule == "SV-TYPE-4"]
+    assert due.due_at == datetime(2026, 12, 11, 18, 0, tzinfo=CST)
+
+
+@pytest.mark.rule("SV-TYPE-2")
+def test_sv_type_2_a_node_s_launch_days_may_be_set_per_node_by_policy(
+        cases: CaseApplication) -> None:
+    """004 asks 1, 2 or 3 days by node; DOMAIN.md keeps 3 unless the policy says."""
+    import_customers(GOOD, ctx(cases.clock.now(), Role.CS_HEAD), cases)
+    cases.policy = replace(cases.policy, surveys=replace(
+        cases.policy.surveys, instant_launch_by_node={"presales_consultation": 1}))
+    done = datetime(2026, 11, 16, 15, 0, tzinfo=CST)  # a Monday
+    cases.clock.set(done + timedelta(hours=1))  # type: ignore[attr-defined]
+    for node in (NodeType.PRESALES_CONSULTATION, NodeType.AFTER_SALES_VISIT):
+        record_service_node(cases, ctx(cases.clock.now(), Role.SALES), "C1",
+                            ServiceNode(node, done, f"N-{node.value}"))
+    dues = {c.trigger.node_type: o.due_at for c in campaigns(cases) if c.trigger
+            for o in cases.obligations(c) if o.rule == "SV-TYPE-2"}
+    assert dues == {"presales_consultation": datetime(2026, 11, 17, 18, 0, tzinfo=CST),
+                    "after_sales_visit": datetime(2026, 11, 19, 18, 0, tzinfo=CST)}
+
+
+def test_sv_type_1_a_special_or_sudden_survey_names_its_subtype(
+        cases: CaseApplication) -> None:
+    from domain.errors import InvalidInput
+    from domain.surveys.campaign import CampaignPlan, Channel
+    from domain.surveys.questionnaire import DEFAULT_PERIODIC
+
+    plan = CampaignPlan("g", date(2026, 11, 1), date(2026, 11, 30), "s", (Channel.PHONE,),
+                        ("qian",), "b")
+    draft = lambda kind, sub: SurveyCampaign.draft(  # noqa: E731
+        ctx(cases.clock.now(), Role.CS_HEAD), survey_type=kind, title="t", plan=plan,
+        questionnaire=DEFAULT_PERIODIC, subtype=sub)
+    for kind, sub in ((SurveyType.SPECIAL, None), (SurveyType.QUARTERLY,
+                                                   SurveySubtype.REPURCHASE_INTENT),
+                      (SurveyType.SUDDEN, SurveySubtype.REPURCHASE_INTENT)):
+        with pytest.raises(InvalidInput) as wrong:
+            draft(kind, sub)
+        assert wrong.value.field == "subtype"
+    assert draft(SurveyType.SUDDEN, SurveySubtype.MAJOR_SERVICE_EVENT).subtype is (
+        SurveySubtype.MAJOR_SERVICE_EVENT)

@@ -101,6 +101,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Role]] = {
     # SV-REVIEW-1: a flagged cleaning is decided by cs_head or management.
     ("POST", "/v1/surveys/{case_id}/cleaning-review"): frozenset({Role.CS_HEAD,
                                                                 Role.MANAGEMENT}),
+    ("POST", "/v1/surveys/new-service"): SURVEY_ORGANISERS | {Role.MANAGEMENT},  # SV-TYPE-4
     ("GET", "/v1/surveys"): EVERYONE,
     ("GET", "/v1/surveys/{case_id}"): EVERYONE,
     ("GET", "/v1/surveys/{case_id}/history"): EVERYONE,

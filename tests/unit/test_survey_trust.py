@@ -262,3 +262,31 @@ def test_sv_review_1_an_acceptance_does_not_cover_a_doubt_found_after_it() -> No
     assert not campaign.review_pending
     campaign.record_call_back(cs(NOW), respondent="C4-r", confirmed=False, note="not them")
     assert campaign.review_pending
+
+
+@pytest.mark.rule("SV-SAMPLE-2")
+def test_sv_sample_2_too_few_a_class_respondents_surveyed_directly_is_reviewed() -> None:
+    campaign = running(START)
+    campaign.dispatch(cs(START), tuple(recipient(c.id, delegated=c.id != "C0")
+                                       for c in ACTIVE))  # 1 of 5 A-class direct
+    answered(campaign)
+    campaign.close(cs(NOW))
+    result = campaign.clean(cs(NOW), POLICY, exclusions={}, seed=1)
+    assert not result.flagged_for_review and not result.a_class_direct_ok
+    for drawn in result.call_backs:
+        campaign.record_call_back(cs(NOW), respondent=drawn, confirmed=True, note="")
+    assert campaign.review_pending
+    with pytest.raises(StepMissing):
+        campaign.report(cs(NOW), summary="Q4")
+
+
+@pytest.mark.rule("SV-CH-1")
+def test_sv_ch_1_a_questionnaire_may_come_back_by_mail_fax_e_mail_or_web() -> None:
+    from domain.surveys.campaign import ReturnPath
+
+    campaign = running(START)
+    campaign.dispatch(cs(START), (recipient("C0"),))
+    campaign.record_response(cs(NOW), POLICY, respondent="C0-r",
+                             started_at=NOW - timedelta(minutes=6), submitted_at=NOW,
+                             answers=answers(), return_path=ReturnPath.FAX)
+    assert campaign.responses["C0#1"].return_path == "fax"
