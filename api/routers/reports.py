@@ -159,7 +159,7 @@ def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
          "reported_at": f.resolved_at, "overall_score": f.overall_score,
          "satisfaction_rate": f.satisfaction_rate, "loyalty": f.loyalty,
          "favourable_rate": f.favourable_rate,
-         "dimension_favourable": _dimension_favourable(cases, f.case_id)}
+         **_cleaning_figures(cases, f.case_id)}
         for f in facts if f.resolved_at is not None]
     dates = [str(i["reported_at"])[:10] for i in items]
     chart = line_chart("Satisfaction trend", {
@@ -173,13 +173,17 @@ def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
     report = Report(period_from=period_from, period_to=period_to, items=items)
     return _render(request, report, "满意度趋势 Survey trend", items,
                    ["campaign", "survey_type", "reported_at", "overall_score",
-                    "satisfaction_rate", "loyalty", "favourable_rate"], [chart, favourable])
+                    "satisfaction_rate", "loyalty", "favourable_rate", "excluded_share"],
+                   [chart, favourable])
 
 
-def _dimension_favourable(cases: Any, case_id: Any) -> dict[str, str]:
-    """SV-KPI-4's favourable rate per dimension, as the campaign's cleaning kept it."""
+def _cleaning_figures(cases: Any, case_id: Any) -> dict[str, Any]:
+    """SV-KPI-4's favourable rate per dimension and SV-REVIEW-1's excluded share (in
+    percent), as the campaign's cleaning kept them."""
     cleaning = cases.get_case(SurveyCampaign, case_id).cleaning
-    return dict(cleaning.dimension_favourable) if cleaning else {}
+    share = cleaning.excluded_share if cleaning else None
+    return {"dimension_favourable": dict(cleaning.dimension_favourable) if cleaning else {},
+            "excluded_share": str(Fraction(share) * 100) if share is not None else None}
 
 
 @router.get("/runs", response_model=list[dict[str, Any]])

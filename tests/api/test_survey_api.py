@@ -281,6 +281,7 @@ def test_rpt_3_the_survey_trend_and_the_report_endpoints(
         "from": "2026-10-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00"}).json()
     scores = [Fraction(i["overall_score"]) for i in trend["items"]]
     assert len(scores) == 2 and scores[1] < scores[0]
+    assert [i["excluded_share"] for i in trend["items"]] == ["0", "0"]  # SV-REVIEW-1
     favourable = [i["dimension_favourable"] for i in trend["items"]]  # SV-KPI-4 trend
     assert set(favourable[0]) == {"personnel", "service", "product", "technology"}
     assert Fraction(favourable[1]["product"]) < Fraction(favourable[0]["product"])
