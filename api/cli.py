@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from domain.actors import Role
-from infrastructure.settings import Settings
+from infrastructure.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -25,6 +25,21 @@ cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_h
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"casetrail {version('casetrail')}")
+        raise typer.Exit
+
+
+@cli.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="print the version and exit")] = False) -> None:
+    """casetrail: event-sourced case management."""
 
 _TTL = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -40,7 +55,7 @@ def parse_ttl(text: str) -> timedelta:
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        return load_settings()
     except Exception as e:  # the settings error names the variable; show it plainly
         err.print(f"[red]invalid configuration:[/red] {e}")
         raise typer.Exit(2) from None

@@ -41,6 +41,11 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access",):
         logging.getLogger(noisy).disabled = True  # replaced by casetrail.access
+    # APScheduler announces every run of every job at INFO ("Running job ..."): the
+    # webhook job alone would write ~35k lines a day. Its warnings and errors stay;
+    # casetrail.scheduler logs each run at DEBUG.
+    logging.getLogger("apscheduler.executors.default").setLevel(
+        max(logging.WARNING, logging.getLevelName(level)))
 
 
 class Metrics:

@@ -82,6 +82,7 @@ def build_workers(settings: Settings, cases: CaseApplication) -> Workers:
         Workers,
     )
 
-    leadership = (AdvisoryLockLeadership(settings.database_url.get_secret_value())
+    leadership = (AdvisoryLockLeadership(settings.database_url.get_secret_value(),
+                                         settings.postgres_schema)
                   if settings.database_url else SingleProcessLeadership())
     return Workers(cases, settings, leadership)

@@ -12,10 +12,11 @@ a breach is recorded at most once by the event store's concurrency control.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 import psycopg
@@ -37,16 +38,21 @@ from projections.reports import ReportsProjection, construct_reports_view
 from projections.runtime import ViewRunner
 
 log = logging.getLogger("casetrail.scheduler")
-LEADER_LOCK_KEY = 0x63617365  # "case": one key for casetrail's scheduler leader
+def leader_lock_key(schema: str) -> int:
+    """The advisory-lock key of one deployment's scheduler: each schema of a database
+    is a deployment of its own, with a leader of its own (a signed 64-bit integer)."""
+    digest = hashlib.sha256(f"casetrail scheduler leader|{schema}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class AdvisoryLockLeadership:
     """Holds `pg_try_advisory_lock` on a session of its own while it leads; a lost
-    session (database restart) loses the lock, and the next tick tries again."""
+    session (database restart) loses the lock, and the next tick tries again. The key
+    is the deployment's: the schema's (`leader_lock_key`)."""
 
-    def __init__(self, conninfo: str, key: int = LEADER_LOCK_KEY) -> None:
+    def __init__(self, conninfo: str, schema: str) -> None:
         self.conninfo = conninfo
-        self.key = key
+        self.key = leader_lock_key(schema)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._lock = threading.Lock()
 
@@ -116,42 +122,35 @@ class Workers:
         self.leadership = leadership
         self.scheduler = BackgroundScheduler(timezone=UTC, job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": None})
-        self.scheduler.add_job(
-            self._leading(self.sweep), "interval", id="sla-sweep",
-            seconds=cases.policy.sla.sweep_interval.total_seconds(),
-            next_run_time=cases.clock.now())
-        self.scheduler.add_job(
-            self._leading(self.deliver), "interval", id="webhooks",
-            seconds=settings.webhook_interval.total_seconds(), next_run_time=cases.clock.now())
+        now = cases.clock.now()
         self.checkpoints = Checkpoints(cases.recorder, load_signer(settings),
                                        load_witness(settings))
-        self.scheduler.add_job(
-            self._leading(self.produce_reports), "interval", id="reports",
-            seconds=settings.report_interval.total_seconds(), next_run_time=cases.clock.now())
-        self.scheduler.add_job(
-            self._leading(lambda: special_survey_check(cases, cases.index)),  # type: ignore[arg-type]
-            "interval", id="special-survey",
-            seconds=settings.survey_trigger_interval.total_seconds(),
-            next_run_time=cases.clock.now())
-        self.scheduler.add_job(
-            self._leading(self.purge), "interval", id="purge",
-            seconds=settings.purge_interval.total_seconds(), next_run_time=cases.clock.now())
         self.idempotency_retention = settings.idempotency_retention
-        self.scheduler.add_job(
-            self._leading(self.forget_idempotency), "interval", id="idempotency-expiry",
-            hours=1, next_run_time=cases.clock.now())
-        self.scheduler.add_job(
-            self._leading(self.checkpoint), "interval",
-            id="checkpoint", seconds=settings.checkpoint_interval.total_seconds())
+        for name, job, every, first in (
+                ("sla-sweep", self.sweep, cases.policy.sla.sweep_interval, now),
+                ("webhooks", self.deliver, settings.webhook_interval, now),
+                ("reports", self.produce_reports, settings.report_interval, now),
+                ("special-survey", lambda: special_survey_check(
+                    cases, cases.index),  # type: ignore[arg-type]
+                 settings.survey_trigger_interval, now),
+                ("purge", self.purge, settings.purge_interval, now),
+                ("idempotency-expiry", self.forget_idempotency, timedelta(hours=1), now),
+                ("checkpoint", self.checkpoint, settings.checkpoint_interval, None)):
+            # no first run given: one interval on (`next_run_time=None` would pause it)
+            start = {"next_run_time": first} if first is not None else {}
+            self.scheduler.add_job(self._leading(name, job), "interval", id=name, name=name,
+                                   seconds=every.total_seconds(), **start)
 
-    def _leading(self, job: Callable[[], object]) -> Callable[[], None]:
+    def _leading(self, name: str, job: Callable[[], object]) -> Callable[[], None]:
         def run() -> None:
             if not self.leadership.is_leader():
                 return
             try:
-                job()
+                result = job()
             except Exception:
-                log.exception("scheduled job failed")
+                log.exception("scheduled job %s failed", name)
+            else:  # a routine run: for debugging only, never at INFO every few seconds
+                log.debug("scheduled job %s ran: %s", name, result)
         return run
 
     def checkpoint(self) -> int | None:

@@ -6,7 +6,9 @@ Nested values use `__`: `CASETRAIL_POLICY__EXCEPTIONS__REPORT_UP_MAJOR=PT3H`.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -184,6 +186,11 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
     @property
     def store(self) -> Literal["postgres", "sqlite"]:
         return "postgres" if self.database_url else "sqlite"
@@ -220,5 +227,30 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def load_settings(**overrides: Any) -> Settings:
+OTHER_ENV = frozenset({CONFIG_FILE_ENV, "CASETRAIL_TEST_DATABASE_URL", "CASETRAIL_SLOW_TESTS"})
+"""`CASETRAIL_` variables that are not settings: the config file's path, and the test
+suite's own two."""
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """`CASETRAIL_*` variables no setting reads, each with the nearest known name: a
+    typo such as CASETRAIL_DATABSE_URL would otherwise be ignored and give SQLite."""
+    known = {f"CASETRAIL_{name.upper()}" for name in Settings.model_fields}
+    problems = []
+    for variable in sorted(v for v in environ if v.upper().startswith("CASETRAIL_")):
+        head = variable.upper().split("__", 1)[0]
+        if head in known or variable.upper() in OTHER_ENV:
+            continue
+        near = difflib.get_close_matches(head, sorted(known | OTHER_ENV), n=1)
+        problems.append(f"{variable} is not a setting"
+                        + (f"; did you mean {near[0]}?" if near else ""))
+    return problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """The settings from the environment (and the config file), refusing `CASETRAIL_`
+    variables that name no setting."""
+    problems = unknown_variables(os.environ if environ is None else environ)
+    if problems:
+        raise ValueError("; ".join(problems))
     return Settings(**overrides)

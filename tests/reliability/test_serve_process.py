@@ -115,3 +115,20 @@ def test_sec_in_2_a_400_mb_body_without_a_token_costs_the_server_no_memory(
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_misspelt_setting_stops_the_command_with_the_name_it_meant(tmp_path: Path) -> None:
+    """CASETRAIL_DATABSE_URL used to be ignored, and the service ran on SQLite."""
+    env = clean_env() | {"CASETRAIL_DATABSE_URL": "postgresql://db/cases"}
+    done = subprocess.run([CASETRAIL, "token", "--user", "u", "--role", "frontline"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "did you mean CASETRAIL_DATABASE_URL?" in done.stderr
+
+
+def test_the_cli_tells_its_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    done = subprocess.run([CASETRAIL, "--version"], cwd=tmp_path, env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, f"casetrail {version('casetrail')}")

@@ -138,17 +138,21 @@ def test_the_embedded_scheduler_records_breaches_on_its_own(
 @pytest.mark.postgres
 @pytest.mark.rule("SLA-5")
 def test_one_scheduler_leader_at_a_time_on_postgresql(postgres_url: str) -> None:
-    first, second = AdvisoryLockLeadership(postgres_url), AdvisoryLockLeadership(postgres_url)
+    first, second = (AdvisoryLockLeadership(postgres_url, "deployment_a"),
+                     AdvisoryLockLeadership(postgres_url, "deployment_a"))
+    other = AdvisoryLockLeadership(postgres_url, "deployment_b")
     try:
         assert first.is_leader()
         assert not second.is_leader()
         assert first.is_leader()  # still holds it
+        assert other.is_leader()  # another schema is another deployment, with its leader
         first.release()
         assert second.is_leader()
         assert not first.is_leader()
     finally:
         first.release()
         second.release()
+        other.release()
 
 
 
@@ -176,3 +180,34 @@ def test_sweep_and_rebuild_commands(cases: CaseApplication, store_settings: Sett
     unknown = subprocess.run([CASETRAIL, "rebuild", "nonsense"], env=env, cwd=tmp_path,
                              capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 2 and "unknown view" in unknown.stderr
+
+
+def test_scheduler_jobs_have_names_and_routine_runs_stay_out_of_info_logs(
+        cases: CaseApplication, store_settings: Settings,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from api.observability import configure_logging
+    from infrastructure.scheduler import SingleProcessLeadership, Workers
+
+    workers = Workers(cases, store_settings, SingleProcessLeadership())
+    names = {job.id: job.name for job in workers.scheduler.get_jobs()}
+    assert names == {n: n for n in ("sla-sweep", "webhooks", "reports", "special-survey",
+                                    "purge", "idempotency-expiry", "checkpoint")}
+    workers.scheduler.start(paused=True)  # jobs get their first runs; none runs
+    try:
+        assert all(job.next_run_time is not None for job in workers.scheduler.get_jobs())
+    finally:
+        workers.scheduler.shutdown(wait=False)
+    with caplog.at_level(logging.DEBUG, logger="casetrail.scheduler"):
+        workers._leading("webhooks", lambda: 0)()
+    assert [(r.levelname, r.getMessage()) for r in caplog.records
+            if r.name == "casetrail.scheduler"] == [("DEBUG", "scheduled job webhooks ran: 0")]
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        configure_logging("INFO")
+        assert not logging.getLogger("apscheduler.executors.default").isEnabledFor(
+            logging.INFO)  # APScheduler's "Running job ..." every few seconds
+    finally:
+        root.handlers[:], root.level = handlers, level

@@ -120,3 +120,23 @@ def test_cal_2_the_calendar_is_built_from_the_settings(monkeypatch: pytest.Monke
     assert not calendar.is_working_day(date(2026, 12, 31))
     assert calendar.is_working_day(date(2026, 12, 27))
     assert calendar.is_working_day(date(2026, 10, 10))  # CN adjusted working day
+
+
+def test_a_casetrail_variable_that_names_no_setting_is_refused_with_the_nearest_name(
+) -> None:
+    from infrastructure.settings import load_settings, unknown_variables
+
+    env = {"CASETRAIL_DATABSE_URL": "postgresql://x/y", "CASETRAIL_PORT": "9000",
+           "CASETRAIL_POLICY__SURVEYS__KEY_ACCOUNT_WEIGHT": "3",
+           "CASETRAIL_CONFIG_FILE": "casetrail.toml", "CASETRAIL_TEST_DATABASE_URL": "x",
+           "OTHER": "1"}
+    assert unknown_variables(env) == [
+        "CASETRAIL_DATABSE_URL is not a setting; did you mean CASETRAIL_DATABASE_URL?"]
+    with pytest.raises(ValueError, match="did you mean CASETRAIL_DATABASE_URL"):
+        load_settings(env)
+
+
+def test_log_levels_are_read_in_any_case() -> None:
+    assert Settings(log_level="debug").log_level == "DEBUG"
+    with pytest.raises(ValidationError):
+        Settings(log_level="chatty")
