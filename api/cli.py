@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from application.audit import StoredCheckpoint
     from infrastructure.checkpoints import Checkpoints
 
-cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_help=True)
+cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
@@ -202,8 +203,33 @@ def token(
     sys.stdout.write(service.issue(user, role, department, parse_ttl(ttl)) + "\n")
 
 
+EXIT_FINDINGS, EXIT_INPUT, EXIT_STORE, EXIT_INTERNAL = 1, 2, 3, 70
+"""Exit codes: 0 done; 1 the command found damage (verify); 2 bad input, a missing
+file or case, a refused command; 3 the store does not answer; 70 an internal error.
+A user never sees a traceback: every failure is one line on stderr."""
+
+
 def main() -> None:
-    cli()
+    import psycopg
+    from eventsourcing.persistence import OperationalError, ProgrammingError
+
+    from domain.errors import DomainError
+
+    try:
+        cli(standalone_mode=True)
+    except (DomainError, ValueError, OSError, UnicodeError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        sys.exit(EXIT_INPUT)
+    except (OperationalError, psycopg.OperationalError) as e:
+        err.print(f"[red]the store does not answer:[/red] {e}".splitlines()[0])
+        sys.exit(EXIT_STORE)
+    except (ProgrammingError, psycopg.ProgrammingError) as e:
+        err.print(f"[red]the store refused:[/red] {e}".splitlines()[0]
+                  + " (run `casetrail db init` after an upgrade; check the settings)")
+        sys.exit(EXIT_INPUT)
+    except Exception as e:  # a bug: one line, the type to quote when reporting it
+        err.print(f"[red]internal error ({type(e).__name__}):[/red] {e}".splitlines()[0])
+        sys.exit(EXIT_INTERNAL)
 
 
 def _checkpoints(settings: Settings, cases: CaseApplication) -> Checkpoints:

@@ -63,6 +63,14 @@ def init_schema(settings: Settings) -> None:
     from projections.outbox import construct_outbox
     from projections.reports import construct_reports_view
 
+    if settings.database_url is not None:  # the schema too, as an operator expects
+        import psycopg
+        from psycopg.sql import SQL, Identifier
+
+        with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True,
+                             connect_timeout=settings.postgres_connect_timeout) as conn:
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                Identifier(settings.postgres_schema)))
     app = build_application(settings, create_tables=True)
     try:
         construct_view(app).create_table()  # type: ignore[attr-defined]

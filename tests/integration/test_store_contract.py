@@ -213,6 +213,23 @@ def test_early_instants_sort_and_read_back_on_sqlite() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_settings", ["postgres"], indirect=True)
+def test_db_init_creates_the_schema_it_is_told_to_use(store_settings: Settings,
+                                                      clock: FrozenClock) -> None:
+    fresh = store_settings.model_copy(update={
+        "postgres_schema": f"{store_settings.postgres_schema}_new"})
+    dsn = store_settings.database_url.get_secret_value()  # type: ignore[union-attr]
+    try:
+        init_schema(fresh)
+        cases = build_application(fresh, clock)
+        assert cases.is_ready()
+        cases.close()
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{fresh.postgres_schema}" CASCADE')
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("store_settings", ["postgres"], indirect=True)
 def test_a_postgres_store_without_its_save_function_is_not_ready_until_db_init(
         store_settings: Settings, clock: FrozenClock) -> None:
     """An upgrade that skipped `casetrail db init`: readiness names the missing save

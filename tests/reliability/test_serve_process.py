@@ -132,3 +132,20 @@ def test_the_cli_tells_its_version(tmp_path: Path) -> None:
     done = subprocess.run([CASETRAIL, "--version"], cwd=tmp_path, env=clean_env(),
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.strip()) == (0, f"casetrail {version('casetrail')}")
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["token", "--user", "", "--role", "frontline"], "error: user must not be empty"),
+    (["import", "customers", "missing.csv"], "No such file or directory"),
+    (["export", "3c296bd7-d0e0-4453-a751-d2ed71fb8670"], "error: no case"),
+    (["verify", "not-a-uuid"], "is not a case id"),
+])
+def test_a_user_s_mistake_is_one_line_and_exit_2_never_a_traceback(
+        tmp_path: Path, args: list[str], says: str) -> None:
+    subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=clean_env(), check=True,
+                   capture_output=True, timeout=60)
+    done = subprocess.run([CASETRAIL, *args], cwd=tmp_path, env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
