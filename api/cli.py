@@ -159,7 +159,7 @@ def sweep() -> None:
 @cli.command()
 def rebuild(view: Annotated[str, typer.Argument(
         help="the view: obligations, audit, reports or library")] = "obligations") -> None:
-    """Drop a view and replay the whole event log into it, with a progress bar."""
+    """Empty a view's rows and replay the whole event log into it, with a progress bar."""
     from rich.progress import Progress
 
     from projections.audit import AuditProjection, construct_audit_view
@@ -401,7 +401,13 @@ def verify_export(
     problems = check_export(exported, fingerprint, kept)
     for problem in problems:
         err.print(f"[red]{problem}[/red]")
-    err.print("intact" if not problems else f"{len(problems)} problem(s)")
+    if problems:
+        err.print(f"{len(problems)} problem(s)")
+    elif fingerprint:
+        err.print("intact, signed by the key you trust")
+    else:  # the file's own key vouches for itself: consistent, not proven authentic
+        err.print("consistent with the key inside the file; that is no proof of where it "
+                  "came from: pass --fingerprint with the fingerprint of the key you trust")
     raise typer.Exit(1 if problems else 0)
 
 

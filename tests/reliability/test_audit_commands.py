@@ -51,8 +51,11 @@ def test_verify_checkpoint_replay_export_and_verify_export(
     file = tmp_path / "case.json"
     file.write_text(exported.stdout)
     fingerprint = json.loads(exported.stdout)["key_fingerprint"]
-    assert run(["verify-export", str(file), "--fingerprint", fingerprint], store_settings,
-               tmp_path).returncode == 0
+    trusted = run(["verify-export", str(file), "--fingerprint", fingerprint],
+                  store_settings, tmp_path)
+    assert trusted.returncode == 0 and "signed by the key you trust" in trusted.stderr
+    untrusted = run(["verify-export", str(file)], store_settings, tmp_path)
+    assert "no proof of where it came from" in untrusted.stderr  # not "intact"
     data = json.loads(exported.stdout)
     data["events"] = data["events"][:1]
     file.write_text(json.dumps(data))
