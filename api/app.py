@@ -24,6 +24,7 @@ from api.routers import (
     retention,
     surveys,
 )
+from api.store_metrics import StoreCollector
 from application.app import CaseApplication
 from domain.clock import Clock
 from infrastructure.bootstrap import build_application, build_workers
@@ -35,6 +36,7 @@ from infrastructure.tokens import TokenService, resolve_secret
 from projections.audit import construct_audit_view
 from projections.library import construct_library_view
 from projections.obligations import construct_view
+from projections.outbox import construct_outbox
 from projections.reports import construct_reports_view
 
 DESCRIPTION = """Event-sourced case management for customer-service regulations.
@@ -86,6 +88,11 @@ def create_app(
     app.state.audit = construct_audit_view(cases)
     app.state.reports = construct_reports_view(cases)
     app.state.library = construct_library_view(cases)
+    outbox = construct_outbox(cases)
+    app.state.views = {"obligations": app.state.obligations, "reports": app.state.reports,
+                       "library": app.state.library, "audit": app.state.audit,
+                       "outbox": outbox}
+    app.state.metrics.registry.register(StoreCollector(cases, app.state.views, outbox))
     problems.install(app)
     document(app)
     app.include_router(health.router)

@@ -182,6 +182,9 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024,
         description="request bodies over this are refused with 413 before they are read")
 
+    ready_max_lag: int = Field(default=1000, ge=1, description=(
+        "/readyz answers 503 when a view is more events than this behind the log"))
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

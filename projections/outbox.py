@@ -103,6 +103,13 @@ class OutboxView(SqlView):
                 "VALUES ({p}, {p}, {p}, {p}, {p})"),
                 [delivery.delivery_id, attempt, self._instant(at), status_code, error])
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Deliveries not yet made, and when the oldest of them was created."""
+        [row] = self._fetch(f"SELECT count(*) AS n, min(created_at) AS oldest FROM "
+                            f"{self.outbox} WHERE status = 'pending'", [])
+        oldest = row["oldest"]
+        return int(row["n"]), self._read_instant(oldest) if oldest is not None else None
+
     def deliveries(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._fetch(
             f"SELECT * FROM {self.outbox} ORDER BY created_at, delivery_id", [])]

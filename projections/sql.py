@@ -88,6 +88,12 @@ class SqlView:
         c.executemany(self._sql(f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES "
                                 f"({', '.join(['{p}'] * len(self.columns))})"), rows)
 
+    def count_by(self, column: str, where: str = "1 = 1") -> dict[Any, int]:
+        """Rows per value of `column` (operators' figures: obligations by state)."""
+        return {r["value"]: int(r["n"]) for r in self._fetch(
+            f"SELECT {column} AS value, count(*) AS n FROM {self.table} WHERE {where} "
+            f"GROUP BY {column}", [])}
+
     def rows(self) -> list[tuple[Any, ...]]:
         """Every row in a stable order: how a view is compared with its rebuild (RPT-4)."""
         fetched = self._fetch(f"SELECT * FROM {self.table}", [])

@@ -16,8 +16,49 @@ def test_healthz_and_readyz(client: TestClient, store_settings: Settings) -> Non
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
+    views = ("obligations", "reports", "library", "audit", "outbox")
     assert ready.json() == {"status": "ok", "store": store_settings.store,
-                            "views": {"obligations": {"lag": 0}}}
+                            "views": {v: {"lag": 0} for v in views}}
+
+
+def test_readyz_names_every_view_that_lags_more_than_allowed(
+        store_settings: Settings, clock: FrozenClock, make_token) -> None:
+    """No worker runs here: the views do not follow the log. Within the allowed lag
+    the service is ready; beyond it /readyz says which views lag (no worker, or one
+    that cannot keep up)."""
+    from infrastructure.bootstrap import init_schema
+
+    init_schema(store_settings)
+    strict = store_settings.model_copy(update={"ready_max_lag": 1})
+    with TestClient(create_app(strict, clock)) as app:
+        app.post("/v1/exceptions", json=open_body(), headers=bearer(make_token()))
+        assert app.get("/readyz").status_code == 200  # one event behind: allowed
+        app.post("/v1/exceptions", json=open_body(), headers=bearer(make_token()))
+        lagging = app.get("/readyz")
+        assert lagging.status_code == 503
+        assert lagging.json()["lagging"] == ["audit", "library", "obligations", "outbox",
+                                             "reports"]
+        assert lagging.json()["views"]["obligations"] == {"lag": 2}
+
+
+def test_metrics_an_operator_alerts_on(client: TestClient, make_token, cases,
+                                      store_settings: Settings) -> None:
+    from projections.obligations import ObligationsProjection, construct_view
+    from projections.runtime import ViewRunner
+
+    client.post("/v1/exceptions", json=open_body(), headers=bearer(make_token()))
+    text = client.get("/metrics").text
+    for series in ('casetrail_view_lag_events{view="obligations"} 1.0',
+                   "casetrail_webhook_backlog 0.0",
+                   "casetrail_webhook_oldest_pending_seconds 0.0",
+                   "process_cpu_seconds_total", "python_gc_collections_total"):
+        assert series in text, series
+    ViewRunner(cases, ObligationsProjection(cases, construct_view(cases))).catch_up()
+    text = client.get("/metrics").text
+    assert 'casetrail_view_lag_events{view="obligations"} 0.0' in text
+    assert 'casetrail_obligations{state="pending"}' in text
+    if store_settings.store == "postgres":
+        assert "casetrail_db_pool_size" in text and "casetrail_db_requests_waiting" in text
 
 
 def test_readyz_is_503_when_the_schema_is_missing(store_settings: Settings,
