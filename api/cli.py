@@ -453,18 +453,20 @@ def import_customers_command(
     path: str,
     user: Annotated[str, typer.Option(help="recorded as the actor")] = "casetrail-import",
 ) -> None:
-    """Import the customer directory from CSV: all rows or none, bad rows reported."""
+    """Import the customer directory from CSV (UTF-8 or GB18030/GBK; comma, semicolon,
+    tab or bar separated): all rows or none, bad rows reported by line; customers
+    already registered are updated. Columns: see docs/OPERATIONS.md."""
     import uuid
     from pathlib import Path
 
     from rich.progress import Progress
 
-    from application.customer_import import import_customers
+    from application.customer_import import decode, import_customers
     from domain.actors import Actor
     from domain.cases import CommandContext
 
     _, cases = _open_cases()
-    lines = Path(path).read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    lines = decode(Path(path).read_bytes()).splitlines(keepends=True)
     ctx = CommandContext(actor=Actor(user, (Role.CS_HEAD,)), at=cases.clock.now(),
                          correlation_id=f"import-{uuid.uuid4().hex}")
     with Progress(console=err) as progress:
@@ -475,5 +477,5 @@ def import_customers_command(
     if errors:
         err.print(f"{len(errors)} problem(s): nothing imported")
         raise typer.Exit(1)
-    err.print(f"{saved} customers imported")
+    err.print(f"{saved} customers imported or updated (unchanged ones left alone)")
     cases.close()

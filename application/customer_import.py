@@ -1,18 +1,25 @@
 """CSV import of the customer directory: every row checked first, a report of every
-bad row, and either every customer saved in one transaction or none.
+bad row by line, and either every customer saved in one transaction or none.
+Customers imported before are updated to the file's details (unchanged ones are
+left alone), so the directory can be re-imported from its source.
 
 Columns: id, name, key_account (yes/no), size (key/sme), region, kind
 (enterprise/individual), first_contract (YYYY-MM-DD, may be empty), contact_name,
 contact_phone, contact_email, respondent_class (A/B/C). One row per contact; the
-customer's own columns repeat on each of its rows.
+customer's own columns repeat on each of its rows. The file may be UTF-8 (with or
+without a BOM) or GB18030/GBK, separated by commas, semicolons, tabs or bars.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
 
 from application.app import CaseApplication
 from application.surveys import register_customers
@@ -40,17 +47,59 @@ def _flag(value: str) -> bool:
     raise ValueError("yes or no")
 
 
+PHONE = re.compile(r"^[0-9+()\- ]{3,40}$")
+"""As the API takes a phone number."""
+
+
+def decode(data: bytes) -> str:
+    """UTF-8 (a BOM dropped), else GB18030 (a superset of GBK), as Chinese office
+    software writes it."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError("the file is neither UTF-8 nor GB18030/GBK text")
+
+
+def _contact_problem(row: dict[str, str]) -> tuple[str, str] | None:
+    phone, email = row["contact_phone"].strip(), row["contact_email"].strip()
+    if phone and not PHONE.match(phone):
+        return "contact_phone", "digits, spaces, +, -, ( and ), 3 to 40 of them"
+    if email:
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as e:
+            return "contact_email", str(e)
+    return None
+
+
 def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
           on_row: Callable[[], None] | None = None,
           ) -> tuple[list[CustomerRecord], list[RowError]]:
-    reader = csv.DictReader(lines)
+    """The customers to save (new ones, and registered ones with changed details), or
+    every problem found."""
+    lines = list(lines)
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            lines[0] if lines else "", delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(lines, dialect=dialect, restval="")
     errors: list[RowError] = []
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        return [], [RowError(1, c, "missing column") for c in missing]
+        found = ", ".join(reader.fieldnames or []) or "nothing"
+        return [], [RowError(1, c, f"missing column (the header line has: {found})")
+                    for c in missing]
     grouped: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for row in reader:
-        grouped.setdefault(row["id"].strip(), []).append((reader.line_num, row))
+        if None in row:
+            errors.append(RowError(reader.line_num, "row", "more cells than columns"))
+        elif (problem := _contact_problem(row)) is not None:
+            errors.append(RowError(reader.line_num, *problem))
+        else:
+            grouped.setdefault(row["id"].strip(), []).append((reader.line_num, row))
         if on_row:
             on_row()
     records = []
@@ -78,18 +127,19 @@ def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
                     row["contact_email"] or None, RespondentClass(row["respondent_class"])))
             except ValueError:
                 errors.append(RowError(row_line, "respondent_class", "A, B or C"))
+        details: dict[str, Any] = {
+            "name": first["name"], "key_account": key_account, "size": first["size"],
+            "region": first["region"], "enterprise": first["kind"] == "enterprise",
+            "first_contract": contract, "contacts": tuple(contacts)}
         try:
-            cases.get_case(CustomerRecord, customer_uuid(customer_id))
-            errors.append(RowError(line, "id", f"customer {customer_id} is already registered"))
-            continue
-        except CaseNotFound:
-            pass
-        try:
-            records.append(CustomerRecord.register(
-                ctx, customer_id=customer_id, name=first["name"], key_account=key_account,
-                size=first["size"], region=first["region"],
-                enterprise=first["kind"] == "enterprise", first_contract=contract,
-                contacts=tuple(contacts)))
+            try:
+                known = cases.get_case(CustomerRecord, customer_uuid(customer_id))
+            except CaseNotFound:
+                records.append(CustomerRecord.register(ctx, customer_id=customer_id,
+                                                       **details))
+            else:
+                if known.update(ctx, **details):
+                    records.append(known)
         except DomainError as e:
             errors.append(RowError(line, getattr(e, "field", "row"), e.detail))
     return records, errors
@@ -97,7 +147,8 @@ def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
 
 def import_customers(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
                      on_row: Callable[[], None] | None = None) -> tuple[int, list[RowError]]:
-    """(customers saved, errors); nothing is saved when there is any error."""
+    """(customers registered or updated, errors); nothing is saved when there is any
+    error."""
     records, errors = parse(lines, ctx, cases, on_row)
     if errors:
         return 0, sorted(errors, key=lambda e: (e.line, e.field))

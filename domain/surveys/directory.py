@@ -35,6 +35,19 @@ KEEPERS = frozenset({Role.CS_HEAD, Role.DEPARTMENT_HEAD, Role.FRONTLINE, Role.SA
                      Role.IMPLEMENTATION})
 
 
+def _check(customer_id: str, name: str, size: str, region: str, first_contract: date | None,
+           contacts: tuple[DirectoryContact, ...]) -> None:
+    for field, value in (("id", customer_id), ("name", name), ("region", region)):
+        required_text(field, value)
+    if first_contract is not None:
+        plausible_date("first_contract", first_contract, date(1900, 1, 1))
+    if size not in {"key", "sme"}:
+        raise InvalidInput("size", "size is key or sme")
+    for i, contact in enumerate(contacts):
+        if contact.customer_id != customer_id:
+            raise InvalidInput(f"contacts.{i}", "a contact of another customer")
+
+
 def customer_uuid(customer_id: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, customer_id)
 
@@ -84,17 +97,9 @@ class CustomerRecord(Case):
                  size: str, region: str, enterprise: bool, first_contract: date | None,
                  contacts: tuple[DirectoryContact, ...]) -> CustomerRecord:
         authorise(ctx, "register_customer", KEEPERS)
-        for field, value in (("id", customer_id), ("name", name), ("region", region)):
-            required_text(field, value)
         if "/" in customer_id or any(ord(ch) < 32 for ch in customer_id):
             raise InvalidInput("id", "a customer id has no '/' and no control characters")
-        if first_contract is not None:
-            plausible_date("first_contract", first_contract, date(1900, 1, 1))
-        if size not in {"key", "sme"}:
-            raise InvalidInput("size", "size is key or sme")
-        for i, contact in enumerate(contacts):
-            if contact.customer_id != customer_id:
-                raise InvalidInput(f"contacts.{i}", "a contact of another customer")
+        _check(customer_id, name, size, region, first_contract, contacts)
         return cls(timestamp=ctx.at, meta=ctx.meta("register_customer"),
                    customer_id=customer_id, name=name, key_account=key_account, size=size,
                    region=region, enterprise=enterprise,
@@ -123,6 +128,31 @@ class CustomerRecord(Case):
         self.department = department
         self.registered_at = timestamp
         self._start_case_record()
+
+    def update(self, ctx: CommandContext, *, name: str, key_account: bool, size: str,
+               region: str, enterprise: bool, first_contract: date | None,
+               contacts: tuple[DirectoryContact, ...]) -> bool:
+        """A re-import or a correction: the customer's details and contacts as given
+        now. False, recording nothing, when nothing changed."""
+        authorise(ctx, "update_customer", KEEPERS)
+        _check(self.business_id, name, size, region, first_contract, contacts)
+        now = (name, key_account, size, region, enterprise, first_contract, tuple(contacts))
+        if now == (self.name, self.key_account, self.size, self.region, self.enterprise,
+                   self.first_contract, self.contacts):
+            return False
+        self._updated(timestamp=ctx.at, meta=ctx.meta("update_customer"), name=name,
+                      key_account=key_account, size=size, region=region,
+                      enterprise=enterprise, first_contract=first_contract,
+                      contacts=tuple(contacts))
+        return True
+
+    @event("Updated")
+    def _updated(self, *, timestamp: datetime, meta: EventMeta, name: str, key_account: bool,
+                 size: str, region: str, enterprise: bool, first_contract: date | None,
+                 contacts: tuple[DirectoryContact, ...]) -> None:
+        self.name, self.key_account, self.size, self.region = name, key_account, size, region
+        self.enterprise, self.first_contract = enterprise, first_contract
+        self.contacts = tuple(contacts)
 
     @property
     def customer_id(self) -> str | None:

@@ -112,4 +112,4 @@ def test_import_customers_command_reports_bad_rows_and_imports_nothing(
     good.write_text(header + "C1,ACME,yes,key,east,enterprise,2019-03-01,Wang,,,A\n")
     result = run(["import", "customers", str(good)], store_settings, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "1 customers imported" in result.stderr
+    assert "1 customers imported or updated" in result.stderr
