@@ -62,6 +62,19 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+config = typer.Typer(help="Configuration.", no_args_is_help=True)
+cli.add_typer(config, name="config")
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print the settings in force (environment, config file, defaults) as JSON, with
+    every secret masked and every path absolute."""
+    import json
+
+    print(json.dumps(_settings().model_dump(mode="json"), indent=2, ensure_ascii=False))
+
+
 @db.command("init")
 def db_init() -> None:
     """Create the event store's tables (safe to repeat)."""

@@ -120,7 +120,12 @@ class Settings(BaseSettings):
     postgres_pool_size: int = Field(default=5, ge=1)
     postgres_max_overflow: int = Field(default=10, ge=0)
     postgres_connect_timeout: int = Field(default=5, ge=1, description="seconds")
-    sqlite_path: Path = Path("var/casetrail.sqlite3")
+    home: Path = Field(default=Path("var"), description=(
+        "CASETRAIL_HOME: the data directory; the SQLite file and the key and witness "
+        "files default to it. Made absolute when the process starts, so every command "
+        "finds the same files from any working directory"))
+    sqlite_path: Path = Field(default=Path("var/casetrail.sqlite3"),
+                              description="default: <home>/casetrail.sqlite3")
     sqlite_lock_timeout: int = Field(default=5, ge=1, description="seconds")
 
     secret_key: SecretStr | None = Field(
@@ -189,6 +194,24 @@ class Settings(BaseSettings):
     port: int = 8000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _files_under_home(cls, data: Any) -> Any:
+        """Unset file settings go under `home`; every path is made absolute now."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        home = Path(data.get("home") or "var").expanduser().resolve()
+        data["home"] = home
+        for name, under_home in HOME_FILES.items():
+            if name not in data:
+                data[name] = home / under_home
+            elif data[name] not in (None, ""):
+                data[name] = Path(data[name]).expanduser().resolve()
+        if data.get("kek_dir"):
+            data["kek_dir"] = Path(data["kek_dir"]).expanduser().resolve()
+        return data
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level_any_case(cls, value: Any) -> Any:
@@ -229,6 +252,11 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
         return tuple(sources)
 
+
+HOME_FILES = {"sqlite_path": "casetrail.sqlite3", "secret_key_file": "secret.key",
+              "signing_key_file": "signing.key", "master_key_file": "master.key",
+              "witness_file": "checkpoints.jsonl"}
+"""The files that live in CASETRAIL_HOME unless set one by one."""
 
 OTHER_ENV = frozenset({CONFIG_FILE_ENV, "CASETRAIL_TEST_DATABASE_URL", "CASETRAIL_SLOW_TESTS"})
 """`CASETRAIL_` variables that are not settings: the config file's path, and the test

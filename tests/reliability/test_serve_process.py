@@ -149,3 +149,15 @@ def test_a_user_s_mistake_is_one_line_and_exit_2_never_a_traceback(
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_config_show_prints_the_settings_with_secrets_masked(tmp_path: Path) -> None:
+    secret = "s" * 40
+    env = clean_env() | {"CASETRAIL_SECRET_KEY": secret, "CASETRAIL_HOME": "data"}
+    done = subprocess.run([CASETRAIL, "config", "show"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert secret not in done.stdout and shown["secret_key"] == "**********"
+    assert shown["home"] == str(tmp_path.resolve() / "data")
+    assert shown["sqlite_path"] == str(tmp_path.resolve() / "data" / "casetrail.sqlite3")

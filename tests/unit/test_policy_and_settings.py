@@ -140,3 +140,18 @@ def test_log_levels_are_read_in_any_case() -> None:
     assert Settings(log_level="debug").log_level == "DEBUG"
     with pytest.raises(ValidationError):
         Settings(log_level="chatty")
+
+
+def test_one_home_for_the_files_made_absolute_at_start(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = Settings(home=Path("data"))
+    assert relative.home == tmp_path / "data"
+    assert (relative.sqlite_path, relative.secret_key_file, relative.witness_file) == (
+        tmp_path / "data" / "casetrail.sqlite3", tmp_path / "data" / "secret.key",
+        tmp_path / "data" / "checkpoints.jsonl")
+    chosen = Settings(home=Path("data"), signing_key_file=Path("keys/sign.key"),
+                      witness_file=None)
+    assert chosen.signing_key_file == tmp_path / "keys" / "sign.key"  # set: kept, absolute
+    assert chosen.witness_file is None  # switched off stays off
+    assert Settings().home == tmp_path / "var"
