@@ -387,13 +387,12 @@ class CaseApplication(Application[UUID]):
         """EX-SIGN-1: submit a weekly or monthly summary for filing, or file it again
         with a reason once its figures changed. The filing and 201, or 200 again."""
         try:
-            filing: object = self.repository.get(filing_id(kind, period, department))
-        except AggregateNotFoundError:
+            filing = self.get_filing(kind, period, department)
+        except CaseNotFound:
             new = SummaryFiling.submit(ctx, kind=kind, period=period, department=department,
                                        period_end=period_end, figures=figures)
             self._save(new, None, 201)
             return new, 201
-        assert isinstance(filing, SummaryFiling)
         filing.resubmit(ctx, period_end=period_end, figures=figures, reason=reason)
         self._save(filing, None, 200)
         return filing, 200

@@ -159,9 +159,11 @@ class SQLiteLibraryView(LibraryView, SQLiteSql, SQLiteTrackingRecorder):
                       [(r[0], r[-1]) for r in rows])
 
     def clear(self, tracking_name: str) -> None:
+        """The rows, their full-text index and the position, in one transaction."""
         with self._transaction() as c:
             c.execute(f"DELETE FROM {FTS}")
-        super().clear(tracking_name)
+            c.execute(f"DELETE FROM {self.table}")
+            self._reset_tracking(c, tracking_name)
 
     def _text(self, terms: list[str]) -> tuple[tuple[str, list[Any]], tuple[list[str], list[Any]]]:
         long = [t for t in terms if len(t) >= 3]

@@ -672,8 +672,7 @@ class ServiceException(Case):
         finding = self.investigation.finding if self.investigation else None
         if SpecialType.PRODUCT_QUALITY not in self.special or finding is None:
             return
-        absent = FINDING_MEASURES[finding] - {m.kind for m in plan.measures} if plan else \
-            FINDING_MEASURES[finding]
+        absent = FINDING_MEASURES[finding] - {m.kind for m in (plan.measures if plan else ())}
         if absent:
             raise StepMissing(command, "plan_measures",
                               f"a {finding.value} finding needs a plan measure of kind "

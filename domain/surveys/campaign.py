@@ -32,7 +32,13 @@ from domain.errors import InvalidInput, StepMissing, WrongState
 from domain.personal import PERSONAL
 from domain.policy import SurveyPolicy
 from domain.surveys import kpi as kpis
-from domain.surveys.findings import Finding, findings, triage
+from domain.surveys.findings import (
+    DISSATISFIED,
+    STRONGLY_DISSATISFIED,
+    Finding,
+    findings,
+    triage,
+)
 from domain.surveys.questionnaire import Questionnaire
 from domain.surveys.responses import (
     InvalidReason,
@@ -136,12 +142,6 @@ class CleaningReview:
     reviewed_at: datetime
     excluded_share: str | None
     """The share of responses excluded by the cleaning reviewed (exact fraction)."""
-
-
-STRONGLY_DISSATISFIED = 1
-"""SV-FIND-1: "very dissatisfied", which calls for a service exception at once."""
-DISSATISFIED = 2
-"""SV-FIND-1: an answer of 1 or 2 needs an improvement action."""
 
 
 class LedgerStep(Enum):

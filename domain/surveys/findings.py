@@ -38,15 +38,21 @@ class Finding:
     grade: Grade
 
 
+STRONGLY_DISSATISFIED = 1
+"""SV-FIND-1: "very dissatisfied": a major finding, and a service exception at once."""
+DISSATISFIED = 2
+"""SV-FIND-1: an answer of 1 or 2 needs an improvement action."""
+
+
 def findings(valid: Iterable[Response]) -> list[Finding]:
     """SV-FIND-1: each item scored 1 or 2, graded against all the others."""
     low = [(r, item, score) for r in valid for item, score in sorted(r.scored().items())
-           if score <= 2]
+           if score <= DISSATISFIED]
     customers_per_item = Counter({item: len(customers) for item, customers
                                   in _group(low).items()})
 
     def grade(item: str, score: int) -> Grade:
-        if score == 1:
+        if score == STRONGLY_DISSATISFIED:
             return Grade.MAJOR
         return Grade.KEY if customers_per_item[item] > 1 else Grade.GENERAL
 
