@@ -463,12 +463,30 @@ cli.add_typer(importer, name="import")
 
 @importer.command("customers")
 def import_customers_command(
-    path: str,
+    path: Annotated[str, typer.Argument(help="the CSV file")],
     user: Annotated[str, typer.Option(help="recorded as the actor")] = "casetrail-import",
+    update: Annotated[bool, typer.Option(
+        "--update", help="customers already registered take the file's details")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="check every row and say what would change; save nothing")] = False,
 ) -> None:
-    """Import the customer directory from CSV (UTF-8 or GB18030/GBK; comma, semicolon,
-    tab or bar separated): all rows or none, bad rows reported by line; customers
-    already registered are updated. Columns: see docs/OPERATIONS.md."""
+    """Import the customer directory from CSV: every row checked, then all saved in one
+    transaction or none, each problem reported as `line N, column: reason`.
+
+    \b
+    Columns (a header line names them, in any order):
+      id                the customer's business id
+      name              the customer's name
+      key_account       yes/no
+      size              key/sme
+      region            e.g. east
+      kind              enterprise/individual
+      first_contract    YYYY-MM-DD, may be empty
+      contact_name, contact_phone, contact_email
+      respondent_class  A/B/C
+    One row per contact; the customer's own columns repeat on each of its rows.
+    UTF-8 (with or without a BOM) or GB18030/GBK; commas, semicolons, tabs or bars.
+    """
     import uuid
     from pathlib import Path
 
@@ -478,17 +496,20 @@ def import_customers_command(
     from domain.actors import Actor
     from domain.cases import CommandContext
 
+    lines = decode(Path(path).read_bytes()).splitlines(keepends=True)  # main() says why not
     _, cases = _open_cases()
-    lines = decode(Path(path).read_bytes()).splitlines(keepends=True)
     ctx = CommandContext(actor=Actor(user, (Role.CS_HEAD,)), at=cases.clock.now(),
                          correlation_id=f"import-{uuid.uuid4().hex}")
     with Progress(console=err) as progress:
         task = progress.add_task("checking rows", total=max(0, len(lines) - 1))
-        saved, errors = import_customers(lines, ctx, cases, lambda: progress.advance(task))
-    for e in errors:
-        err.print(f"[red]line {e.line}, {e.field}: {e.message}[/red]")
-    if errors:
-        err.print(f"{len(errors)} problem(s): nothing imported")
-        raise typer.Exit(1)
-    err.print(f"{saved} customers imported or updated (unchanged ones left alone)")
+        plan = import_customers(lines, ctx, cases, lambda: progress.advance(task),
+                                update=update, dry_run=dry_run)
     cases.close()
+    for e in plan.errors:
+        err.print(f"[red]line {e.line}, {e.field}: {e.message}[/red]")
+    if plan.errors:
+        err.print(f"{len(plan.errors)} problem(s): nothing imported")
+        raise typer.Exit(1)
+    verb = "would be" if dry_run else "were"
+    err.print(f"{len(plan.new)} new customers {verb} imported, {len(plan.changed)} "
+              f"{verb} updated (unchanged ones left alone)")

@@ -1,7 +1,8 @@
 """CSV import of the customer directory: every row checked first, a report of every
 bad row by line, and either every customer saved in one transaction or none.
-Customers imported before are updated to the file's details (unchanged ones are
-left alone), so the directory can be re-imported from its source.
+A customer already registered with other details is a problem unless the import
+updates (`update=True`, the CLI's `--update`): then it takes the file's details, and
+unchanged ones are left alone, so the directory can be re-imported from its source.
 
 Columns: id, name, key_account (yes/no), size (key/sme), region, kind
 (enterprise/individual), first_contract (YYYY-MM-DD, may be empty), contact_name,
@@ -37,6 +38,15 @@ class RowError:
     line: int
     field: str
     message: str
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import saves (or would save): the new customers, the registered ones
+    whose details change, and every problem found (nothing is saved if any)."""
+    new: list[CustomerRecord]
+    changed: list[CustomerRecord]
+    errors: list[RowError]
 
 
 def _flag(value: str) -> bool:
@@ -75,10 +85,9 @@ def _contact_problem(row: dict[str, str]) -> tuple[str, str] | None:
 
 
 def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
-          on_row: Callable[[], None] | None = None,
-          ) -> tuple[list[CustomerRecord], list[RowError]]:
-    """The customers to save (new ones, and registered ones with changed details), or
-    every problem found."""
+          on_row: Callable[[], None] | None = None, *, update: bool = False) -> ImportPlan:
+    """The customers to save (new ones, and registered ones with changed details when
+    `update`), and every problem found."""
     lines = list(lines)
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
@@ -90,8 +99,8 @@ def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         found = ", ".join(reader.fieldnames or []) or "nothing"
-        return [], [RowError(1, c, f"missing column (the header line has: {found})")
-                    for c in missing]
+        return ImportPlan([], [], [RowError(1, c, f"missing column (the header line has: "
+                                                  f"{found})") for c in missing])
     grouped: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for row in reader:
         if None in row:
@@ -102,7 +111,8 @@ def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
             grouped.setdefault(row["id"].strip(), []).append((reader.line_num, row))
         if on_row:
             on_row()
-    records = []
+    new: list[CustomerRecord] = []
+    changed: list[CustomerRecord] = []
     for customer_id, rows in grouped.items():
         line, first = rows[0]
         contacts = []
@@ -135,21 +145,25 @@ def parse(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
             try:
                 known = cases.get_case(CustomerRecord, customer_uuid(customer_id))
             except CaseNotFound:
-                records.append(CustomerRecord.register(ctx, customer_id=customer_id,
-                                                       **details))
+                new.append(CustomerRecord.register(ctx, customer_id=customer_id, **details))
             else:
-                if known.update(ctx, **details):
-                    records.append(known)
+                if not known.update(ctx, **details):
+                    continue
+                if not update:
+                    errors.append(RowError(line, "id", f"{customer_id} is already registered "
+                                           "with other details: import with --update"))
+                changed.append(known)
         except DomainError as e:
             errors.append(RowError(line, getattr(e, "field", "row"), e.detail))
-    return records, errors
+    return ImportPlan(new, changed, sorted(errors, key=lambda e: (e.line, e.field)))
 
 
 def import_customers(lines: Iterable[str], ctx: CommandContext, cases: CaseApplication,
-                     on_row: Callable[[], None] | None = None) -> tuple[int, list[RowError]]:
-    """(customers registered or updated, errors); nothing is saved when there is any
-    error."""
-    records, errors = parse(lines, ctx, cases, on_row)
-    if errors:
-        return 0, sorted(errors, key=lambda e: (e.line, e.field))
-    return register_customers(cases, records), []
+                     on_row: Callable[[], None] | None = None, *, update: bool = False,
+                     dry_run: bool = False) -> ImportPlan:
+    """Check every row, then save every new or changed customer in one transaction,
+    or none when there is any problem (or on a dry run)."""
+    plan = parse(lines, ctx, cases, on_row, update=update)
+    if not plan.errors and not dry_run:
+        register_customers(cases, [*plan.new, *plan.changed])
+    return plan

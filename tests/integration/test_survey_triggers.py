@@ -43,20 +43,27 @@ def test_sv_sample_2_the_csv_import_is_all_or_nothing_with_a_report(
         cases: CaseApplication) -> None:
     context = ctx(cases.clock.now(), Role.CS_HEAD)
     bad = [*GOOD[:3], "C2,Delta,maybe,huge,south,enterprise,2026-13-01,Zhou,,,Z\n"]
-    saved, errors = import_customers(bad, context, cases)
-    assert saved == 0
-    assert [(e.line, e.field) for e in errors] == [(4, "key_account")]
+    plan = import_customers(bad, context, cases)
+    assert [(e.line, e.field) for e in plan.errors] == [(4, "key_account")]
     assert cases.recorder.max_notification_id() in (None, 0)  # nothing half-imported
-    saved, errors = import_customers(GOOD, context, cases)
-    assert (saved, errors) == (2, [])
+    dry = import_customers(GOOD, context, cases, dry_run=True)
+    assert (len(dry.new), dry.errors) == (2, [])
+    assert cases.recorder.max_notification_id() in (None, 0)  # a dry run saves nothing
+    plan = import_customers(GOOD, context, cases)
+    assert (len(plan.new), len(plan.changed), plan.errors) == (2, 0, [])
     acme = cases.get_case(CustomerRecord, customer_uuid("C1"))
     assert [c.respondent_class for c in acme.contacts] == [RespondentClass.A, RespondentClass.C]
     assert acme.tenure(date(2026, 10, 1)) == "old"
     assert cases.get_case(CustomerRecord, customer_uuid("C2")).tenure(date(2026, 10, 1)) == "new"
-    again, errors = import_customers(GOOD, context, cases)
-    assert (again, errors) == (0, [])  # unchanged: nothing recorded
+    again = import_customers(GOOD, context, cases)
+    assert (again.new, again.changed, again.errors) == ([], [], [])  # unchanged: no record
     moved = [GOOD[0], *(line.replace(",east,", ",north,") for line in GOOD[1:3])]
-    assert import_customers(moved, context, cases) == (1, [])  # C1 updated, C2 kept
+    refused = import_customers(moved, context, cases)  # changed details need --update
+    assert [(e.line, e.field) for e in refused.errors] == [(2, "id")]
+    assert "--update" in refused.errors[0].message
+    assert cases.get_case(CustomerRecord, customer_uuid("C1")).region == "east"
+    updated = import_customers(moved, context, cases, update=True)
+    assert (len(updated.new), len(updated.changed), updated.errors) == (0, 1, [])  # C2 kept
     assert cases.get_case(CustomerRecord, customer_uuid("C1")).region == "north"
     stored = b"".join(r.state for r in cases.stored_records(customer_uuid("C1"))[0])
     assert b"Wang Fang" not in stored and b"138 0000" not in stored  # sealed (SEC-PII)
@@ -228,13 +235,12 @@ def test_the_csv_import_survives_real_files(cases: CaseApplication) -> None:
             + "C9;Bad;no;sme;south;enterprise;;Li;call me;;B\n"
             + "C10;Bad;no;sme;south;enterprise;;Li;;not-an-address;B\n")
     lines = decode(text.encode("gbk")).splitlines(keepends=True)
-    saved, errors = import_customers(lines, context, cases)
-    assert saved == 0
+    errors = import_customers(lines, context, cases).errors
     assert [(e.line, e.field) for e in errors] == [
         (3, "kind"), (4, "contact_phone"), (5, "contact_email")]
     assert decode("\ufeffid".encode()) == "id"  # a BOM is dropped
-    saved, errors = import_customers(lines[:2], context, cases)
-    assert (saved, errors) == (1, [])
+    plan = import_customers(lines[:2], context, cases)
+    assert (len(plan.new), plan.errors) == (1, [])
     assert cases.get_case(CustomerRecord, customer_uuid("C7")).name == "华东机器人"
-    no_header = import_customers(["id;name\n", "C1;x\n"], context, cases)[1]
+    no_header = import_customers(["id;name\n", "C1;x\n"], context, cases).errors
     assert "missing column (the header line has: id, name)" in no_header[0].message

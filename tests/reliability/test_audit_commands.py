@@ -110,6 +110,17 @@ def test_import_customers_command_reports_bad_rows_and_imports_nothing(
     assert "line 3, kind" in result.stderr and "nothing imported" in result.stderr
     good = tmp_path / "good.csv"
     good.write_text(header + "C1,ACME,yes,key,east,enterprise,2019-03-01,Wang,,,A\n")
+    result = run(["import", "customers", str(good), "--dry-run"], store_settings, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "1 new customers would be imported" in result.stderr
     result = run(["import", "customers", str(good)], store_settings, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "1 customers imported or updated" in result.stderr
+    assert "1 new customers were imported, 0 were updated" in result.stderr
+    good.write_text(header + "C1,ACME,yes,key,west,enterprise,2019-03-01,Wang,,,A\n")
+    result = run(["import", "customers", str(good)], store_settings, tmp_path)
+    assert result.returncode == 1 and "line 2, id: C1 is already registered" in result.stderr
+    result = run(["import", "customers", str(good), "--update"], store_settings, tmp_path)
+    assert "0 new customers were imported, 1 were updated" in result.stderr
+    missing = run(["import", "customers", str(tmp_path / "none.csv")], store_settings, tmp_path)
+    assert missing.returncode == 2 and "No such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
