@@ -1,6 +1,6 @@
 """Figures an operator alerts on, read from the store when Prometheus scrapes: how
 far each view is behind the log, obligations by state (breaches and overdue ones on
-record), the webhook backlog and the age of its oldest delivery, and the
+record) and those warned, the webhook backlog and the age of its oldest delivery, and the
 PostgreSQL pool's use. A failing read leaves the figure out of that scrape (the
 scrape itself never fails); `/readyz` says why."""
 
@@ -41,6 +41,11 @@ class StoreCollector(Collector):
             for state, n in self.views["obligations"].count_by("state").items():
                 states.add_metric([str(state)], n)
             yield states
+            warned = sum(self.views["obligations"].count_by(
+                "state", "warning_version IS NOT NULL").values())
+            yield GaugeMetricFamily("casetrail_obligation_warnings",
+                                    "obligations whose deadline warning is on record",
+                                    value=warned)
             pending, oldest = self.outbox.backlog()
             yield GaugeMetricFamily("casetrail_webhook_backlog",
                                     "webhook deliveries not yet made", value=pending)

@@ -42,7 +42,10 @@ def test_readyz_names_every_view_that_lags_more_than_allowed(
 
 
 def test_metrics_an_operator_alerts_on(client: TestClient, make_token, cases,
-                                      store_settings: Settings) -> None:
+                                      store_settings: Settings, clock: FrozenClock) -> None:
+    from datetime import timedelta
+
+    from infrastructure.scheduler import SingleProcessLeadership, Workers
     from projections.obligations import ObligationsProjection, construct_view
     from projections.runtime import ViewRunner
 
@@ -57,6 +60,11 @@ def test_metrics_an_operator_alerts_on(client: TestClient, make_token, cases,
     text = client.get("/metrics").text
     assert 'casetrail_view_lag_events{view="obligations"} 0.0' in text
     assert 'casetrail_obligations{state="pending"}' in text
+    assert "casetrail_obligation_warnings 0.0" in text
+    clock.advance(timedelta(minutes=91))  # 75 % of a major exception's two hours
+    assert Workers(cases, store_settings, SingleProcessLeadership()).sweep().warnings == 1
+    ViewRunner(cases, ObligationsProjection(cases, construct_view(cases))).catch_up()
+    assert "casetrail_obligation_warnings 1.0" in client.get("/metrics").text
     if store_settings.store == "postgres":
         assert "casetrail_db_pool_size" in text and "casetrail_db_requests_waiting" in text
 
