@@ -28,7 +28,11 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
@@ -865,6 +869,22 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
             return [_summary_from_row(row) for row in curs.fetchall()]
 
 
+_LIBRARY_DSN_KEYS = {"dbname", "host", "port", "user", "password"}
+"""What the library's own settings carry; every other DSN parameter (sslmode,
+sslrootcert, application_name, options, ...) is passed through DSN_EXTRA."""
+
+
+class CasetrailPostgresFactory(PostgresFactory):
+    """The library's factory, with the DSN parameters it has no setting for given to
+    every connection of the pool (which opens on first use, after this)."""
+
+    DSN_EXTRA = "CASETRAIL_DSN_EXTRA"
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.datastore.pool.kwargs.update(json.loads(self.env.get(self.DSN_EXTRA) or "{}"))
+
+
 def _topic(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -882,8 +902,10 @@ def persistence_env(settings: Settings, *, create_tables: bool = False) -> dict[
             "APPLICATION_RECORDER_TOPIC": _topic(SQLiteCaseRecorder),
         }
     dsn = psycopg.conninfo.conninfo_to_dict(settings.database_url.get_secret_value())
+    extra = {k: v for k, v in dsn.items() if k not in _LIBRARY_DSN_KEYS}
     return common | {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": _topic(CasetrailPostgresFactory),
+        CasetrailPostgresFactory.DSN_EXTRA: json.dumps(extra),
         "POSTGRES_DBNAME": str(dsn.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(dsn.get("host") or "localhost"),
         "POSTGRES_PORT": str(dsn.get("port") or "5432"),

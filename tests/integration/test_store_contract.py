@@ -11,6 +11,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 from eventsourcing.persistence import OperationalError, PersistenceError, ProgrammingError
+from pydantic import SecretStr
 
 from application.app import CaseApplication, CommandResult, Idempotency
 from domain.actors import Role
@@ -295,3 +296,32 @@ def test_ex_rec_2_commands_get_the_tolerance_of_the_policy_in_force(
         assert (ctx.backdating_tolerance, ctx.backdating_reason) == (timedelta(hours=2), "why")
     finally:
         app.close()
+
+
+@pytest.mark.postgres
+def test_every_dsn_parameter_reaches_the_pool(postgres_settings: Settings) -> None:
+    """application_name and sslmode (and any other libpq parameter) in
+    CASETRAIL_DATABASE_URL reach every pooled connection, views' included."""
+    from projections.obligations import construct_view
+
+    base = postgres_settings.database_url.get_secret_value()  # type: ignore[union-attr]
+    sep = "&" if "?" in base else "?"
+    named = postgres_settings.model_copy(update={
+        "database_url": SecretStr(f"{base}{sep}application_name=casetrail-dsn-test"
+                                  "&options=-c%20statement_timeout%3D1234")})
+    init_schema(named)
+    cases = build_application(named)
+    try:
+        with cases.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            assert conn.execute("SHOW application_name").fetchone()["application_name"] == (
+                "casetrail-dsn-test")
+            assert conn.execute("SHOW statement_timeout").fetchone()["statement_timeout"] == (
+                "1234ms")
+        assert construct_view(cases).count_by("state") == {}
+    finally:
+        cases.close()
+    # this server has no TLS: a DSN demanding it must fail, which proves sslmode is passed
+    strict = postgres_settings.model_copy(update={
+        "database_url": SecretStr(f"{base}{sep}sslmode=require"), "postgres_connect_timeout": 1})
+    with pytest.raises(OperationalError):
+        build_application(strict).is_ready()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from datetime import time, timedelta
 from pathlib import Path
@@ -98,9 +99,13 @@ def test_store_is_sqlite_by_default_and_postgres_with_a_dsn(tmp_path: Path) -> N
     assert sqlite["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
     assert sqlite["CREATE_TABLE"] == "n"
     assert (tmp_path / "var").is_dir()
-    pg = persistence_env(Settings(database_url="postgresql://casetrail:pw@db.internal:6543/cases",
-                                  postgres_lock_timeout=7), create_tables=True)
-    assert pg["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    pg = persistence_env(Settings(
+        database_url="postgresql://casetrail:pw@db.internal:6543/cases"
+                     "?sslmode=verify-full&application_name=casetrail-api",
+        postgres_lock_timeout=7), create_tables=True)
+    assert pg["PERSISTENCE_MODULE"].endswith(":CasetrailPostgresFactory")
+    assert json.loads(pg["CASETRAIL_DSN_EXTRA"]) == {
+        "sslmode": "verify-full", "application_name": "casetrail-api"}
     assert (pg["POSTGRES_HOST"], pg["POSTGRES_PORT"], pg["POSTGRES_DBNAME"]) == (
         "db.internal", "6543", "cases")
     assert (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"]) == ("casetrail", "pw")
