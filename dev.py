@@ -48,7 +48,7 @@ def _digest(target: str) -> str:
 
 def run(args: list[str]) -> int:
     ensure_installed(None)
-    subprocess.run([BIN / "casetrail", "db", "init"], cwd=ROOT, check=True)
+    subprocess.run([BIN / "casetrail", "db", "upgrade"], cwd=ROOT, check=True)
     return subprocess.call([BIN / "casetrail", "serve", *args], cwd=ROOT)
 
 

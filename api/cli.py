@@ -75,15 +75,34 @@ def config_show() -> None:
     print(json.dumps(_settings().model_dump(mode="json"), indent=2, ensure_ascii=False))
 
 
-@db.command("init")
-def db_init() -> None:
-    """Create the event store's tables (safe to repeat)."""
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create the schema, or bring it to this release's (safe to repeat, and to run
+    from several processes at once: one applies each revision, the others wait)."""
     from infrastructure.bootstrap import init_schema
 
     settings = _settings()
-    init_schema(settings)
-    where = "PostgreSQL" if settings.store == "postgres" else f"SQLite {settings.sqlite_path}"
-    err.print(f"schema ready on {where}")
+    done = init_schema(settings)
+    where = (f"PostgreSQL schema {settings.postgres_schema}" if settings.store == "postgres"
+             else f"SQLite {settings.sqlite_path}")
+    err.print(f"{where} upgraded from revision {done.before or 'none'} to {done.after}"
+              if done.changed else f"{where} already at revision {done.after}")
+
+
+@db.command("init")
+def db_init() -> None:
+    """The same as `db upgrade` (kept for scripts written for 0.1.0)."""
+    db_upgrade()
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the schema's revision and this release's (exit 1 when they differ)."""
+    from infrastructure.migrations import current, head
+
+    found = current(_settings())
+    print(f"schema at {found or 'none'}, this release needs {head()}")
+    raise typer.Exit(0 if found == head() else 1)
 
 
 @db.command("reindex")
@@ -121,7 +140,7 @@ def _require_ready(cases: CaseApplication) -> None:
         cases.is_ready()
     except Exception as e:
         err.print(f"[red]the store is not ready ({type(e).__name__}: {e}).[/red] "
-                  "Run `casetrail db init` first, and check CASETRAIL_DATABASE_URL.")
+                  "Run `casetrail db upgrade` first, and check CASETRAIL_DATABASE_URL.")
         raise typer.Exit(1) from None
 
 
@@ -238,7 +257,7 @@ def main() -> None:
         sys.exit(EXIT_STORE)
     except (ProgrammingError, psycopg.ProgrammingError) as e:
         err.print(f"[red]the store refused:[/red] {e}".splitlines()[0]
-                  + " (run `casetrail db init` after an upgrade; check the settings)")
+                  + " (run `casetrail db upgrade` after an upgrade; check the settings)")
         sys.exit(EXIT_INPUT)
     except Exception as e:  # a bug: one line, the type to quote when reporting it
         err.print(f"[red]internal error ({type(e).__name__}):[/red] {e}".splitlines()[0])

@@ -186,7 +186,7 @@ def install(app: FastAPI) -> None:
     async def _schema_missing(request: Request, exc: Exception) -> JSONResponse:
         log.error("store not usable", extra={"error": str(exc)})
         return problem_response(request, 503, "store-not-initialised", "Service unavailable",
-                                "the event store is not usable; has `casetrail db init` run?")
+                                "the event store is not usable; has `casetrail db upgrade` run?")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

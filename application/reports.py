@@ -32,6 +32,9 @@ class Facts:
     service_step: str | None
     status: str
     opened_at: datetime
+    """The instant the case counts in a period by: an exception's discovery (002 art.
+    9-10 report the exceptions that occurred), a corrective action's opening, a
+    campaign's plan."""
     resolved_at: datetime | None
     report_on_time: bool | None
     plan_on_time: bool | None

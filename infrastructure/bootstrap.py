@@ -17,6 +17,7 @@ from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
 
 if TYPE_CHECKING:
+    from infrastructure.migrations import Upgrade
     from infrastructure.scheduler import Workers
 
 
@@ -55,29 +56,28 @@ def build_calendar(settings: Settings) -> HolidayCalendar:
     )
 
 
-def init_schema(settings: Settings) -> None:
-    """`casetrail db init`: create every table (idempotent: IF NOT EXISTS)."""
+def init_schema(settings: Settings) -> Upgrade:
+    """`casetrail db upgrade` (`db init`): bring the schema to this release's, under a
+    lock, in one transaction (see infrastructure/migrations)."""
+    from infrastructure.migrations import upgrade
+
+    return upgrade(settings)
+
+
+def create_tables_from_code(settings: Settings) -> None:
+    """The tables as the recorders' and views' own DDL makes them: what the migrations
+    must arrive at (tests/integration/test_migrations.py compares the two)."""
     from projections.audit import construct_audit_view
     from projections.library import construct_library_view
     from projections.obligations import construct_view
     from projections.outbox import construct_outbox
     from projections.reports import construct_reports_view
 
-    if settings.database_url is not None:  # the schema too, as an operator expects
-        import psycopg
-        from psycopg.sql import SQL, Identifier
-
-        with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True,
-                             connect_timeout=settings.postgres_connect_timeout) as conn:
-            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                Identifier(settings.postgres_schema)))
     app = build_application(settings, create_tables=True)
     try:
-        construct_view(app).create_table()  # type: ignore[attr-defined]
-        construct_outbox(app).create_table()  # type: ignore[attr-defined]
-        construct_audit_view(app).create_table()  # type: ignore[attr-defined]
-        construct_reports_view(app).create_table()  # type: ignore[attr-defined]
-        construct_library_view(app).create_table()  # type: ignore[attr-defined]
+        for view in (construct_view, construct_outbox, construct_audit_view,
+                     construct_reports_view, construct_library_view):
+            view(app).create_table()  # type: ignore[attr-defined]
     finally:
         app.close()
 

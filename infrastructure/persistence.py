@@ -7,8 +7,8 @@ row they change: on SQLite in `_insert_events` (the library's hook for exactly
 that), on PostgreSQL in one call of the `casetrail_save` function (one round trip),
 which computes the links in SQL from `application.audit.link_body`. Both load a
 case with one query (`select_case_stream`).
-Tables are created only by `casetrail db init`, never as a side effect of
-starting up.
+Tables are created only by `casetrail db upgrade` (infrastructure/migrations), never
+as a side effect of starting up.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from application.app import CaseStream
 from application.audit import GENESIS, StoredRecord, link, link_body
 from application.case_index import CaseSummary, Cursor, HoldSummary, SearchFilters
 from application.idempotency import IdempotencyRecord, StoredResponse
+from infrastructure.migrations import VERSION_TABLE, head
 from infrastructure.settings import Settings
 
 IDEMPOTENCY_TABLE = "casetrail_idempotency"
@@ -59,6 +60,17 @@ CASE_INSTANTS = ("opened_at", "updated_at", "closed_at", "retain_until", "erased
 HOLDS_TABLE = "casetrail_holds"
 HOLD_COLUMNS = ("hold_id", "case_id", "customer_id", "reason", "placed_at", "released_at")
 _FILTERS = ("status", "level", "category", "customer_id", "department")
+
+
+SCHEMA_VERSION_SQL = "SELECT max(version_num) AS revision FROM {table}"
+
+
+def require_revision(row: Any) -> None:
+    """The schema must be at this release's head revision (`casetrail db upgrade`)."""
+    found, needed = row["revision"] if row else None, head()
+    if found != needed:
+        raise ProgrammingError(f"the schema is at revision {found or 'none'}, this release "
+                               f"needs {needed}: run `casetrail db upgrade`")
 
 
 def values(p: str, count: int) -> str:
@@ -312,7 +324,7 @@ class CustomerKeys:
         c.execute(f"SELECT epoch, kek_version FROM {self.key_state_sql} WHERE id = 1")
         row = c.fetchone()
         if row is None:
-            msg = f"{self.key_state_sql} has no row: run `casetrail db init`"
+            msg = f"{self.key_state_sql} has no row: run `casetrail db upgrade`"
             raise ProgrammingError(msg)
         return int(row["epoch"]), int(row["kek_version"])
 
@@ -585,8 +597,12 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
             return records, [r["version"] for r in c.fetchall()]
 
     def check_schema(self) -> None:
-        """Raises when the store does not answer or lacks its schema."""
-        self.max_notification_id()
+        """Raises when the store does not answer or its schema is not this release's."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [VERSION_TABLE])
+            if c.fetchone():
+                c.execute(SCHEMA_VERSION_SQL.format(table=VERSION_TABLE))
+            require_revision(c.fetchone())
 
     def select_case_stream(self, case_id: UUID, lte: int | None = None) -> tuple[
             StoredEvent | None, list[StoredEvent]]:
@@ -809,12 +825,18 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
             return records, [r["version"] for r in c.fetchall()]
 
     def check_schema(self) -> None:
-        """Raises when the store does not answer or lacks its schema, including the
-        save function a deployment gets from `casetrail db init`."""
-        self.max_notification_id()
+        """Raises when the store does not answer or its schema is not this release's,
+        or the save function is missing."""
+        versions = Identifier(self.datastore.schema, VERSION_TABLE).as_string()
         with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute("SELECT to_regprocedure(%s) AS f", [self.save_signature])
+            c.execute("SELECT to_regclass(%s) AS t, to_regprocedure(%s) AS f",
+                      [versions, self.save_signature])
             row = c.fetchone()
+            if row and row["t"] is not None:
+                c.execute(SCHEMA_VERSION_SQL.format(table=versions))
+                require_revision(c.fetchone())
+            else:
+                require_revision(None)
         if not row or row["f"] is None:
             raise ProgrammingError(f"{self.save_signature} is missing")
 

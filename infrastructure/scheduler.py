@@ -38,21 +38,22 @@ from projections.reports import ReportsProjection, construct_reports_view
 from projections.runtime import ViewRunner
 
 log = logging.getLogger("casetrail.scheduler")
-def leader_lock_key(schema: str) -> int:
-    """The advisory-lock key of one deployment's scheduler: each schema of a database
-    is a deployment of its own, with a leader of its own (a signed 64-bit integer)."""
-    digest = hashlib.sha256(f"casetrail scheduler leader|{schema}".encode()).digest()
+def advisory_lock_key(purpose: str, schema: str) -> int:
+    """The advisory-lock key of one deployment's `purpose` (its scheduler leader, its
+    schema upgrade): each schema of a database is a deployment of its own, with locks
+    of its own (a signed 64-bit integer)."""
+    digest = hashlib.sha256(f"casetrail {purpose}|{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
 class AdvisoryLockLeadership:
     """Holds `pg_try_advisory_lock` on a session of its own while it leads; a lost
     session (database restart) loses the lock, and the next tick tries again. The key
-    is the deployment's: the schema's (`leader_lock_key`)."""
+    is the deployment's: the schema's (`advisory_lock_key`)."""
 
     def __init__(self, conninfo: str, schema: str) -> None:
         self.conninfo = conninfo
-        self.key = leader_lock_key(schema)
+        self.key = advisory_lock_key("scheduler leader", schema)
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._lock = threading.Lock()
 

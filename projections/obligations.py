@@ -214,7 +214,7 @@ def _create_table(table: str, kind: int) -> str:
 
 
 ADDED_COLUMN = "met_recorded_at"
-"""Added after tables were first made: `db init` adds it, `rebuild obligations` fills it."""
+"""Added after tables were first made (before 0.1.0): part of migration 0001."""
 
 
 class SQLiteObligationsView(ObligationsView, SQLiteSql, SQLiteTrackingRecorder):

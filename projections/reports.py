@@ -2,8 +2,9 @@
 with tracking, from which the weekly and monthly exception reports, the
 department KPIs and the survey trend are aggregated when asked.
 
-Facts per case: type, department, category, level, service step, when it was
-opened and resolved, whether its report up, plan and resolution were on time, the
+Facts per case: type, department, category, level, service step, when it counts
+in a period (`opened_at`: an exception's discovery, a corrective action's opening,
+a campaign's plan) and when it was resolved, whether its report up, plan and resolution were on time, the
 customer's satisfaction with the handling, the status, whether any obligation is
 breached, and for surveys the KPIs of their cleaning. `casetrail rebuild reports`
 replays it; a rebuild equals the live view (RPT-4).
@@ -60,7 +61,7 @@ def facts_of(cases: CaseApplication, case: Case, now: datetime) -> Facts | None:
             case_id=case.id, case_type=case.case_type, department=case.department,
             category=case.category.value, level=case.level.value,
             service_step=case.service_step, status=case.status.value,
-            opened_at=case.recorded_at, resolved_at=resolution.resolved_at if resolution
+            opened_at=case.discovered_at, resolved_at=resolution.resolved_at if resolution
             else None, report_on_time=_on_time(case, obligations, "EX-ESC-1", now),
             plan_on_time=_on_time(case, obligations, "EX-PLAN-2", now),
             resolution_on_time=_on_time(case, obligations, "EX-RES-1", now),

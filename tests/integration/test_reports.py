@@ -126,6 +126,22 @@ def test_rpt_1_the_weekly_general_exception_summary_per_department(month: Month)
 
 
 @pytest.mark.rule("RPT-1")
+def test_rpt_1_an_exception_counts_in_the_week_it_was_discovered(
+        cases: CaseApplication) -> None:
+    """Entered on Monday of week 47, discovered on Friday of week 46: week 46's."""
+    entered = datetime(2026, 11, 16, 9, 0, tzinfo=CST)
+    cases.clock.set(entered)  # type: ignore[attr-defined]
+    case = record(ctx(entered, backdating_reason="reported by phone after the weekend"),
+                  discovered_at=datetime(2026, 11, 13, 17, 0, tzinfo=CST))
+    cases.save_case(case)
+    view = construct_reports_view(cases)
+    ViewRunner(cases, ReportsProjection(cases, view)).catch_up()
+    week_46 = view.select("exception", datetime(2026, 11, 9, tzinfo=CST), entered.replace(hour=0))
+    assert [f.case_id for f in week_46] == [case.id]
+    assert view.select("exception", entered.replace(hour=0), DEC) == []
+
+
+@pytest.mark.rule("RPT-1")
 def test_rpt_1_the_monthly_summary_frequent_problems_and_weak_steps(month: Month) -> None:
     result = monthly(month.view.select("exception", NOV, DEC))
     assert result.major_cases == [month.ids["d"], month.ids["e"]]

@@ -1,4 +1,4 @@
-"""The README promise, as a process: `casetrail db init` then `casetrail serve` in an
+"""The README promise, as a process: `casetrail db upgrade` then `casetrail serve` in an
 empty directory serves /healthz on the embedded SQLite default, and a token from
 `casetrail token` is accepted by that server."""
 
@@ -24,7 +24,7 @@ def clean_env() -> dict[str, str]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env = clean_env()
-    subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=env, check=True, timeout=60)
+    subprocess.run([CASETRAIL, "db", "upgrade"], cwd=tmp_path, env=env, check=True, timeout=60)
     port = free_port()
     server = serve(env, tmp_path, port)
     try:
@@ -60,11 +60,11 @@ def test_a_cli_token_is_accepted_by_the_server(served: tuple[str, Path]) -> None
         assert json.load(response)["reporter"] == "li.wei"
 
 
-def test_serve_refuses_to_start_without_db_init(tmp_path: Path) -> None:
+def test_serve_refuses_to_start_without_db_upgrade(tmp_path: Path) -> None:
     result = subprocess.run([CASETRAIL, "serve", "--port", str(free_port())], cwd=tmp_path,
                             env=clean_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert "casetrail db init" in result.stderr
+    assert "casetrail db upgrade" in result.stderr
 
 
 def test_token_ttl_must_be_a_duration(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ def test_sec_in_2_a_400_mb_body_without_a_token_costs_the_server_no_memory(
     import socket
 
     env = clean_env()
-    subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=env, check=True, timeout=60)
+    subprocess.run([CASETRAIL, "db", "upgrade"], cwd=tmp_path, env=env, check=True, timeout=60)
     port = free_port()
     server = serve(env, tmp_path, port)
     try:
@@ -142,7 +142,7 @@ def test_the_cli_tells_its_version(tmp_path: Path) -> None:
 ])
 def test_a_user_s_mistake_is_one_line_and_exit_2_never_a_traceback(
         tmp_path: Path, args: list[str], says: str) -> None:
-    subprocess.run([CASETRAIL, "db", "init"], cwd=tmp_path, env=clean_env(), check=True,
+    subprocess.run([CASETRAIL, "db", "upgrade"], cwd=tmp_path, env=clean_env(), check=True,
                    capture_output=True, timeout=60)
     done = subprocess.run([CASETRAIL, *args], cwd=tmp_path, env=clean_env(),
                           capture_output=True, text=True, timeout=60)
