@@ -4,9 +4,10 @@ department KPIs and the survey trend are aggregated when asked.
 
 Facts per case: type, department, category, level, service step, when it counts
 in a period (`opened_at`: an exception's discovery, a corrective action's opening,
-a campaign's plan) and when it was resolved, whether its report up, plan and resolution were on time, the
-customer's satisfaction with the handling, the status, whether any obligation is
-breached, and for surveys the KPIs of their cleaning. `casetrail rebuild reports`
+a campaign's plan) and when it was resolved, whether its report up, plan and
+resolution were on time, the customer's satisfaction with the handling, the
+status, whether any obligation is breached, and for surveys the KPIs of their
+cleaning. `casetrail rebuild reports`
 replays it; a rebuild equals the live view (RPT-4).
 """
 
