@@ -4,6 +4,10 @@
     python3 dev.py run     install into .venv, create the schema, serve on :8000
     python3 dev.py test    install into .venv (with test tools), run every test
     python3 dev.py lint    ruff and mypy
+    python3 dev.py lock    re-pin requirements*.lock from pyproject.toml (uv)
+
+Dependencies install from the lock files (exact versions, hashes checked), then the
+project itself without dependencies: every machine and CI get the same versions.
 
 Extra arguments go to the underlying tool: `python3 dev.py test -k calendar -x`.
 """
@@ -23,27 +27,38 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
 
 def ensure_installed(extra: str | None) -> None:
-    """Create .venv and install the project once per change of pyproject.toml."""
+    """Create .venv and install the locked dependencies and the project, once per
+    change of pyproject.toml or the lock."""
+    _ensure_venv()
+    lock = LOCKS[extra]
+    stamp = VENV / ".casetrail-installed"
+    enough = {_digest(LOCKS["test"]), _digest(lock)}  # the test lock includes the runtime
+    if stamp.exists() and stamp.read_text() in enough:
+        return
+    print(f"installing {lock} and the project into .venv", flush=True)
+    pip = [BIN / "python", "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "--require-hashes", "-r", lock], cwd=ROOT, check=True)
+    subprocess.run([*pip, "--no-deps", "-e", "."], cwd=ROOT, check=True)
+    if subprocess.run([BIN / "python", "-m", "pip", "check"], cwd=ROOT).returncode:
+        sys.exit(f"{lock} does not satisfy pyproject.toml: run `python3 dev.py lock`")
+    stamp.write_text(_digest(lock))
+
+
+def _ensure_venv() -> None:
     if sys.version_info < (3, 11):  # noqa: UP036 - this script runs on any python3
         sys.exit(f"casetrail needs Python >= 3.11, this is {sys.version.split()[0]}")
     if not (BIN / "python").exists():
         print("creating .venv", flush=True)
         venv.create(VENV, with_pip=True)
-    target = f".[{extra}]" if extra else "."
-    stamp = VENV / ".casetrail-installed"
-    enough = {_digest(".[test]"), _digest(target)}  # the test extras include the runtime
-    if stamp.exists() and stamp.read_text() in enough:
-        return
-    print(f"installing {target} into .venv", flush=True)
-    subprocess.run([BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                   check=True)
-    subprocess.run([BIN / "python", "-m", "pip", "install", "--quiet", "-e", target],
-                   cwd=ROOT, check=True)
-    stamp.write_text(_digest(target))
 
 
-def _digest(target: str) -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + target.encode()).hexdigest()
+LOCKS = {None: "requirements.lock", "test": "requirements-test.lock"}
+
+
+def _digest(lock: str) -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()
+                          + (ROOT / lock).read_bytes()).hexdigest()
 
 
 def run(args: list[str]) -> int:
@@ -63,7 +78,21 @@ def lint(args: list[str]) -> int:
     return code or subprocess.call([BIN / "mypy", "domain", "application"], cwd=ROOT)
 
 
-COMMANDS = {"run": run, "test": test, "lint": lint}
+def lock(args: list[str]) -> int:
+    """Pin every dependency (and its hashes) for Python 3.11 on any platform."""
+    _ensure_venv()
+    subprocess.run([BIN / "python", "-m", "pip", "install", "--quiet", "uv"], check=True)
+    for extra, out in LOCKS.items():
+        code = subprocess.call(
+            [BIN / "uv", "pip", "compile", "pyproject.toml", *(["--extra", extra] if extra else []),
+             "--python-version", "3.11", "--universal", "--generate-hashes", "--quiet",
+             "--custom-compile-command", "python3 dev.py lock", "-o", out, *args], cwd=ROOT)
+        if code:
+            return code
+    return 0
+
+
+COMMANDS = {"run": run, "test": test, "lint": lint, "lock": lock}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -3,6 +3,8 @@ the embedded default, so separate commands on one machine agree on them."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,14 @@ def key_material(configured: SecretStr | None, path: Path, generate: Callable[[]
         return configured.get_secret_value()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(generate())
+        fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 600
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(generate())
+            try:  # complete or absent, and never replacing a key another process made
+                os.link(staged, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(staged)
     return path.read_text().strip()

@@ -160,3 +160,27 @@ def test_one_home_for_the_files_made_absolute_at_start(tmp_path: Path,
     assert chosen.signing_key_file == tmp_path / "keys" / "sign.key"  # set: kept, absolute
     assert chosen.witness_file is None  # switched off stays off
     assert Settings().home == tmp_path / "var"
+
+
+def test_a_generated_key_file_is_made_once_whole_and_private(tmp_path: Path) -> None:
+    """Processes starting at once (serve and worker on a fresh volume) agree on one key."""
+    import itertools
+    import threading
+
+    from infrastructure.key_files import key_material
+
+    path, counter = tmp_path / "home" / "secret.key", itertools.count()
+    barrier, found = threading.Barrier(8), []
+
+    def start() -> None:
+        barrier.wait()
+        found.append(key_material(None, path, lambda: f"key-{next(counter)}" * 8))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(found)) == 1 and found[0].startswith("key-")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # nothing staged left
