@@ -3,6 +3,7 @@ the embedded default, so separate commands on one machine agree on them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -20,10 +21,8 @@ def key_material(configured: SecretStr | None, path: Path, generate: Callable[[]
         try:
             with os.fdopen(fd, "w") as file:
                 file.write(generate())
-            try:  # complete or absent, and never replacing a key another process made
-                os.link(staged, path)
-            except FileExistsError:
-                pass
+            with contextlib.suppress(FileExistsError):  # whole or absent; never replacing
+                os.link(staged, path)  # a key another process made first
         finally:
             os.unlink(staged)
     return path.read_text().strip()
