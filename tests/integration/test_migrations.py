@@ -129,6 +129,10 @@ def test_an_0_1_0_database_upgrades_with_its_data_intact(
     before = _table_rows(cases, case.id)
     cases.close()
 
+    behind = subprocess.run([CASETRAIL, "db", "current"], env=env_for(store_settings),
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (behind.returncode, behind.stdout.strip()) == (
+        1, f"schema at none, this release needs {head()}")
     result = subprocess.run([CASETRAIL, "db", "upgrade"], env=env_for(store_settings),
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

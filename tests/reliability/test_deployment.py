@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,9 +52,20 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`casetrail` as the image has it: the wheel, not the source tree, on the path."""
     where = tmp_path_factory.mktemp("image")
-    wheels, site = where / "wheels", where / "site"
+    source, wheels, site = where / "src", where / "wheels", where / "site"
+    source.mkdir()
+    wheel_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]
+    for line in wheel_stage.splitlines():  # exactly what the wheel stage copies
+        if line.startswith("COPY "):
+            *names, _ = line.split()[1:]
+            for name in names:
+                if (ROOT / name).is_dir():
+                    shutil.copytree(ROOT / name, source / name,
+                                    ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--wheel-dir", str(wheels), str(ROOT)], check=True, timeout=300)
+                    "--wheel-dir", str(wheels), str(source)], check=True, timeout=300)
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                     "--target", str(site), *map(str, wheels.glob("*.whl"))],
                    check=True, timeout=300)
