@@ -211,3 +211,43 @@ def test_scheduler_jobs_have_names_and_routine_runs_stay_out_of_info_logs(
             logging.INFO)  # APScheduler's "Running job ..." every few seconds
     finally:
         root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.postgres
+@pytest.mark.rule("SLA-5")
+def test_two_deployments_in_two_schemas_of_one_database_each_record_their_breaches(
+        postgres_settings: Settings, tmp_path: Path) -> None:
+    """A worker per deployment: each leads its own schema's scheduler, so each
+    deployment's overdue obligation is breached (a key per database left one idle)."""
+    import psycopg
+
+    from domain.service_exceptions.model import ServiceException
+    from infrastructure.bootstrap import build_application, init_schema
+
+    schema_b = f"{postgres_settings.postgres_schema}_b"
+    other = postgres_settings.model_copy(update={"postgres_schema": schema_b})
+    deployments, workers = [], []
+    try:
+        for settings in (postgres_settings, other):
+            init_schema(settings)
+            cases = build_application(settings)
+            late = ctx(datetime.now(UTC) - timedelta(hours=2))
+            case = record(late, level=Level.CRITICAL, discovered_at=late.at)
+            cases.save_case(case)
+            deployments.append((cases, case.id))
+            workdir = tmp_path / settings.postgres_schema
+            workdir.mkdir()
+            workers.append(start(["worker"], env_for(
+                settings, CASETRAIL_POLICY__SLA__SWEEP_INTERVAL="PT1S"), workdir))
+        for cases, case_id in deployments:
+            wait_for(lambda c=cases, i=case_id: c.get_case(ServiceException, i).breaches,
+                     60, "each deployment's worker to record its breach")
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+        for cases, _ in deployments:
+            cases.close()
+        with psycopg.connect(other.database_url.get_secret_value(),  # type: ignore[union-attr]
+                             autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{other.postgres_schema}" CASCADE')
