@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -249,7 +249,11 @@ def main() -> None:
 
     try:
         cli(standalone_mode=True)
-    except (DomainError, ValueError, OSError, UnicodeError) as e:
+    except OSError as e:
+        err.print(f"[red]error:[/red] cannot read {e.filename}: {e.strerror}"
+                  if e.filename else f"[red]error:[/red] {e}")
+        sys.exit(EXIT_INPUT)
+    except (DomainError, ValueError, UnicodeError) as e:
         err.print(f"[red]error:[/red] {e}")
         sys.exit(EXIT_INPUT)
     except (OperationalError, psycopg.OperationalError) as e:
@@ -278,6 +282,18 @@ def _case_id(text: str) -> UUID:
     except ValueError:
         err.print(f"[red]{text!r} is not a case id (a UUID)[/red]")
         raise typer.Exit(2) from None
+
+
+def _instant(text: str, option: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        err.print(f"[red]{option} {text!r}: give an ISO instant with its offset, e.g. "
+                  "2026-10-08T09:15:00+08:00[/red]")
+        raise typer.Exit(2)
+    return instant
 
 
 def _witness(path: Path) -> list[StoredCheckpoint]:
@@ -366,22 +382,14 @@ def replay(case_id: str,
            ) -> None:
     """Print a case's state and its events up to an instant (AUD-2)."""
     import json
-    from datetime import datetime
-    from uuid import UUID
 
     from api.models.common import jsonable
     from domain.cases import Case
 
+    cid = _case_id(case_id)
+    instant = _instant(as_of, "--as-of") if as_of else None
     _, cases = _open_cases()
-    cid = UUID(case_id)
-    if as_of:
-        instant = datetime.fromisoformat(as_of)
-        if instant.tzinfo is None:
-            err.print("[red]--as-of needs an offset, e.g. 2026-10-08T09:15:00+08:00[/red]")
-            raise typer.Exit(2)
-        case = cases.get_case_as_of(Case, cid, instant)
-    else:
-        case = cases.get_case(Case, cid)
+    case = cases.get_case_as_of(Case, cid, instant) if instant else cases.get_case(Case, cid)
     events = [e for e in cases.history(Case, cid) if e.originator_version <= case.version]
     state = {k: v for k, v in vars(case).items() if not k.startswith("_")}
     sys.stdout.write(json.dumps({
@@ -396,14 +404,13 @@ def replay(case_id: str,
 @cli.command("export")
 def export_case(case_id: str) -> None:
     """Write a case file for an auditor (AUD-4) as JSON on stdout."""
-    from uuid import UUID
-
     from api.routers.audit import export
     from api.routers.exceptions import closing_markdown
     from domain.cases import Case
 
+    cid = _case_id(case_id)
     settings, cases = _open_cases()
-    case = cases.get_case(Case, UUID(case_id))
+    case = cases.get_case(Case, cid)
     result = export(_checkpoints(settings, cases), cases, type(case), case.id,
                     reveal_contact=False, render=closing_markdown)
     sys.stdout.write(result.model_dump_json(indent=2) + "\n")

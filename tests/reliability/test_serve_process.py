@@ -136,9 +136,12 @@ def test_the_cli_tells_its_version(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "says"), [
     (["token", "--user", "", "--role", "frontline"], "error: user must not be empty"),
-    (["import", "customers", "missing.csv"], "No such file or directory"),
+    (["import", "customers", "missing.csv"], "cannot read missing.csv: No such file"),
     (["export", "3c296bd7-d0e0-4453-a751-d2ed71fb8670"], "error: no case"),
     (["verify", "not-a-uuid"], "is not a case id"),
+    (["replay", "not-a-uuid"], "'not-a-uuid' is not a case id"),
+    (["replay", "3c296bd7-d0e0-4453-a751-d2ed71fb8670", "--as-of", "yesterday"],
+     "--as-of 'yesterday': give an ISO instant with its offset"),
 ])
 def test_a_user_s_mistake_is_one_line_and_exit_2_never_a_traceback(
         tmp_path: Path, args: list[str], says: str) -> None:
