@@ -184,7 +184,8 @@ def exception_document(case_id: UUID, request: Request, cases: CasesApp,
         chart = bar_chart("Deadlines: hours allowed and taken", {
             "allowed": [(o.due_at - o.started_at).total_seconds() / 3600 for o in owed],
             "taken": [((o.met_at or now) - o.started_at).total_seconds() / 3600
-                      for o in owed]}, [o.rule for o in owed])
+                      for o in owed]}, [o.rule for o in owed], x_title="rule",
+            y_title="hours")
         response = page(f"{FORMS[case.level][0]} — {case.title[:80]}", _html.render(text),
                         f"<figure>{chart}</figure>", heading=False)
         response.headers["ETag"] = etag(case.version)

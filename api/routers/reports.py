@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.deps import CasesApp, CorrelationId, CurrentActor, require
 from api.models.common import Instant, OptionalText, RequestModel, Text, UtcDatetime
 from api.problems import ApiProblem, FieldError, problem_responses
-from api.rendering import bar_chart, line_chart, respond
+from api.rendering import Column, ReportPage, bar_chart, line_chart, percent_series, respond
 from api.routing import Router
 from application.reports import departments, monthly, monthly_items, weekly_items
 from domain.cases import EARLIEST_BUSINESS_TIME, LATEST_BUSINESS_DATE
@@ -53,30 +53,128 @@ class Report(BaseModel):
     items: Any
 
 
-def _as_float(value: str | None) -> float | None:
-    return float(Fraction(value)) if value is not None else None
+DISCOVERED = "exceptions counted by the date they were discovered"
 
 
-def _render(request: Request, report: Report, title: str, rows: list[dict[str, Any]],
-            columns: list[str], charts: list[str]) -> Response:
-    return respond(request, report.model_dump(mode="json"), title=title, rows=rows,
-                   columns=columns, charts=charts)
+def weekly_report(cases: Any, view: Any, week: str, department: str | None = None,
+                  where: str = "query") -> ReportPage:
+    begin, end = _week(cases, week, where)
+    items = weekly_items(view.select("exception", begin, end), department)
+    chart = bar_chart(f"General exceptions, {week}",
+                      {"opened": [i["opened"] for i in items],
+                       "resolved": [i["resolved"] for i in items]},
+                      [i["department"] for i in items], x_title="department",
+                      y_title="exceptions", counts=True)
+    return ReportPage(
+        title=f"一般客户服务异常周报 Weekly general exceptions {week}",
+        slug=f"weekly-exceptions-{week}" + (f"-{department}" if department else ""),
+        period_from=begin, period_to=end, note=DISCOVERED,
+        payload=_payload(begin, end, items), rows=items, charts=[chart],
+        columns=[Column("department", "部门 department"),
+                 Column("opened", "发生 opened", "count"),
+                 Column("resolved", "已解决 resolved", "count"),
+                 Column("resolved_on_time", "按时解决 resolved on time", "count")])
+
+
+def monthly_report(cases: Any, view: Any, month: str, where: str = "query") -> ReportPage:
+    begin, end = _month(cases, month, where)
+    facts = view.select("exception", begin, end)
+    result = monthly(facts)
+    categories = list(result.by_category_level)
+    chart = bar_chart(f"Exceptions by category and level, {month}", {
+        level: [result.by_category_level[c].get(level, 0) for c in categories]
+        for level in ("general", "major", "critical")}, categories,
+        x_title="category", y_title="exceptions", counts=True)
+    rows = [{"category": c, **levels} for c, levels in result.by_category_level.items()]
+    return ReportPage(
+        title=f"客户服务异常月报 Monthly exceptions {month}", slug=f"monthly-exceptions-{month}",
+        period_from=begin, period_to=end, note=DISCOVERED,
+        payload=_payload(begin, end, monthly_items(facts)), rows=rows, charts=[chart],
+        columns=[Column("category", "类别 category"),
+                 *(Column(level, f"{name} {level}", "count") for level, name in (
+                     ("general", "一般"), ("major", "重大"), ("critical", "特大")))])
+
+
+def departments_report(view: Any, period_from: datetime, period_to: datetime) -> ReportPage:
+    kpis = departments(view.select("exception", period_from, period_to),
+                       view.select("corrective_action", period_from, period_to))
+    items = [
+        {"department": k.department, "exceptions": k.exceptions,
+         "exception_rate": _ratio(k.exception_rate),
+         "response_timeliness": _ratio(k.response_timeliness),
+         "completion_rate": _ratio(k.completion_rate), "satisfaction": _ratio(k.satisfaction),
+         "corrective_actions": k.actions,
+         "corrective_action_completion_rate": _ratio(k.action_completion_rate),
+         "corrective_actions_overdue": k.actions_overdue} for k in kpis]
+    chart = bar_chart("SLA compliance: report-ups on time, and completion", {
+        "response timeliness": percent_series([i["response_timeliness"] for i in items]),
+        "completion rate": percent_series([i["completion_rate"] for i in items])},
+        [i["department"] for i in items], x_title="department", y_title="%")
+    return ReportPage(
+        title="部门指标 Department KPIs",
+        slug=f"department-kpis-{period_from:%Y-%m-%d}-{period_to:%Y-%m-%d}",
+        period_from=period_from, period_to=period_to,
+        note=DISCOVERED + "; corrective actions by the date they were opened",
+        payload=_payload(period_from, period_to, items), rows=items, charts=[chart],
+        columns=[Column("department", "部门 department"),
+                 Column("exceptions", "异常 exceptions", "count"),
+                 Column("exception_rate", "异常占比 exception rate", "ratio"),
+                 Column("response_timeliness", "响应及时率 response timeliness", "ratio"),
+                 Column("completion_rate", "完成率 completion rate", "ratio"),
+                 Column("satisfaction", "满意度 satisfaction (1-5)", "score"),
+                 Column("corrective_actions", "整改 corrective actions", "count"),
+                 Column("corrective_action_completion_rate",
+                        "整改完成率 corrective action completion", "ratio"),
+                 Column("corrective_actions_overdue", "整改逾期 overdue", "count")])
+
+
+def surveys_report(cases: Any, view: Any, period_from: datetime,
+                   period_to: datetime) -> ReportPage:
+    facts = view.select("survey", period_from, period_to)
+    items = [
+        {"campaign": str(f.case_id), "survey_type": f.category, "opened_at": f.opened_at,
+         "reported_at": f.resolved_at, "overall_score": f.overall_score,
+         "satisfaction_rate": f.satisfaction_rate, "loyalty": f.loyalty,
+         "favourable_rate": f.favourable_rate,
+         **_cleaning_figures(cases, f.case_id)}
+        for f in facts if f.resolved_at is not None]
+    dates = [str(i["reported_at"])[:10] for i in items]
+    chart = line_chart("Satisfaction trend", {
+        "overall score (of 100)": percent_series([i["overall_score"] for i in items],
+                                                 "percent"),
+        "satisfaction rate %": percent_series([i["satisfaction_rate"] for i in items],
+                                              "percent")},
+        dates, x_title="report date", y_title="score / %")
+    dimensions = sorted({d for i in items for d in i["dimension_favourable"]})
+    favourable = line_chart("Favourable rate by dimension, %", {
+        d: percent_series([i["dimension_favourable"].get(d) for i in items], "percent")
+        for d in dimensions}, dates, x_title="report date", y_title="%")
+    return ReportPage(
+        title="满意度趋势 Survey trend",
+        slug=f"survey-trend-{period_from:%Y-%m-%d}-{period_to:%Y-%m-%d}",
+        period_from=period_from, period_to=period_to,
+        note="campaigns counted by the date they were planned",
+        payload=_payload(period_from, period_to, items), rows=items,
+        charts=[chart, favourable],
+        columns=[Column("campaign", "调查 campaign"), Column("survey_type", "类型 type"),
+                 Column("reported_at", "报告 reported", "instant"),
+                 Column("overall_score", "总分 overall score", "score"),
+                 Column("satisfaction_rate", "满意率 satisfaction rate", "percent"),
+                 Column("loyalty", "忠诚度 loyalty", "percent"),
+                 Column("favourable_rate", "好评率 favourable rate", "percent"),
+                 Column("excluded_share", "剔除 excluded", "percent")])
+
+
+def _payload(begin: datetime, end: datetime, items: Any) -> dict[str, Any]:
+    return Report(period_from=begin, period_to=end, items=items).model_dump(mode="json")
 
 
 @router.get("/exceptions/weekly", response_model=Report, response_class=Response)
 def weekly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
                       week: Annotated[str, Query(examples=["2026-W47"])],
                       department: str | None = None) -> Response:
-    """RPT-1: general exceptions opened in an ISO week, per department."""
-    begin, end = _week(cases, week)
-    items = weekly_items(request.app.state.reports.select("exception", begin, end), department)
-    chart = bar_chart(f"General exceptions, {week}",
-                      {"opened": [i["opened"] for i in items],
-                       "resolved": [i["resolved"] for i in items]},
-                      [i["department"] for i in items])
-    return _render(request, Report(period_from=begin, period_to=end, items=items),
-                   f"一般客户服务异常周报 Weekly general exceptions {week}", items,
-                   ["department", "opened", "resolved", "resolved_on_time"], [chart])
+    """RPT-1: general exceptions discovered in an ISO week, per department."""
+    return respond(request, weekly_report(cases, request.app.state.reports, week, department))
 
 
 def _week(cases: Any, week: str, where: str = "query") -> tuple[datetime, datetime]:
@@ -105,45 +203,19 @@ def monthly_exceptions(request: Request, cases: CasesApp, actor: CurrentActor,
                        month: Annotated[str, Query(examples=["2026-11"])]) -> Response:
     """RPT-1: the month's major exceptions, counts by category and level, the most
     frequent problem types and the weakest service steps."""
-    begin, end = _month(cases, month)
-    facts = request.app.state.reports.select("exception", begin, end)
-    result = monthly(facts)
-    items = monthly_items(facts)
-    categories = list(result.by_category_level)
-    chart = bar_chart(f"Exceptions by category and level, {month}", {
-        level: [result.by_category_level[c].get(level, 0) for c in categories]
-        for level in ("general", "major", "critical")}, categories)
-    rows = [{"category": c, **levels} for c, levels in result.by_category_level.items()]
-    return _render(request, Report(period_from=begin, period_to=end, items=items),
-                   f"客户服务异常月报 Monthly exceptions {month}", rows,
-                   ["category", "general", "major", "critical"], [chart])
+    return respond(request, monthly_report(cases, request.app.state.reports, month))
 
 
 @router.get("/departments", response_model=Report, response_class=Response)
 def department_kpis(request: Request, cases: CasesApp, actor: CurrentActor,
                     period_from: Annotated[Instant, Query(alias="from")],
                     period_to: Annotated[Instant, Query(alias="to")]) -> Response:
-    """RPT-2: per department, over cases opened in the period."""
+    """RPT-2: per department, over exceptions discovered (corrective actions opened)
+    in the period."""
     if period_to <= period_from:
         raise _bad("to", "'to' must be after 'from'")
-    view = request.app.state.reports
-    kpis = departments(view.select("exception", period_from, period_to),
-                       view.select("corrective_action", period_from, period_to))
-    items = [
-        {"department": k.department, "exceptions": k.exceptions,
-         "exception_rate": _ratio(k.exception_rate),
-         "response_timeliness": _ratio(k.response_timeliness),
-         "completion_rate": _ratio(k.completion_rate), "satisfaction": _ratio(k.satisfaction),
-         "corrective_actions": k.actions,
-         "corrective_action_completion_rate": _ratio(k.action_completion_rate),
-         "corrective_actions_overdue": k.actions_overdue} for k in kpis]
-    chart = bar_chart("SLA compliance: report-ups on time, and completion", {
-        "response timeliness": [_as_float(i["response_timeliness"]) for i in items],
-        "completion rate": [_as_float(i["completion_rate"]) for i in items]},
-        [i["department"] for i in items])
-    return _render(request, Report(period_from=period_from, period_to=period_to,
-                                   items=items), "部门指标 Department KPIs", items,
-                   list(items[0]) if items else ["department"], [chart])
+    return respond(request, departments_report(request.app.state.reports, period_from,
+                                               period_to))
 
 
 @router.get("/surveys", response_model=Report, response_class=Response)
@@ -153,28 +225,8 @@ def survey_trend(request: Request, cases: CasesApp, actor: CurrentActor,
     """RPT-3: every reported campaign's KPIs in the period, oldest first."""
     if period_to <= period_from:
         raise _bad("to", "'to' must be after 'from'")
-    facts = request.app.state.reports.select("survey", period_from, period_to)
-    items = [
-        {"campaign": str(f.case_id), "survey_type": f.category, "opened_at": f.opened_at,
-         "reported_at": f.resolved_at, "overall_score": f.overall_score,
-         "satisfaction_rate": f.satisfaction_rate, "loyalty": f.loyalty,
-         "favourable_rate": f.favourable_rate,
-         **_cleaning_figures(cases, f.case_id)}
-        for f in facts if f.resolved_at is not None]
-    dates = [str(i["reported_at"])[:10] for i in items]
-    chart = line_chart("Satisfaction trend", {
-        name: [_as_float(i[key]) for i in items]
-        for name, key in (("overall score", "overall_score"),
-                          ("satisfaction rate %", "satisfaction_rate"))}, dates)
-    dimensions = sorted({d for i in items for d in i["dimension_favourable"]})
-    favourable = line_chart("Favourable rate by dimension, %", {
-        d: [_as_float(i["dimension_favourable"].get(d)) for i in items]
-        for d in dimensions}, dates)
-    report = Report(period_from=period_from, period_to=period_to, items=items)
-    return _render(request, report, "满意度趋势 Survey trend", items,
-                   ["campaign", "survey_type", "reported_at", "overall_score",
-                    "satisfaction_rate", "loyalty", "favourable_rate", "excluded_share"],
-                   [chart, favourable])
+    return respond(request, surveys_report(cases, request.app.state.reports, period_from,
+                                           period_to))
 
 
 def _cleaning_figures(cases: Any, case_id: Any) -> dict[str, Any]:

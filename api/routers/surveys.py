@@ -241,6 +241,7 @@ def survey_document(case_id: UUID, request: Request, cases: CasesApp,
     if campaign.cleaning is not None:
         scores = campaign.cleaning.dimension_scores
         charts.append(bar_chart("Score by dimension", {
-            "score": [float(Fraction(v)) for v in scores.values()]}, list(scores)))
+            "score": [float(Fraction(v)) for v in scores.values()]}, list(scores),
+            x_title="dimension", y_title="score"))
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
     return page(campaign.title, "".join(f"<figure>{c}</figure>" for c in charts), body)

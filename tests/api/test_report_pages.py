@@ -46,9 +46,14 @@ def test_rpt_2_department_kpis_as_csv(month: Month, client: TestClient,  # noqa:
     response = client.get("/v1/reports/departments", headers=token, params={
         "from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"})
     assert response.headers["content-type"].startswith("text/csv")
-    lines = response.text.splitlines()
+    assert response.headers["content-disposition"].startswith(
+        'attachment; filename="department-kpis-2026-11-01-2026-12-01.csv"')
+    assert response.content.startswith("\ufeff".encode())  # Excel reads the UTF-8 as such
+    lines = response.text.removeprefix("\ufeff").splitlines()
     assert lines[0].startswith("department,exceptions,exception_rate,response_timeliness")
-    assert lines[1].startswith("after_sales,4,2/3,3/4,1/4,4,2,1/2,1")
+    # percents and decimals, never "2/3" (a date to a spreadsheet) or "None"
+    assert lines[1] == "after_sales,4,66.7%,75.0%,25.0%,4.00,2,50.0%,1"
+    assert "None" not in response.text and "/" not in response.text.split("\n", 1)[1]
     refused = client.get("/v1/reports/departments", params={
         "from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"},
         headers=bearer(make_token("boss", Role.MANAGEMENT), Accept="application/pdf"))
