@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
-from api import problems
+from api import console, problems
+from api.console.auth import ConsoleAuth
 from api.deps import reject_unknown_query
 from api.edge import EdgeMiddleware
 from api.observability import Metrics, ObservabilityMiddleware
@@ -71,9 +74,12 @@ def create_app(
         if owns_cases:
             app.state.cases.close()
 
-    app = FastAPI(title="casetrail", version="0.1.0", description=DESCRIPTION,
-                  lifespan=lifespan, responses=problems.COMMON_RESPONSES,
-                  dependencies=[Depends(reject_unknown_query)])
+    # /docs and /redoc with Swagger UI's and ReDoc's assets served from here: they
+    # work offline and behind a firewall without a CDN
+    app = FastAPIOffline(title="casetrail", version=version("casetrail"),
+                         description=DESCRIPTION, static_url="/static/docs",
+                         lifespan=lifespan, responses=problems.COMMON_RESPONSES,
+                         dependencies=[Depends(reject_unknown_query)])
     app.state.settings = settings
     app.state.store = settings.store
     app.state.store_gate = (StoreGate(settings.database_url.get_secret_value())
@@ -105,6 +111,9 @@ def create_app(
     app.include_router(obligations.router)
     app.include_router(audit.audit_router)
     app.include_router(retention.router)
+    console.install(app, ConsoleAuth(
+        resolve_secret(settings), clock, settings.console_session_ttl,
+        settings.identity_provider, app.state.tokens, settings.base_url))
     if app.state.store_gate is not None:
         app.add_middleware(problems.StoreGateMiddleware, gate=app.state.store_gate)
     app.add_middleware(EdgeMiddleware, tokens=app.state.tokens,

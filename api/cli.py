@@ -306,6 +306,29 @@ def _witness(path: Path) -> list[StoredCheckpoint]:
         raise typer.Exit(2) from None
 
 
+@cli.command("console-link")
+def console_link(
+    user: Annotated[str, typer.Option(help="user id")],
+    role: Annotated[list[Role], typer.Option(help="a role; repeat for several")],
+    department: Annotated[str | None, typer.Option(help="the user's department")] = None,
+) -> None:
+    """Print a one-time sign-in link to the web console (valid 15 minutes), for the
+    embedded default or where no identity provider signs people in."""
+    from api.console.auth import ConsoleAuth
+    from domain.actors import Actor
+    from infrastructure.clock import SystemClock
+    from infrastructure.tokens import TokenService, resolve_secret
+
+    if not user.strip():
+        raise ValueError("user must not be empty")  # main() says so in one line
+    settings = _settings()
+    secret = resolve_secret(settings)
+    clock = SystemClock()
+    auth = ConsoleAuth(secret, clock, settings.console_session_ttl, None,
+                       TokenService(secret, clock), settings.base_url)
+    print(auth.link(Actor(user, tuple(role), department)))
+
+
 @cli.command()
 def verify(
     case_id: Annotated[str | None, typer.Argument(help="a case id")] = None,

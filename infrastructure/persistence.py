@@ -58,6 +58,8 @@ CASE_COLUMNS = ("case_id", "case_type", "version", "status", "level", "category"
                 "updated_at", "closed_at", "retain_until", "erased_at")
 CASE_INSTANTS = ("opened_at", "updated_at", "closed_at", "retain_until", "erased_at")
 HOLDS_TABLE = "casetrail_holds"
+LINKS_TABLE = "casetrail_console_links"
+"""Web console sign-in links redeemed: each works once."""
 HOLD_COLUMNS = ("hold_id", "case_id", "customer_id", "reason", "placed_at", "released_at")
 _FILTERS = ("status", "level", "category", "customer_id", "department")
 
@@ -459,6 +461,20 @@ class IndexQueries:
                                [kind, period, self._value(produced_at), payload])
         return bool(inserted)
 
+    links_sql: str
+
+    def redeem_link(self, jti: str, user: str, at: datetime) -> bool:
+        """A web console sign-in link works once: False when it was used before."""
+        p = self.placeholder
+        return bool(self._write(f"INSERT INTO {self.links_sql} VALUES ({p}, {p}, {p}) "
+                                "ON CONFLICT DO NOTHING RETURNING jti",
+                                [jti, user, self._value(at)]))
+
+    def forget_links(self, before: datetime) -> None:
+        """Redeemed links name a user: kept only while they could still be replayed."""
+        self._write(f"DELETE FROM {self.links_sql} WHERE used_at < {self.placeholder} "
+                    "RETURNING jti", [self._value(before)])
+
     def report_runs(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._rows(
             f"SELECT * FROM {self.runs_sql} ORDER BY produced_at, kind, period", [])]
@@ -479,6 +495,7 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
     cases_sql = CASES_TABLE
     holds_sql = HOLDS_TABLE
     runs_sql = RUNS_TABLE
+    links_sql = LINKS_TABLE
 
     def _write(self, sql: str, params: list[Any]) -> list[Any]:
         with self.datastore.transaction(commit=True) as c:
@@ -532,6 +549,8 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
             *self.key_state_statements("INTEGER"),
             f"CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (kind TEXT NOT NULL, period TEXT NOT NULL, "
             "produced_at TEXT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (kind, period))",
+            f"CREATE TABLE IF NOT EXISTS {LINKS_TABLE} (jti TEXT PRIMARY KEY, "
+            "user_id TEXT NOT NULL, used_at TEXT NOT NULL) WITHOUT ROWID",
         ]
 
     def create_table(self) -> None:
@@ -755,6 +774,10 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS " + self.checkpoints_table + " (seq bigserial PRIMARY "
             "KEY, payload text NOT NULL, signature text NOT NULL, key_fingerprint text NOT NULL)"))
+        self.links_sql = Identifier(self.datastore.schema, LINKS_TABLE).as_string()
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS " + self.links_sql + " (jti text PRIMARY KEY, "
+            "user_id text NOT NULL, used_at timestamptz NOT NULL)"))
         save = f"{Identifier(self.datastore.schema).as_string()}.{SAVE_FUNCTION}"
         event_type = Identifier(self.datastore.schema, self.stored_event_type_name).as_string()
         self.sql_create_statements.append(SQL(  # type: ignore[arg-type]

@@ -183,9 +183,11 @@ class Workers:
         return plan
 
     def forget_idempotency(self) -> int:
-        """Idempotency-Key records older than `idempotency_retention` go."""
-        forgotten = self.cases.idempotency.forget_idempotency(
-            self.cases.clock.now() - self.idempotency_retention)
+        """Idempotency-Key records older than `idempotency_retention` go, and redeemed
+        console sign-in links older than a day (long expired: they name a user)."""
+        now = self.cases.clock.now()
+        self.cases.index.forget_links(now - timedelta(days=1))  # type: ignore[attr-defined]
+        forgotten = self.cases.idempotency.forget_idempotency(now - self.idempotency_retention)
         if forgotten:
             log.info("forgot %d expired Idempotency-Key records", forgotten)
         return forgotten

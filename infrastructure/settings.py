@@ -94,13 +94,29 @@ class IdentityProvider(BaseModel):
     role_map: dict[str, Role] = Field(
         default_factory=dict, description="the provider's role names to casetrail's; "
         "empty: the names are casetrail's own. Unmapped names are ignored")
+    client_id: str | None = Field(default=None, description=(
+        "the web console's client at the provider: set it (with the two URLs) and the "
+        "console signs people in with the authorization-code flow (PKCE)"))
+    client_secret: SecretStr | None = Field(default=None, description="for a confidential client")
+    authorization_url: AnyHttpUrl | None = Field(
+        default=None, description="OIDC discovery's `authorization_endpoint`")
+    token_url: AnyHttpUrl | None = Field(
+        default=None, description="OIDC discovery's `token_endpoint`")
 
     @model_validator(mode="after")
     def _keys(self) -> IdentityProvider:
         if (self.jwks_url is None) == (self.jwks_file is None):
             msg = "give jwks_url or jwks_file"
             raise ValueError(msg)
+        console = (self.client_id, self.authorization_url, self.token_url)
+        if any(v is not None for v in console) and None in console:
+            msg = "the console's sign-in needs client_id, authorization_url and token_url"
+            raise ValueError(msg)
         return self
+
+    @property
+    def signs_in_console(self) -> bool:
+        return self.client_id is not None
 
 
 class Settings(BaseSettings):
@@ -192,6 +208,12 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: AnyHttpUrl | None = Field(default=None, description=(
+        "where people reach this service (sign-in links, the identity provider's "
+        "redirect); unset: http://<host>:<port>"))
+    console_session_ttl: timedelta = Field(
+        default=timedelta(hours=8), gt=timedelta(0),
+        description="how long a web console sign-in lasts")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="before")
@@ -216,6 +238,11 @@ class Settings(BaseSettings):
     @classmethod
     def _log_level_any_case(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def base_url(self) -> str:
+        return str(self.public_url).rstrip("/") if self.public_url else (
+            f"http://{self.host}:{self.port}")
 
     @property
     def store(self) -> Literal["postgres", "sqlite"]:

@@ -84,6 +84,21 @@ class TokenService:
             raise InvalidToken("the token has expired")
         return actor
 
+    def verify_id_token(self, token: str, client_id: str) -> tuple[Actor, dict[str, Any]]:
+        """An OIDC ID token for the web console's client: signed with the provider's
+        keys, from its issuer, addressed to the client (`aud`), unexpired; its actor
+        mapped as the provider's API tokens are."""
+        if self._provider is None or self._keys is None:
+            raise InvalidToken("no identity provider is configured")
+        try:
+            actor, claims = self._from_provider(
+                token, self._provider.model_copy(update={"audience": client_id}), self._keys)
+        except jwt.PyJWTError as e:
+            raise InvalidToken(str(e)) from None
+        if claims["exp"] <= self._clock.now().timestamp():
+            raise InvalidToken("the ID token has expired")
+        return actor, claims
+
     def _verify_signed(self, token: str) -> tuple[Actor, float]:
         """The token's actor and expiry, once its signature and claims check out."""
         try:
