@@ -187,6 +187,8 @@ class StandInProvider:
 
     def __init__(self) -> None:
         self.grants: dict[str, dict[str, str]] = {}
+        self.nonce: str | None = None
+        """A nonce to answer instead of the one asked for (a replayed ID token)."""
         stand_in = self
 
         class Token(BaseHTTPRequestHandler):
@@ -201,7 +203,7 @@ class StandInProvider:
                     body, status = b'{"error": "invalid_grant"}', 400
                 else:
                     body, status = json.dumps({"id_token": keycloak_token(
-                        aud="casetrail-console", nonce=grant["nonce"])}).encode(), 200
+                        aud="casetrail-console", nonce=stand_in.nonce or grant["nonce"])}).encode(), 200
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -243,6 +245,11 @@ def test_sec_auth_1_the_console_signs_in_with_the_identity_provider(
             forged = web.get("/console/oidc/callback",
                              params={"code": code, "state": "not-the-state"})
             assert forged.status_code == 400 and "state does not match" in forged.text
+            code, state = stand_in.authorize(start.headers["location"])
+            stand_in.nonce = "an-id-token-of-another-sign-in"
+            replay = web.get("/console/oidc/callback", params={"code": code, "state": state})
+            assert replay.status_code == 400 and "nonce does not match" in replay.text
+            stand_in.nonce = None
             code, state = stand_in.authorize(start.headers["location"])
             done = web.get("/console/oidc/callback", params={"code": code, "state": state},
                            follow_redirects=False)
