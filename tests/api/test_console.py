@@ -154,7 +154,7 @@ def test_rpt_2_reports_for_people_state_their_period_in_percents_with_a_csv(
         sign_in(web, Actor("boss", (Role.MANAGEMENT,), None))
         page = web.get("/console/reports/departments",
                        params={"from": "2026-11-01", "to": "2026-12-01"}).text
-        assert "Period: 2026-11-01 00:00 – 2026-12-01 00:00" in page
+        assert "Period: 2026-11-01 00:00 – 2026-12-01 00:00" in page  # noqa: RUF001
         assert "exceptions counted by the date they were discovered" in page
         assert ">66.7 %<" in page and ">4.00<" in page
         assert "None" not in page and "2/3" not in page
@@ -202,8 +202,9 @@ class StandInProvider:
                 if grant is None or grant["code_challenge"] != challenge:
                     body, status = b'{"error": "invalid_grant"}', 400
                 else:
+                    nonce = stand_in.nonce or grant["nonce"]
                     body, status = json.dumps({"id_token": keycloak_token(
-                        aud="casetrail-console", nonce=stand_in.nonce or grant["nonce"])}).encode(), 200
+                        aud="casetrail-console", nonce=nonce)}).encode(), 200
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
