@@ -130,8 +130,12 @@ def test_a_manager_and_an_auditor_in_chromium(
     try:
         # --- a manager reads last month's report -------------------------------------
         page = offline_page(browser, base, outside)
+        page.goto(f"{base}/console/reports")  # not signed in: the sign-in page
+        assert page.url.startswith(f"{base}/console/sign-in?next=")
+        check_page(page, "sign-in")
         page.goto(link(env, tmp_path, "--user", "boss", "--role", "management"))
         assert page.url == f"{base}/console"
+        check_page(page, "home")
         page.get_by_role("navigation").get_by_role("link", name="报表 Reports").click()
         page.fill("#month", "2026-11")
         page.locator("form[aria-labelledby=monthly] button").click()

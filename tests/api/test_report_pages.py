@@ -58,3 +58,22 @@ def test_rpt_2_department_kpis_as_csv(month: Month, client: TestClient,  # noqa:
         "from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"},
         headers=bearer(make_token("boss", Role.MANAGEMENT), Accept="application/pdf"))
     assert refused.status_code == 406
+
+
+@pytest.mark.rule("RPT-1")
+def test_rpt_1_count_charts_step_by_whole_numbers_and_show_zero_bars() -> None:
+    import re
+
+    from api.rendering import bar_chart
+
+    svg = bar_chart("t", {"opened": [0, 1, 1]}, ["a", "b", "c"], x_title="department",
+                    y_title="exceptions", counts=True)
+    axis = svg[svg.index('class="axis y'):]
+    labels = re.findall(r'<text[^>]*>([^<]+)</text>', axis[:axis.index("</g></g>") + 8])
+    assert labels and all(label.isdigit() for label in labels), labels
+    assert len(set(labels)) == len(labels), labels  # a step of 1, not 0.1 rounded
+    assert "exceptions" in svg and "department" in svg  # axis titles
+    values = re.findall(r'class="value[^"]*"[^>]*>([^<]+)<', svg)
+    # each value is drawn twice (text and its halo): the empty bar says 0 as the others
+    # say 1, rather than vanish
+    assert values.count("0") * 2 == values.count("1") == 4
