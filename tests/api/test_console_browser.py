@@ -68,7 +68,7 @@ def check_page(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     drawn, chars = glyph_coverage(page)
-    assert chars >= 4, f"{name}: expected Chinese on the page"
+    assert chars >= 2, f"{name}: expected Chinese on the page"
     assert drawn == chars, f"{name}: {chars - drawn} Chinese characters drawn as boxes"
     violations = Axe().run(page).response["violations"]
     critical = [(v["id"], v["help"]) for v in violations if v["impact"] == "critical"]
