@@ -120,3 +120,14 @@ def create_app(
                        max_body=settings.max_body_bytes)
     app.add_middleware(ObservabilityMiddleware, metrics=app.state.metrics)
     return app
+
+
+def from_environment() -> FastAPI:
+    """One of `casetrail serve --workers N`'s server processes: settings from the
+    environment, no embedded workers (the supervising process runs those)."""
+    from api.observability import configure_logging
+    from infrastructure.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -120,6 +120,10 @@ def db_reindex() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="server processes answering on the port (uvicorn's multi-process mode); "
+             "the views and the scheduler, where serve runs them, stay in this one")] = 1,
 ) -> None:
     """Serve the HTTP API (embedded SQLite unless CASETRAIL_DATABASE_URL is set)."""
     import uvicorn
@@ -129,10 +133,25 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level)
-    app = create_app(settings, workers=settings.serve_runs_workers)
-    _require_ready(app.state.cases)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port,
-                log_config=None, access_log=False)
+    where = {"host": host or settings.host, "port": port or settings.port,
+             "log_config": None, "access_log": False}
+    if workers == 1:
+        app = create_app(settings, workers=settings.serve_runs_workers)
+        _require_ready(app.state.cases)
+        uvicorn.run(app, **where)
+        return
+    from infrastructure.bootstrap import build_workers
+
+    _, cases = _open_cases()  # this process supervises, and leads the embedded workers
+    background = build_workers(settings, cases) if settings.serve_runs_workers else None
+    if background:
+        background.start()
+    try:
+        uvicorn.run("api.app:from_environment", factory=True, workers=workers, **where)
+    finally:
+        if background:
+            background.stop()
+        cases.close()
 
 
 def _require_ready(cases: CaseApplication) -> None:
