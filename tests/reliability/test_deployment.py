@@ -38,12 +38,15 @@ def dot_env() -> dict[str, str]:
 
 
 def interpolate(value: str, variables: dict[str, str]) -> str:
-    """Compose's `${NAME}` and `${NAME:?message}`."""
+    """Compose's `${NAME}`, `${NAME:?message}` and `${NAME:-default}`."""
     def one(found: re.Match[str]) -> str:
-        name, _, message = found.group(1).partition(":?")
-        if name not in variables:
+        name, _, default = found.group(1).partition(":-")
+        name, required, message = name.partition(":?")
+        if variables.get(name):
+            return variables[name]
+        if required:
             raise AssertionError(f"compose would stop: {name}: {message}")
-        return variables[name]
+        return default
 
     return re.sub(r"\$\{([^}]+)\}", one, value)
 
@@ -138,6 +141,8 @@ def test_compose_services_run_from_the_wheel_through_the_entrypoint(
         token = run("serve", "token", "--user", "li.wei", "--role", "frontline",
                     "--department", "after_sales")
         assert token.returncode == 0, token.stderr
+        signin = run("serve", "console-link", "--user", "audit.1", "--role", "auditor")
+        assert signin.stdout.startswith("http://localhost:8000/console/sign-in?token=")
         created = http_json(f"{base}/v1/exceptions", token.stdout.strip(), open_body(
             discovered_at=datetime.now(UTC).isoformat()))
         assert created["version"] == 1
