@@ -123,7 +123,8 @@ def serve(
     workers: Annotated[int, typer.Option(
         "--workers", min=1, max=64,
         help="server processes answering on the port (uvicorn's multi-process mode); "
-             "the views and the scheduler, where serve runs them, stay in this one")] = 1,
+             "the views and the scheduler, where serve runs them, stay in this one; "
+             "PostgreSQL only")] = 1,
 ) -> None:
     """Serve the HTTP API (embedded SQLite unless CASETRAIL_DATABASE_URL is set)."""
     import uvicorn
@@ -140,6 +141,10 @@ def serve(
         _require_ready(app.state.cases)
         uvicorn.run(app, **where)
         return
+    if settings.store == "sqlite":
+        err.print("[red]--workers needs PostgreSQL:[/red] SQLite is the single-process "
+                  "embedded store; set CASETRAIL_DATABASE_URL, or serve with one process")
+        raise typer.Exit(2)
     from infrastructure.bootstrap import build_workers
 
     _, cases = _open_cases()  # this process supervises, and leads the embedded workers

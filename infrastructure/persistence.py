@@ -13,11 +13,10 @@ as a side effect of starting up.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import getpass
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -34,13 +33,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresFactory,
 )
-from eventsourcing.sqlite import (
-    SQLiteApplicationRecorder,
-    SQLiteCursor,
-    SQLiteDatastore,
-    SQLiteFactory,
-    SQLiteTransaction,
-)
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
@@ -921,35 +914,6 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
             return [_summary_from_row(row) for row in curs.fetchall()]
 
 
-class _WriteTransaction(SQLiteTransaction):
-    """A transaction that will write takes the write lock when it begins (`BEGIN
-    IMMEDIATE`), waiting for it up to the lock timeout. A deferred one that reads
-    first (the chain's previous link) cannot upgrade while another process writes:
-    SQLite refuses at once rather than risk a deadlock (SQLITE_BUSY)."""
-
-    def __enter__(self) -> SQLiteCursor:
-        cursor = self.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE" if self.commit else "BEGIN")
-        return cursor
-
-
-class WriteLockingSQLiteDatastore(SQLiteDatastore):
-    """The library's datastore, its writing transactions immediate: several
-    processes (`serve --workers`, a CLI command beside the server) write one file."""
-
-    @contextlib.contextmanager
-    def transaction(self, *, commit: bool) -> Iterator[SQLiteCursor]:
-        connection = self.get_connection(commit=commit)
-        with connection as conn, _WriteTransaction(conn, commit=commit) as curs, curs:
-            yield curs
-
-
-class CasetrailSQLiteFactory(SQLiteFactory):
-    def __init__(self, env: Any) -> None:
-        super().__init__(env)
-        self.datastore.__class__ = WriteLockingSQLiteDatastore  # adds behaviour, no state
-
-
 _LIBRARY_DSN_KEYS = {"dbname", "host", "port", "user", "password"}
 """What the library's own settings carry; every other DSN parameter (sslmode,
 sslrootcert, application_name, options, ...) is passed through DSN_EXTRA."""
@@ -977,7 +941,7 @@ def persistence_env(settings: Settings, *, create_tables: bool = False) -> dict[
     if settings.database_url is None:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return common | {
-            "PERSISTENCE_MODULE": _topic(CasetrailSQLiteFactory),
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": str(settings.sqlite_lock_timeout),
             "APPLICATION_RECORDER_TOPIC": _topic(SQLiteCaseRecorder),

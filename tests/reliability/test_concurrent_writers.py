@@ -7,6 +7,7 @@ and the hash chain verifies."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -90,10 +91,23 @@ def test_r1_two_server_processes_writing_one_case_lose_no_update(
     from datetime import UTC, datetime
 
     from tests.factories import open_body, report_body
-    from tests.reliability.processes import env_for, free_port, healthy, start, token_for
+    from tests.reliability.processes import (
+        CASETRAIL,
+        env_for,
+        free_port,
+        healthy,
+        start,
+        token_for,
+    )
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    if store_settings.store == "sqlite":  # the embedded store serves one process
+        refused = subprocess.run([CASETRAIL, "serve", "--port", str(port), "--workers", "2"],
+                                 env=env_for(store_settings), cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "--workers needs PostgreSQL" in refused.stderr
+        return
     server = start(["serve", "--port", str(port), "--workers", "2"], env_for(store_settings),
                    tmp_path)
     writers, rounds = 6, 20
