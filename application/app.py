@@ -9,6 +9,8 @@ that lost the race for the next version is caught by the store's uniqueness of
 
 from __future__ import annotations
 
+import contextlib
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -17,7 +19,12 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    LRUCache,
+    Repository,
+)
 from eventsourcing.domain import DomainEventProtocol, EventSourcingError
 from eventsourcing.persistence import (
     IntegrityError,
@@ -132,6 +139,10 @@ class CaseRepository(Repository[UUID]):
 
     def _reconstruct_aggregate(self, aggregate_id: UUID, version: int | None,
                                projector_func: Any) -> Any:
+        return self.load(aggregate_id, version)[0]
+
+    def load(self, aggregate_id: UUID, version: int | None = None) -> tuple[Any, int | None]:
+        """The aggregate, and the key epoch of the store it was read from (RET-4)."""
         streams: CaseStreams = self.event_store.recorder  # type: ignore[assignment]
         snapshot, stored, key_epoch = streams.select_case_stream(aggregate_id, lte=version)
         aggregate = None
@@ -157,7 +168,45 @@ class CaseRepository(Repository[UUID]):
         if aggregate is None:
             raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} "
                                          "not found.")
-        return aggregate
+        return aggregate, key_epoch
+
+
+class RecentCases:
+    """A bounded per-process memory of the cases this process last commanded, as their
+    save left them, so that a command on one of them costs one round trip (the save)
+    instead of two. Only commands use it: what they remember may be stale, and the
+    save's uniqueness of (case, version) refuses a command run on a stale copy, which
+    is then read again and run once more (CaseApplication.execute). Reads always go
+    to the store, so every process reads what any process wrote. Each entry keeps the
+    key epoch its case was read at, which the save checks: a case remembered from
+    before a customer key was destroyed is read again (RET-4). Entries are pickled: a
+    command gets its own copy to change."""
+
+    def __init__(self, size: int) -> None:
+        self._entries: LRUCache[UUID, tuple[bytes, int | None]] | None = (
+            LRUCache(maxsize=size) if size > 0 else None)
+
+    def get(self, case_id: UUID) -> tuple[Any, int | None] | None:
+        if self._entries is None:
+            return None
+        try:
+            pickled, epoch = self._entries.get(case_id)
+        except KeyError:
+            return None
+        return pickle.loads(pickled), epoch  # this process's own bytes
+
+    def put(self, case: Case, epoch: int | None) -> None:
+        if self._entries is not None:
+            self._entries.put(case.id, (pickle.dumps(case, pickle.HIGHEST_PROTOCOL), epoch))
+
+    def forget(self, case_id: UUID) -> None:
+        if self._entries is not None:
+            with contextlib.suppress(KeyError):
+                self._entries.get(case_id, evict=True)
+
+
+class _StaleCopy(Exception):
+    """A command on a remembered case failed or conflicted: read it and run again."""
 
 
 class CaseApplication(Application[UUID]):
@@ -173,6 +222,7 @@ class CaseApplication(Application[UUID]):
         transcodings: Callable[[JSONTranscoder], None],
         mapper: Callable[[Transcoder], Mapper[UUID]] | None = None,
         snapshot_interval: int = 50,
+        case_cache_size: int = 1000,
     ) -> None:
         # Snapshots bound the events read to rebuild any version, so as-of reads stay
         # fast however long a case grows (AUD-2).
@@ -184,6 +234,7 @@ class CaseApplication(Application[UUID]):
         self.policy = policy
         self._transcodings = transcodings
         self._mapper = mapper
+        self.recent = RecentCases(case_cache_size)
         super().__init__(env=env)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
@@ -224,12 +275,16 @@ class CaseApplication(Application[UUID]):
             case: object = self.repository.get(case_id, version=version)
         except AggregateNotFoundError:
             raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
+        if version is not None and isinstance(case, Case) and case.version != version:
+            raise CaseNotFound(f"{case_type.case_type} {case_id} has no version {version}; "
+                               f"it is at version {case.version}")
+        return self._visible(case_type, case_id, case)
+
+    @staticmethod
+    def _visible(case_type: type[C], case_id: UUID, case: object) -> C:
         scope = current_scope.get()
         if not isinstance(case, case_type) or (scope is not None and not scope.sees(case)):
             raise CaseNotFound(f"no {case_type.case_type} {case_id}")  # SEC-AUTH-2: as missing
-        if version is not None and case.version != version:
-            raise CaseNotFound(f"{case_type.case_type} {case_id} has no version {version}; "
-                               f"it is at version {case.version}")
         return case
 
     def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
@@ -355,15 +410,57 @@ class CaseApplication(Application[UUID]):
     ) -> CommandResult:
         """Run `command` on the case; new cases the command returns (a list of Case)
         are saved with it, atomically. `render` makes the response before the save,
-        so the Idempotency-Key record keeps it (AUD-6)."""
+        so the Idempotency-Key record keeps it (AUD-6).
+
+        The case comes from this process's recent cases when it is there (no read).
+        Should the save find the remembered copy stale (another process wrote the
+        case, or a customer key was destroyed since), the case is read from the store
+        and the command run once more on it; that run's conflict is the client's
+        (409, or 412 with If-Match), exactly as without the memory."""
         if replay := self._replay(idempotency):
             return replay
-        case = self.get_case(case_type, case_id)
+        remembered = self.recent.get(case_id)
+        if remembered is not None and expected_version in (None, remembered[0].version):
+            with contextlib.suppress(_StaleCopy):
+                return self._run(case_type, remembered[0], remembered[1], command,
+                                 idempotency, status_code, render)
+        try:
+            case, epoch = self.repository.load(case_id)  # type: ignore[attr-defined]
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
         if expected_version is not None and expected_version != case.version:
+            self._visible(case_type, case_id, case)
             raise StaleVersion(expected_version, case.version)
-        created = command(case)
+        return self._run(case_type, case, epoch, command, idempotency, status_code, render,
+                         remembered=False)
+
+    def _run(self, case_type: type[C], case: Any, epoch: int | None,
+             command: Callable[[C], Any], idempotency: Idempotency | None, status_code: int,
+             render: Render | None, *, remembered: bool = True) -> CommandResult:
+        """The command on `case` and the save. On a remembered copy, whatever goes
+        wrong before the store answers, and a conflict, may come of the copy being
+        stale: _StaleCopy, and the caller reads the case and runs it again."""
+        try:
+            visible = self._visible(case_type, case.id, case)
+            created = command(visible)
+        except Exception:
+            if not remembered:
+                raise
+            self.recent.forget(case.id)
+            raise _StaleCopy from None
         also = [c for c in created if isinstance(c, Case)] if isinstance(created, list) else []
-        return self._save(case, idempotency, status_code, *also, render=render)
+        try:
+            result = self._save(visible, idempotency, status_code, *also, render=render,
+                                key_epoch=epoch if remembered else None,
+                                conflict_version=not remembered)
+        except ConcurrentUpdate:
+            self.recent.forget(case.id)
+            if remembered:
+                raise _StaleCopy from None
+            raise
+        if not result.replayed:
+            self.recent.put(visible, epoch)
+        return result
 
     def place_hold(self, ctx: CommandContext, *, case_id: str | None, customer_id: str | None,
                    reason: str, idempotency: Idempotency | None = None,
@@ -437,9 +534,10 @@ class CaseApplication(Application[UUID]):
                              replayed=True, response=record.response)
 
     def _current_version(self, case_id: UUID) -> int | None:
-        """The version another writer left, for the loser's 409 (API.md)."""
-        records, _ = self.stored_records(case_id)
-        return records[-1].version if records else None
+        """The version another writer left, for the loser's 409 (API.md): the last
+        event's (not the whole history, which every loser of a race would read)."""
+        last = self.recorder.select_events(case_id, desc=True, limit=1)
+        return last[0].originator_version if last else None
 
     def retain_until(self, case: Case) -> datetime | None:
         """RET-1, RET-4: the end of a case's retention, per its type; None while open."""
@@ -464,10 +562,13 @@ class CaseApplication(Application[UUID]):
         return done
 
     def _save(self, case: Case | LegalHold | SummaryFiling, idempotency: Idempotency | None,
-              status_code: int, *also: Case, render: Render | None = None) -> CommandResult:
+              status_code: int, *also: Case, render: Render | None = None,
+              key_epoch: int | None = None, conflict_version: bool = True) -> CommandResult:
         """Save the case, and any other aggregates its command touched, in one
         transaction: the events, their links, their index rows and the key with the
-        response it answers (AUD-6)."""
+        response it answers (AUD-6). With `key_epoch`, the store refuses the save
+        unless its key epoch is still that one (RecentCases). `conflict_version`:
+        whether a ConcurrentUpdate carries the version the winner left."""
         response = render(case) if render is not None else None
         record = None
         if idempotency is not None:
@@ -482,7 +583,7 @@ class CaseApplication(Application[UUID]):
         cases = [a for a in aggregates if isinstance(a, Case)]
         sealing = customers_saved.set({c.id: c.customer_id for c in cases if c.customer_id})
         try:
-            self.save(*aggregates, idempotency=record, event_times=times,
+            self.save(*aggregates, idempotency=record, event_times=times, key_epoch=key_epoch,
                       case_summaries=[summarise(c, self.retain_until(c)) for c in cases],
                       legal_holds=[summarise_hold(a) for a in aggregates
                                    if isinstance(a, LegalHold)])
@@ -493,7 +594,8 @@ class CaseApplication(Application[UUID]):
                 return replay
             raise ConcurrentUpdate(
                 f"another change to {case.case_type} {case.id} was recorded first; "
-                "reload it and try again", self._current_version(case.id)) from None
+                "reload it and try again",
+                self._current_version(case.id) if conflict_version else None) from None
         finally:
             customers_saved.reset(sealing)
         return CommandResult(case.id, case.version, status_code, case=case, response=response)

@@ -39,6 +39,7 @@ def build_application(
         transcodings=transcodings,
         mapper=lambda transcoder: SealingMapper(transcoder, keys),
         snapshot_interval=settings.snapshot_interval,
+        case_cache_size=settings.case_cache_size,
     )
     keys.bind(app.recorder)  # type: ignore[arg-type]
     app.keys = keys  # type: ignore[attr-defined]

@@ -23,6 +23,7 @@ from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import (
+    IntegrityError,
     InterfaceError,
     OperationalError,
     ProgrammingError,
@@ -219,10 +220,17 @@ SAVE_PARAMETERS = (
     ("p_ids", "uuid[]"), ("p_versions", "bigint[]"), ("p_topics", "text[]"),
     ("p_states", "bytea[]"), ("p_case", "uuid[]"), ("p_version", "bigint[]"),
     ("p_at", "timestamptz[]"), ("p_body", "bytea[]"), ("p_first", "boolean[]"),
-    ("p_cases", "jsonb"), ("p_holds", "jsonb"), ("p_idem", "jsonb"), ("p_lock_timeout", "text"))
+    ("p_cases", "jsonb"), ("p_holds", "jsonb"), ("p_idem", "jsonb"), ("p_lock_timeout", "text"),
+    ("p_key_epoch", "bigint"))
 """The save function's parameters: its signature and the order of its arguments. The
 events come as columns (plain arrays): an array of the library's composite type cost
 more to send and to parse."""
+
+PREVIOUS_SAVE_TYPES = tuple(type_ for _, type_ in SAVE_PARAMETERS[:-1])
+"""The save function's signature in revisions 0001-0003 (before p_key_epoch)."""
+
+KEY_EPOCH_MOVED = ("customer keys were destroyed since this case was read; it is read "
+                   "again (RET-4)")
 
 
 def save_function(schema: str, *, events: str, channel: str) -> str:
@@ -234,19 +242,25 @@ def save_function(schema: str, *, events: str, channel: str) -> str:
     hash-chain links (AUD-3), computed in a loop over the events in (case, version)
     order, each case's first from its stored predecessor; the Idempotency-Key row,
     whose key refuses the slower of two identical requests. Any refusal raises and
-    rolls back the whole call."""
+    rolls back the whole call. First of all, a case a process remembered rather than
+    read (`p_key_epoch`, the key epoch it was read at) is refused when a customer key
+    was destroyed since: what it remembers may be what the key sealed (RET-4)."""
     q = Identifier(schema).as_string()
-    chain, cases, holds, idem = (f"{q}.{t}" for t in (CHAIN_TABLE, CASES_TABLE, HOLDS_TABLE,
-                                                      IDEMPOTENCY_TABLE))
+    chain, cases, holds, idem, key_state = (
+        f"{q}.{t}" for t in (CHAIN_TABLE, CASES_TABLE, HOLDS_TABLE, IDEMPOTENCY_TABLE,
+                             KEY_STATE_TABLE))
     return f"""
 CREATE OR REPLACE FUNCTION {q}.{SAVE_FUNCTION}(
-    {", ".join(f"{name} {type_}" for name, type_ in SAVE_PARAMETERS)})
+    {", ".join(f"{name} {type_}" for name, type_ in SAVE_PARAMETERS)} DEFAULT NULL)
 RETURNS SETOF bigint LANGUAGE plpgsql AS $save$
 DECLARE
     prev text;
     prevs text[];
     hashes text[];
 BEGIN
+    IF p_key_epoch <> (SELECT epoch FROM {key_state} WHERE id = 1) THEN
+        RAISE integrity_constraint_violation USING MESSAGE = '{KEY_EPOCH_MOVED}';
+    END IF;
     {upsert_case(cases, f"SELECT {', '.join(CASE_COLUMNS)} FROM "
                  f"jsonb_populate_recordset(NULL::{cases}, p_cases)")};
     {upsert_hold(holds, f"SELECT {', '.join(HOLD_COLUMNS)} FROM "
@@ -569,6 +583,11 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
             row = c.fetchone()
             return bytes.fromhex(row["hash"]) if row else GENESIS
 
+        if (epoch := kwargs.get("key_epoch")) is not None:  # see save_function
+            c.execute(f"SELECT epoch FROM {KEY_STATE_TABLE} WHERE id = 1")
+            row = c.fetchone()
+            if row is not None and row["epoch"] != epoch:
+                raise IntegrityError(KEY_EPOCH_MOVED)
         c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?,?,?,?,?)", [
             (case_id.hex, version, sqlite_instant(at) if at else None, prev, digest)
             for case_id, version, at, prev, digest
@@ -786,7 +805,9 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
         self.sql_create_statements.append(SQL(save_function(  # type: ignore[arg-type]
             self.datastore.schema, events=events, channel=self.channel_name)))
         self.save_signature = f"{save}({', '.join(type_ for _, type_ in SAVE_PARAMETERS)})"
-        self.save_statement = f"SELECT * FROM {save}({', '.join(['%s'] * len(SAVE_PARAMETERS))})"
+        self.save_statements = {  # without the key epoch: any revision's function
+            n: f"SELECT * FROM {save}({', '.join(['%s'] * n)})"
+            for n in (len(SAVE_PARAMETERS) - 1, len(SAVE_PARAMETERS))}
         self.select_idempotency_statement = SQL(
             "SELECT * FROM {}.{} WHERE scope=%s AND key=%s").format(*table)
         self.forget_idempotency_statement = SQL(
@@ -819,8 +840,10 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
             _json(record.row()) if record else None,
             f"{self.datastore.lock_timeout}s",
         ]
+        if (epoch := kwargs.get("key_epoch")) is not None:
+            params.append(epoch)
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self.save_statement, params)
+            curs.execute(self.save_statements[len(params)], params)
             return [row[SAVE_FUNCTION] for row in curs.fetchall()]
 
     def forget_idempotency(self, before: datetime) -> int:

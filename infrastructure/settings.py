@@ -166,6 +166,9 @@ class Settings(BaseSettings):
         "directory beside master_key_file")
     snapshot_interval: int = Field(
         default=50, ge=2, description="snapshot a case every N events (fast as-of reads)")
+    case_cache_size: int = Field(
+        default=1000, ge=0, description="cases each process remembers as its commands left "
+        "them, so a command on one is one round trip (the save); 0 turns it off")
     view_batch_size: int = Field(
         default=500, ge=1, description="events a view applies per transaction when catching up")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
