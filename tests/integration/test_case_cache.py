@@ -68,8 +68,8 @@ def test_sec_in_1_a_command_on_a_remembered_case_reads_nothing_and_a_stale_one_l
 
     other.execute(ServiceException, case.id, reporting(other, "sun"))  # v4
     fourth = cases.execute(ServiceException, case.id, reporting(cases, "li"))
-    assert fourth.version == 5 and len(reads) == 1, "the stale copy was refused and re-read"
-    assert reports(cases, case.id) == ["zhao", "qian", "sun", "li"], "the other process's write is kept"
+    assert fourth.version == 5 and len(reads) == 1, "the stale copy refused, read again"
+    assert reports(cases, case.id) == ["zhao", "qian", "sun", "li"], "the other's write kept"
     assert cases.verify_case(case.id).ok
 
 
