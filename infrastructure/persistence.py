@@ -34,7 +34,12 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresFactory,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteFactory,
+)
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
@@ -953,6 +958,17 @@ class CasetrailPostgresFactory(PostgresFactory):
         self.datastore.pool.kwargs.update(json.loads(self.env.get(self.DSN_EXTRA) or "{}"))
 
 
+class CasetrailSQLiteFactory(SQLiteFactory):
+    """The library's factory, with the time a caller waits for one of the pool's
+    connections from the settings (the library fixes it at 5 s)."""
+
+    POOL_TIMEOUT = "CASETRAIL_SQLITE_POOL_TIMEOUT"
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        self.datastore.pool.pool_timeout = float(self.env.get(self.POOL_TIMEOUT) or 5)
+
+
 def _topic(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
@@ -964,7 +980,8 @@ def persistence_env(settings: Settings, *, create_tables: bool = False) -> dict[
     if settings.database_url is None:
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         return common | {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": _topic(CasetrailSQLiteFactory),
+            CasetrailSQLiteFactory.POOL_TIMEOUT: str(settings.sqlite_pool_timeout),
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": str(settings.sqlite_lock_timeout),
             "APPLICATION_RECORDER_TOPIC": _topic(SQLiteCaseRecorder),

@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     sqlite_path: Path = Field(default=Path("var/casetrail.sqlite3"),
                               description="default: <home>/casetrail.sqlite3")
     sqlite_lock_timeout: int = Field(default=5, ge=1, description="seconds")
+    sqlite_pool_timeout: int = Field(default=5, ge=1, description=(
+        "seconds a request waits for one of the embedded store's pooled connections"))
 
     secret_key: SecretStr | None = Field(
         default=None,

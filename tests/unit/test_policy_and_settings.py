@@ -96,7 +96,7 @@ def test_a_missing_config_file_is_an_error(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_store_is_sqlite_by_default_and_postgres_with_a_dsn(tmp_path: Path) -> None:
     sqlite = persistence_env(Settings(sqlite_path=tmp_path / "var" / "c.sqlite3"))
-    assert sqlite["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert sqlite["PERSISTENCE_MODULE"].endswith(":CasetrailSQLiteFactory")
     assert sqlite["CREATE_TABLE"] == "n"
     assert (tmp_path / "var").is_dir()
     pg = persistence_env(Settings(
