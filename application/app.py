@@ -451,8 +451,7 @@ class CaseApplication(Application[UUID]):
         also = [c for c in created if isinstance(c, Case)] if isinstance(created, list) else []
         try:
             result = self._save(visible, idempotency, status_code, *also, render=render,
-                                key_epoch=epoch if remembered else None,
-                                conflict_version=not remembered)
+                                key_epoch=epoch, conflict_version=not remembered)
         except ConcurrentUpdate:
             self.recent.forget(case.id)
             if remembered:
@@ -566,9 +565,10 @@ class CaseApplication(Application[UUID]):
               key_epoch: int | None = None, conflict_version: bool = True) -> CommandResult:
         """Save the case, and any other aggregates its command touched, in one
         transaction: the events, their links, their index rows and the key with the
-        response it answers (AUD-6). With `key_epoch`, the store refuses the save
-        unless its key epoch is still that one (RecentCases). `conflict_version`:
-        whether a ConcurrentUpdate carries the version the winner left."""
+        response it answers (AUD-6). With `key_epoch` (the one the case was read at),
+        the store refuses the save unless its key epoch is still that one (RET-4).
+        `conflict_version`: whether a ConcurrentUpdate carries the version the
+        winner left."""
         response = render(case) if render is not None else None
         record = None
         if idempotency is not None:
@@ -582,6 +582,9 @@ class CaseApplication(Application[UUID]):
                  for a in aggregates for e in a.pending_events}
         cases = [a for a in aggregates if isinstance(a, Case)]
         sealing = customers_saved.set({c.id: c.customer_id for c in cases if c.customer_id})
+        # Keys cached at the epoch the case was read at seal its new events: the store
+        # refuses the save if that epoch has passed (a key destroyed meanwhile).
+        keying = key_epoch_read.set(key_epoch)
         try:
             self.save(*aggregates, idempotency=record, event_times=times, key_epoch=key_epoch,
                       case_summaries=[summarise(c, self.retain_until(c)) for c in cases],
@@ -597,5 +600,6 @@ class CaseApplication(Application[UUID]):
                 "reload it and try again",
                 self._current_version(case.id) if conflict_version else None) from None
         finally:
+            key_epoch_read.reset(keying)
             customers_saved.reset(sealing)
         return CommandResult(case.id, case.version, status_code, case=case, response=response)
