@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import select
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 from application.app import CaseStream
 from application.audit import GENESIS, StoredRecord, link, link_body
@@ -723,7 +725,7 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
     # The library retries each statement ten times, 0.2 s apart, each after a pool
     # wait: an outage took a minute to answer, and a write whose commit was cut off
     # was repeated into a false conflict (R4). Reads are retried once (the pool
-    # pre-pings, so a dead connection is rare). A write is never repeated blindly:
+    # checks connections, so a dead one is rare). A write is never repeated blindly:
     # its outcome is unknown, and the client's Idempotency-Key makes repeating it safe.
     select_events = _read_retry(PostgresApplicationRecorder.select_events)
     select_notifications = _read_retry(PostgresApplicationRecorder.select_notifications)
@@ -947,15 +949,35 @@ _LIBRARY_DSN_KEYS = {"dbname", "host", "port", "user", "password"}
 sslrootcert, application_name, options, ...) is passed through DSN_EXTRA."""
 
 
+def check_passively(conn: psycopg.Connection[Any]) -> None:
+    """Whether a pooled connection is still alive, usually without a round trip. An
+    idle connection has nothing to read unless the server wrote to it: when a server
+    restarts or ends a session it says so (an error, then end of file), and only
+    then is the server asked (the pool's own ping). A pre-ping on every checkout was
+    a round trip more on every command, and each command checks out once or twice.
+    A connection that dies silently (a network cut, no packets) is found by the
+    statement that uses it, as before; a write then answers 503 "outcome unknown"."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)
+
+
 class CasetrailPostgresFactory(PostgresFactory):
     """The library's factory, with the DSN parameters it has no setting for given to
-    every connection of the pool (which opens on first use, after this)."""
+    every connection of the pool (which opens on first use, after this), and the
+    pool checking connections passively (`check_passively`)."""
 
     DSN_EXTRA = "CASETRAIL_DSN_EXTRA"
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
-        self.datastore.pool.kwargs.update(json.loads(self.env.get(self.DSN_EXTRA) or "{}"))
+        pool = self.datastore.pool
+        pool.kwargs.update(json.loads(self.env.get(self.DSN_EXTRA) or "{}"))
+        # psycopg_pool takes its check only in the constructor, which the library
+        # calls; the attribute it keeps it in is set here, before the pool opens.
+        pool._check = check_passively
 
 
 class CasetrailSQLiteFactory(SQLiteFactory):
@@ -1001,7 +1023,7 @@ def persistence_env(settings: Settings, *, create_tables: bool = False) -> dict[
         "POSTGRES_LOCK_TIMEOUT": str(settings.postgres_lock_timeout),
         "POSTGRES_POOL_SIZE": str(settings.postgres_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.postgres_max_overflow),
-        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_PRE_PING": "n",  # checked passively instead: CasetrailPostgresFactory
         # Off on purpose: the insert function bypasses the recorder's Python-side
         # hook, which would drop the idempotency record (and is unsafe with
         # several recorders on one database).

@@ -321,3 +321,30 @@ def test_every_dsn_parameter_reaches_the_pool(postgres_settings: Settings) -> No
         "database_url": SecretStr(f"{base}{sep}sslmode=require"), "postgres_connect_timeout": 1})
     with pytest.raises(OperationalError):
         build_application(strict).is_ready()
+
+
+@pytest.mark.postgres
+def test_connections_the_server_ended_are_replaced_before_a_command_uses_them(
+        postgres_settings: Settings, clock: FrozenClock) -> None:
+    """No pre-ping round trip on every checkout: the pool looks at each connection's
+    socket, and one the server ended (a restart, a terminated session) is replaced
+    before it is used, so the command after a restart succeeds, its save included."""
+    base = postgres_settings.database_url.get_secret_value()  # type: ignore[union-attr]
+    name = f"casetrail-{uuid4().hex[:8]}"
+    named = postgres_settings.model_copy(update={"database_url": SecretStr(
+        f"{base}{'&' if '?' in base else '?'}application_name={name}")})
+    init_schema(named)
+    cases = build_application(named, clock)
+    try:
+        opened = open_case(cases)
+        report(cases, opened.case_id, Role.DEPARTMENT_HEAD)  # remembered: next is a save
+        with psycopg.connect(base, autocommit=True) as admin:
+            ended = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM "
+                                  "pg_stat_activity WHERE application_name = %s",
+                                  (name,)).fetchone()
+        assert ended is not None and ended[0] >= 2  # every pooled connection
+        time.sleep(0.2)  # the server's goodbye reaches the sockets
+        assert report(cases, opened.case_id, Role.DEPARTMENT_HEAD).version == 3
+        assert cases.get_case(ServiceException, opened.case_id).version == 3
+    finally:
+        cases.close()
