@@ -10,27 +10,18 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.common import build_application, postgres_settings
-from domain.actors import Role
+from bench.common import build_application, long_case, postgres_settings
 from domain.service_exceptions.model import ServiceException
 from infrastructure.clock import FrozenClock
-from tests.factories import ctx, record, report_up
 
 EVENTS = 10_000
-BATCH = 100
 
 
 def main() -> None:
     with postgres_settings() as settings:
         clock = FrozenClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
         cases = build_application(settings, clock)
-        case = record(ctx(clock.now()), discovered_at=clock.now())
-        cases.save_case(case)
-        while case.version < EVENTS:
-            for _ in range(min(BATCH, EVENTS - case.version)):
-                clock.advance(timedelta(seconds=30))
-                report_up(case, ctx(clock.now()), Role.DEPARTMENT_HEAD)
-            cases.save_case(case)  # a transaction a batch; the application snapshots as set
+        case = long_case(cases, clock, EVENTS)
         instant = clock.now() - timedelta(hours=3)  # somewhere near the end
         rounds = 20
         started = time.perf_counter()

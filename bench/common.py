@@ -100,6 +100,22 @@ def short_cases(cases: Any, count: int) -> list[uuid.UUID]:
     return ids
 
 
+def long_case(cases: Any, clock: Any, events: int, batch: int = 100) -> Any:
+    """One general exception reported up until it has `events` events, saved a
+    transaction a batch (the application snapshots as configured), 30 s apart."""
+    from domain.actors import Role
+    from tests.factories import report_up
+
+    case = record(ctx(clock.now()), discovered_at=clock.now())
+    cases.save_case(case)
+    while case.version < events:
+        for _ in range(min(batch, events - case.version)):
+            clock.advance(timedelta(seconds=30))
+            report_up(case, ctx(clock.now()), Role.DEPARTMENT_HEAD)
+        cases.save_case(case)
+    return case
+
+
 def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], None]) -> float:
     """`clients` threads, each calling `call(client, n)` with n = 0, 1, ... until
     `seconds` have passed; returns the calls per second of them all."""
@@ -120,5 +136,5 @@ def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], No
     return sum(counts) / (time.perf_counter() - started)
 
 
-__all__ = ["build_application", "calls_per_second", "interleaved", "postgres_settings",
-           "ratio", "raw_inserts", "rounds_note", "short_cases"]
+__all__ = ["build_application", "calls_per_second", "interleaved", "long_case",
+           "postgres_settings", "ratio", "raw_inserts", "rounds_note", "short_cases"]

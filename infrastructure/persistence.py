@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import functools
 import getpass
+import itertools
 import json
 import select
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -151,6 +152,33 @@ def _records(rows: Any) -> list[StoredRecord]:
     return [StoredRecord(seq=r["seq"], version=r["version"], topic=r["topic"],
                          state=bytes(r["state"]), hash=r["hash"], prev_hash=r["prev_hash"])
             for r in rows]
+
+
+CaseRecords = tuple[UUID, list[StoredRecord], list[int]]
+
+
+def merge_by_case(events: Iterable[Any], chain: Iterable[Any]) -> Iterator[CaseRecords]:
+    """Two scans ordered by case (the events with their links; the chain's versions)
+    merged into each case's records and chain versions, a case at a time: a case
+    may have events and no chain rows, or chain rows and no events (damage)."""
+    grouped_events = itertools.groupby(events, key=lambda r: r["case_id"])
+    grouped_chain = itertools.groupby(chain, key=lambda r: r["case_id"])
+    e, c = next(grouped_events, None), next(grouped_chain, None)
+    while e is not None or c is not None:
+        if c is None or (e is not None and e[0] < c[0]):
+            assert e is not None
+            yield _uuid(e[0]), _records(e[1]), []
+            e = next(grouped_events, None)
+        elif e is None or c[0] < e[0]:
+            yield _uuid(c[0]), [], [r["version"] for r in c[1]]
+            c = next(grouped_chain, None)
+        else:
+            yield _uuid(e[0]), _records(e[1]), [r["version"] for r in c[1]]
+            e, c = next(grouped_events, None), next(grouped_chain, None)
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _summary_from_row(row: Any) -> CaseSummary:
@@ -641,6 +669,21 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
                       (case_id.hex,))
             return records, [r["version"] for r in c.fetchall()]
 
+    def all_case_records(self) -> Iterator[CaseRecords]:
+        """Every case's records and chain versions, a case at a time, in case order:
+        two ordered scans of one read transaction, merged (verify --all)."""
+        with self.datastore.transaction(commit=False) as transaction:
+            c: Any = transaction.sqlite_cursor  # type: ignore[attr-defined]
+            chain = c.connection.cursor()
+            c.execute(f"SELECT e.originator_id AS case_id, e.rowid AS seq, "
+                      f"e.originator_version AS version, e.topic, e.state, ch.hash, "
+                      f"ch.prev_hash FROM {self.events_table_name} e LEFT JOIN {CHAIN_TABLE} "
+                      "ch ON ch.case_id = e.originator_id AND ch.version = e.originator_version "
+                      "ORDER BY e.originator_id, e.originator_version")
+            chain.execute(f"SELECT case_id, version FROM {CHAIN_TABLE} "
+                          "ORDER BY case_id, version")
+            yield from merge_by_case(c, chain)
+
     def check_schema(self) -> None:
         """Raises when the store does not answer or its schema is not this release's."""
         with self.datastore.transaction(commit=False) as c:
@@ -876,6 +919,25 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
             c.execute(f"SELECT version FROM {self.chain_table} WHERE case_id = %s "
                       "ORDER BY version", (case_id,))
             return records, [r["version"] for r in c.fetchall()]
+
+    def all_case_records(self) -> Iterator[CaseRecords]:
+        """Every case's records and chain versions, a case at a time, in case order:
+        two server-side cursors in one read-only snapshot, merged (verify --all)."""
+        events = Identifier(self.datastore.schema, self.events_table_name).as_string()
+        with self.datastore.get_connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor(name="casetrail_verify_events") as rows, \
+                    conn.cursor(name="casetrail_verify_chain") as chain:
+                rows.itersize = chain.itersize = 2000
+                rows.execute(f"SELECT e.originator_id AS case_id, e.notification_id AS seq, "
+                             "e.originator_version AS version, e.topic, e.state, ch.hash, "
+                             f"ch.prev_hash FROM {events} e LEFT JOIN {self.chain_table} ch "
+                             "ON ch.case_id = e.originator_id AND ch.version = "
+                             "e.originator_version ORDER BY e.originator_id, "
+                             "e.originator_version")
+                chain.execute(f"SELECT case_id, version FROM {self.chain_table} "
+                              "ORDER BY case_id, version")
+                yield from merge_by_case(rows, chain)
 
     def check_schema(self) -> None:
         """Raises when the store does not answer or its schema is not this release's,
