@@ -269,6 +269,18 @@ def test_aud_3_the_last_event_deleted_while_its_link_remains_before_any_checkpoi
     assert "the chain has version 5" in result.reason
 
 
+@pytest.mark.rule("AUD-3")
+def test_aud_3_verify_all_finds_links_without_events_among_intact_cases(
+        cases: CaseApplication, store: Store, checkpoints: Checkpoints) -> None:
+    """Before any checkpoint, only the chain's own rows show a deleted tail: verify
+    --all reads events and links in two scans and must pair them case by case."""
+    ids = sorted(five_events(cases) for _ in range(5))
+    store.delete(ids[1], 5)  # the last event gone, its link kept
+    with store.sql() as run:  # every event gone, the links kept
+        run(f"DELETE FROM {store.events} WHERE originator_id = ?", (store.key(ids[3]),))
+    assert everything(cases, checkpoints) == [(ids[1], 5, None), (ids[3], 1, None)]
+
+
 def test_aud_5_the_refusal_names_the_damage_and_records_nothing(
         cases: CaseApplication, store: Store, checkpoints: Checkpoints,
         witness_file: Path) -> None:
