@@ -116,6 +116,26 @@ def long_case(cases: Any, clock: Any, events: int, batch: int = 100) -> Any:
     return case
 
 
+def fill(settings: Settings, events: int, per_case: int = 100) -> list[str]:
+    """`events` events in cases of `per_case` events, a case a transaction."""
+    from domain.actors import Role
+    from infrastructure.clock import FrozenClock
+    from tests.factories import report_up
+
+    clock = FrozenClock(datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
+    cases = build_application(settings, clock)
+    ids = []
+    for _ in range(events // per_case):
+        case = record(ctx(clock.now()), discovered_at=clock.now() - timedelta(minutes=5))
+        for _ in range(per_case - 1):
+            clock.advance(timedelta(seconds=1))
+            report_up(case, ctx(clock.now()), Role.DEPARTMENT_HEAD)
+        cases.save_case(case)
+        ids.append(str(case.id))
+    cases.close()
+    return ids
+
+
 def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], None]) -> float:
     """`clients` threads, each calling `call(client, n)` with n = 0, 1, ... until
     `seconds` have passed; returns the calls per second of them all."""
@@ -136,5 +156,5 @@ def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], No
     return sum(counts) / (time.perf_counter() - started)
 
 
-__all__ = ["build_application", "calls_per_second", "interleaved", "long_case",
+__all__ = ["build_application", "calls_per_second", "fill", "interleaved", "long_case",
            "postgres_settings", "ratio", "raw_inserts", "rounds_note", "short_cases"]

@@ -1,6 +1,9 @@
 """Memory: peak RSS of `casetrail serve` on PostgreSQL under the same request load,
-with 1,000,000 events stored against 1,000 stored. The process should not grow with
-the store: it holds no cache of cases, and every list is paged.
+with 1,000,000 events stored against 1,000 stored.
+
+The process should not grow with the store: what it remembers (the cases its
+commands last saved, CASETRAIL_CASE_CACHE_SIZE) is bounded by count, and reads
+never use it; every list is paged.
 
 The load, from this process: GET a case, its history and its obligations for each
 of 2,000 requests spread over all stored cases, plus a search page every tenth.
@@ -15,36 +18,18 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from bench.common import build_application, postgres_settings
+from bench.common import fill, postgres_settings
 from domain.actors import Role
-from infrastructure.clock import FrozenClock, SystemClock
-from infrastructure.settings import Settings
+from infrastructure.clock import SystemClock
 from infrastructure.tokens import TokenService
-from tests.factories import ctx, record, report_up
 from tests.reliability.processes import env_for, free_port, serve
 
 EVENTS_PER_CASE = 100
 REQUESTS = 2_000
-
-
-def fill(settings: Settings, events: int) -> list[str]:
-    clock = FrozenClock(datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
-    cases = build_application(settings, clock)
-    ids = []
-    for _ in range(events // EVENTS_PER_CASE):
-        case = record(ctx(clock.now()), discovered_at=clock.now() - timedelta(minutes=5))
-        for _ in range(EVENTS_PER_CASE - 1):
-            clock.advance(timedelta(seconds=1))
-            report_up(case, ctx(clock.now()), Role.DEPARTMENT_HEAD)
-        cases.save_case(case)
-        ids.append(str(case.id))
-    cases.close()
-    return ids
 
 
 def kib(pid: int, field: str) -> int:

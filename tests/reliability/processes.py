@@ -88,9 +88,10 @@ def healthy(base: str) -> bool:
         return False
 
 
-def serve(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    """`casetrail serve` on `port`, once it answers /healthz."""
-    args = ["serve", "--port", str(port)]
+def serve(env: dict[str, str], cwd: Path, port: int, *options: str) -> subprocess.Popen[bytes]:
+    """`casetrail serve` on `port` (with `options`, e.g. --workers 2), once it answers
+    /healthz."""
+    args = ["serve", "--port", str(port), *options]
     server = start(args, env, cwd)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
