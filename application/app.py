@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import pickle
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -287,10 +287,27 @@ class CaseApplication(Application[UUID]):
             raise CaseNotFound(f"no {case_type.case_type} {case_id}")  # SEC-AUTH-2: as missing
         return case
 
+    @contextlib.contextmanager
+    def keys_as_now(self) -> Iterator[None]:
+        """Events read before this decode with the customer keys cached at the store's
+        key epoch, read now (RET-4): one query, not a key lookup an event. Read the
+        rows first: what they hold was readable at this instant."""
+        reading = key_epoch_read.set(self.recorder.key_epoch())  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            key_epoch_read.reset(reading)
+
+    def events_of(self, case_id: UUID, lte: int | None = None) -> list[Any]:
+        """The case's events (up to version `lte`), decoded."""
+        stored = self.events.get(case_id, lte=lte)  # the rows are read here ...
+        with self.keys_as_now():
+            return list(stored)  # ... and decoded here
+
     def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
         self.get_case(case_type, case_id)
         try:
-            return list(self.events.get(case_id))
+            return self.events_of(case_id)
         except PersistenceError:
             raise
         except UNREADABLE as e:  # an event that no longer decodes (AUD-3)

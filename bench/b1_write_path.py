@@ -73,7 +73,8 @@ def commands(settings: Settings, clients: int, count: int = CASES,
         unlocked_save(settings)
         statements = cases.recorder.save_statements  # type: ignore[attr-defined]
         for n, sql in statements.items():
-            statements[n] = sql.replace(f"{SAVE_FUNCTION}(", f"{SAVE_FUNCTION}_unlocked(")
+            statements[n] = (sql.replace(f"{SAVE_FUNCTION}(", f"{SAVE_FUNCTION}_unlocked(")
+                             + f" AS {SAVE_FUNCTION}")  # the column the recorder reads
     ids = short_cases(cases, count)
     turns = itertools.count()
 

@@ -379,6 +379,13 @@ class CustomerKeys:
             raise ProgrammingError(msg)
         return int(row["epoch"]), int(row["kek_version"])
 
+    def key_epoch(self) -> int | None:
+        """How many customer keys were destroyed so far (RET-4)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT epoch FROM {self.key_state_sql} WHERE id = 1")
+            row = c.fetchone()
+            return int(row["epoch"]) if row else None
+
     def rotation_due(self) -> bool:
         """A key was destroyed since the KEK was last rotated (RET-4)."""
         with self.datastore.transaction(commit=False) as c:

@@ -134,7 +134,8 @@ class ViewRunner:
     def _apply(self, notifications: Sequence[Any], positions: list[int]) -> list[int] | None:
         """Apply the events each view has not seen yet; the views' new positions, or
         None when another runner got to a view first (its tracking row refused ours)."""
-        batch = [(n.id, self._decode(n)) for n in notifications]
+        with self.cases.keys_as_now():
+            batch = [(n.id, self._decode(n)) for n in notifications]
         folds: dict[int, Folded] = {}
         after, raced = list(positions), False
         for i, (projection, position) in enumerate(zip(self.projections, positions,

@@ -287,7 +287,7 @@ for _command in COMMANDS:
 
 
 def closing_markdown(cases: CaseApplication, case: ServiceException, reveal: bool) -> str:
-    reports = ServiceException.reports_in(cases.events.get(case.id, lte=case.version))
+    reports = ServiceException.reports_in(cases.events_of(case.id, lte=case.version))
     return render_markdown(case, reports, cases.obligations(case), now=cases.clock.now(),
                            zone=cases.calendar.zone, reveal_contact=reveal)
 
