@@ -52,7 +52,7 @@ def main() -> None:
 
         def replay() -> None:
             replayed = None
-            for event in cases.events.get(case.id):
+            for event in cases.events_of(case.id):
                 replayed = event.mutate(replayed)  # type: ignore[attr-defined]
 
         exporting = best_of(ROUNDS, export_and_verify)

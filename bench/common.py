@@ -37,7 +37,7 @@ def postgres_settings(**overrides: object) -> Iterator[Settings]:
         settings = Settings(database_url=PG_URL, postgres_schema=schema,
                             secret_key="bench-" + "x" * 40, signing_key_file=tmp / "s",
                             master_key_file=tmp / "m", secret_key_file=tmp / "k",
-                            **overrides)  # type: ignore[arg-type]
+                            witness_file=tmp / "witness.jsonl", **overrides)  # type: ignore[arg-type]
         init_schema(settings)
         yield settings
     finally:
