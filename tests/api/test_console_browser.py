@@ -111,6 +111,9 @@ def link(env: dict[str, str], cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+# What a browser shows does not depend on the store, which test_console.py covers on
+# both: one store keeps CI's minute and a half of Chromium to half of it.
+@pytest.mark.parametrize("store_settings", ["sqlite"], indirect=True)
 def test_a_manager_and_an_auditor_in_chromium(
         browser: Any, month: Month, cases: CaseApplication,  # noqa: F811
         store_settings: Settings, tmp_path: Path) -> None:

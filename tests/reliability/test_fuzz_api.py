@@ -178,7 +178,7 @@ def test_sec_in_2_stateful_fuzzing_reaches_real_cases_and_finds_no_server_error(
                 assert response.headers["content-type"] == ["application/problem+json"]
 
     try:
-        Workflow.run(settings=settings(max_examples=40, stateful_step_count=8, deadline=None,
+        Workflow.run(settings=settings(max_examples=60, stateful_step_count=8, deadline=None,
                                        suppress_health_check=list(HealthCheck), database=None,
                                        derandomize=True))
     finally:
