@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,7 +26,6 @@ cli = typer.Typer(help="casetrail: event-sourced case management.", no_args_is_h
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db, name="db")
 err = Console(stderr=True, soft_wrap=True)  # a message is one line, whatever the width
-T = TypeVar("T")
 
 
 def _show_version(value: bool) -> None:
@@ -394,7 +392,12 @@ def verify(
                   + (f" (checkpoint {result.checkpoint})" if result.checkpoint else "")
                   if result.ok else f"[red]{only}: broken at {where}: {result.reason}[/red]")
         raise typer.Exit(0 if result.ok else 1)
-    report = _with_progress(cases, lambda progress: checkpoints.verify_all(cases, kept, progress))
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("verifying events",
+                                 total=cases.recorder.max_notification_id() or 0)
+        report = checkpoints.verify_all(cases, kept, lambda n: progress.advance(task, n))
     cases.close()
     damage = [d for d in report.damage if only is None or d.case_id in (None, only)]
     for d in damage:
@@ -404,18 +407,6 @@ def verify(
               + (f", witness of {len(kept)} checkpoints" if kept is not None else "")
               + (f": {len(damage)} problem(s)" if damage else ": all verify"))
     raise typer.Exit(1 if damage else 0)
-
-
-def _with_progress(cases: CaseApplication, run: Callable[[Callable[[int], None]], T]) -> T:
-    """`run` told how many events each step covered, shown as a progress bar on a
-    terminal (the store's event count is the total)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    total = cases.recorder.max_notification_id() or 0
-    with Progress("events", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=not err.is_terminal) as bar:
-        task = bar.add_task("verify", total=total)
-        return run(lambda events: bar.advance(task, events))
 
 
 @cli.command()

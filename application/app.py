@@ -271,14 +271,20 @@ class CaseApplication(Application[UUID]):
     # --- queries -------------------------------------------------------------
 
     def get_case(self, case_type: type[C], case_id: UUID, version: int | None = None) -> C:
-        try:
-            case: object = self.repository.get(case_id, version=version)
-        except AggregateNotFoundError:
-            raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
+        case, _ = self._load(case_type, case_id, version)
         if version is not None and isinstance(case, Case) and case.version != version:
             raise CaseNotFound(f"{case_type.case_type} {case_id} has no version {version}; "
                                f"it is at version {case.version}")
         return self._visible(case_type, case_id, case)
+
+    def _load(self, case_type: type[Case], case_id: UUID,
+              version: int | None = None) -> tuple[Any, int | None]:
+        """The case as stored (not yet checked against the caller's scope), and the
+        key epoch it was read at."""
+        try:
+            return self.repository.load(case_id, version)  # type: ignore[attr-defined,no-any-return]
+        except AggregateNotFoundError:
+            raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
 
     @staticmethod
     def _visible(case_type: type[C], case_id: UUID, case: object) -> C:
@@ -441,10 +447,7 @@ class CaseApplication(Application[UUID]):
             with contextlib.suppress(_StaleCopy):
                 return self._run(case_type, remembered[0], remembered[1], command,
                                  idempotency, status_code, render)
-        try:
-            case, epoch = self.repository.load(case_id)  # type: ignore[attr-defined]
-        except AggregateNotFoundError:
-            raise CaseNotFound(f"no {case_type.case_type} {case_id}") from None
+        case, epoch = self._load(case_type, case_id)
         if expected_version is not None and expected_version != case.version:
             self._visible(case_type, case_id, case)
             raise StaleVersion(expected_version, case.version)

@@ -18,8 +18,7 @@ from datetime import UTC, datetime, timedelta
 from api.routers.obligations import MAX_COMPLIANCE_ROWS
 from api.routers.reports import monthly_report
 from application.compliance import ESCALATION_RULES, escalation_compliance
-from bench.b8_export import best_of
-from bench.common import build_application, postgres_settings
+from bench.common import best_of, build_application, postgres_settings
 from domain.actors import Role
 from domain.service_exceptions.values import Level
 from infrastructure.clock import FrozenClock

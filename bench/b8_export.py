@@ -9,31 +9,18 @@ from the store, folded, no snapshot). Target <= 2.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from api.cli import _checkpoints
 from api.routers.audit import export
 from api.routers.exceptions import closing_markdown
 from application.export_check import check_export
-from bench.common import build_application, long_case, postgres_settings
+from bench.common import best_of, build_application, long_case, postgres_settings
 from domain.service_exceptions.model import ServiceException
 from infrastructure.clock import FrozenClock
 
 EVENTS = 10_000
 ROUNDS = 3
-
-
-def best_of(rounds: int, run: Callable[[], Any]) -> float:
-    """The fastest of `rounds` runs, in seconds: the least disturbed by the machine."""
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

@@ -136,6 +136,16 @@ def fill(settings: Settings, events: int, per_case: int = 100) -> list[str]:
     return ids
 
 
+def best_of(rounds: int, run: Callable[[], Any]) -> float:
+    """The fastest of `rounds` runs, in seconds: the least disturbed by the machine."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
 def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], None]) -> float:
     """`clients` threads, each calling `call(client, n)` with n = 0, 1, ... until
     `seconds` have passed; returns the calls per second of them all."""
@@ -156,5 +166,5 @@ def calls_per_second(clients: int, seconds: float, call: Callable[[int, int], No
     return sum(counts) / (time.perf_counter() - started)
 
 
-__all__ = ["build_application", "calls_per_second", "fill", "interleaved", "long_case",
+__all__ = ["best_of", "build_application", "calls_per_second", "fill", "interleaved", "long_case",
            "postgres_settings", "ratio", "raw_inserts", "rounds_note", "short_cases"]

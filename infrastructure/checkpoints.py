@@ -314,6 +314,5 @@ class Checkpoints:
         for case_id in known - stored:  # in a checkpoint, no longer in the store
             check(case_id, [], [])
         damage += sorted(found, key=lambda d: str(d.case_id))
-        case_ids = stored | known
-        return StoreVerification(len(case_ids), log_check.latest.seq if log_check.latest
+        return StoreVerification(len(stored | known), log_check.latest.seq if log_check.latest
                                  else None, damage)

@@ -382,9 +382,12 @@ class CustomerKeys:
     def key_epoch(self) -> int | None:
         """How many customer keys were destroyed so far (RET-4)."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT epoch FROM {self.key_state_sql} WHERE id = 1")
-            row = c.fetchone()
-            return int(row["epoch"]) if row else None
+            return self._key_epoch(c)
+
+    def _key_epoch(self, c: Any) -> int | None:
+        c.execute(f"SELECT epoch FROM {self.key_state_sql} WHERE id = 1")
+        row = c.fetchone()
+        return int(row["epoch"]) if row else None
 
     def rotation_due(self) -> bool:
         """A key was destroyed since the KEK was last rotated (RET-4)."""
@@ -625,11 +628,9 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
             row = c.fetchone()
             return bytes.fromhex(row["hash"]) if row else GENESIS
 
-        if (epoch := kwargs.get("key_epoch")) is not None:  # see save_function
-            c.execute(f"SELECT epoch FROM {KEY_STATE_TABLE} WHERE id = 1")
-            row = c.fetchone()
-            if row is not None and row["epoch"] != epoch:
-                raise IntegrityError(KEY_EPOCH_MOVED)
+        epoch = kwargs.get("key_epoch")  # see save_function
+        if epoch is not None and self._key_epoch(c) not in (None, epoch):
+            raise IntegrityError(KEY_EPOCH_MOVED)
         c.executemany(f"INSERT INTO {CHAIN_TABLE} VALUES (?,?,?,?,?)", [
             (case_id.hex, version, sqlite_instant(at) if at else None, prev, digest)
             for case_id, version, at, prev, digest
@@ -713,13 +714,6 @@ class SQLiteCaseRecorder(CustomerKeys, IndexQueries, SQLiteApplicationRecorder):
             c.execute(f"SELECT MAX(version) AS v FROM {CHAIN_TABLE} WHERE case_id = ? "
                       "AND recorded_at <= ?", (case_id.hex, sqlite_instant(instant)))
             return c.fetchone()["v"]  # type: ignore[no-any-return]
-
-    def case_ids(self) -> list[UUID]:
-        """Every case the events or the chain know of."""
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT originator_id AS id FROM {self.events_table_name} UNION "
-                      f"SELECT case_id FROM {CHAIN_TABLE}")
-            return [UUID(r["id"]) for r in c.fetchall()]
 
     def chain_heads(self) -> list[tuple[UUID, int, str]]:
         with self.datastore.transaction(commit=False) as c:
@@ -977,11 +971,6 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
                       "AND recorded_at <= %s", (case_id, instant))
             row = c.fetchone()
             return row["v"] if row else None
-
-    def case_ids(self) -> list[UUID]:
-        events = Identifier(self.datastore.schema, self.events_table_name).as_string()
-        return [r["id"] for r in self._rows(f"SELECT originator_id AS id FROM {events} UNION "
-                                            f"SELECT case_id FROM {self.chain_table}", [])]
 
     def chain_heads(self) -> list[tuple[UUID, int, str]]:
         with self.datastore.get_connection() as conn, conn.cursor() as c:
