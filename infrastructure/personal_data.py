@@ -15,6 +15,7 @@ import base64
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import secrets
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.domain import CanSnapshotAggregate, DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Transcoder, Transcoding
@@ -267,22 +269,40 @@ class KeyRing:
         return self.store.rotation_due()
 
 
+def key_id(data_key: bytes) -> str:
+    """A data key's public name, stored with what it seals: a one-way digest, so it
+    reveals nothing of the key, destroyed or not."""
+    return hashlib.sha256(b"casetrail data key id\0" + data_key).hexdigest()[:16]
+
+
 def seal(keys: KeyRing, customer_id: str, values: list[Any]) -> str:
+    """`<key id>.<base64 of nonce + AES-GCM ciphertext>`."""
     data_key = keys.key(customer_id, create=True)
     assert data_key is not None
     nonce = os.urandom(12)
     sealed = nonce + AESGCM(data_key).encrypt(nonce, json.dumps(values).encode(),
                                               customer_id.encode())
-    return base64.b64encode(sealed).decode()
+    return f"{key_id(data_key)}.{base64.b64encode(sealed).decode()}"
 
 
 def unseal(keys: KeyRing, customer_id: str, blob: str) -> list[Any] | None:
-    """The sealed values, or None once the customer's key is destroyed."""
+    """The sealed values, or None once the key that sealed them is destroyed (RET-3):
+    the customer has no key, or a newer one (a customer who came back after a purge
+    gets a fresh key; what the destroyed one sealed stays erased)."""
     data_key = keys.key(customer_id, create=False)
     if data_key is None:
         return None
-    raw = base64.b64decode(blob)
-    return list(json.loads(AESGCM(data_key).decrypt(raw[:12], raw[12:], customer_id.encode())))
+    named, dot, body = blob.rpartition(".")
+    if dot and named != key_id(data_key):
+        return None
+    raw = base64.b64decode(body)
+    try:
+        opened = AESGCM(data_key).decrypt(raw[:12], raw[12:], customer_id.encode())
+    except InvalidTag as e:
+        if dot:  # the key that sealed it does not open it: the bytes were changed
+            raise ValueError("sealed personal data does not open under its key") from e
+        return None  # sealed before key ids were stored: under a key destroyed since
+    return list(json.loads(opened))
 
 
 class SealedCustomer(Transcoding):

@@ -273,7 +273,7 @@ def recover_contact(settings: Settings, files: list[Path], customer: str,
     key found in the files, unwrapped by each KEK, tried on the sealed contact."""
     keks = [AESGCM(bytes.fromhex(p.read_text())) for p in
             (settings.master_key_file.parent / "keks").glob("kek-*.hex")]
-    blob = base64.b64decode(sealed)
+    blob = base64.b64decode(sealed.rpartition(b".")[2])  # after the key id
     found = []
     for file in files:
         for match in WRAPPED.finditer(file.read_bytes()):

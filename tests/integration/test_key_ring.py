@@ -76,3 +76,32 @@ def test_ret_4_the_master_key_of_earlier_releases_becomes_kek_version_1(
         assert kek_names(store_settings) == ["kek-000002.hex"]
     finally:
         app.close()
+
+
+@pytest.mark.rule("RET-3")
+def test_ret_3_a_customer_back_after_a_purge_gets_a_new_key_and_the_old_data_stays_erased(
+        cases: CaseApplication, clock) -> None:
+    """What the destroyed key sealed reads as erased, not as damage, once the
+    customer's next case has made a new key; the new case reads in full."""
+    from domain.personal import ERASED
+    from domain.service_exceptions.model import ServiceException
+    from infrastructure.personal_data import seal, unseal
+    from tests.factories import ctx, record
+
+    keys = cases.keys  # type: ignore[attr-defined]
+    purged = record(ctx(clock.now()))
+    cases.save_case(purged)
+    before_key_ids = seal(keys, "C-1", ["x"]).partition(".")[2]  # as 0.2.0 stored it
+    keys.destroy("C-1")
+    back = record(ctx(clock.now()))
+    cases.save_case(back)
+
+    old = cases.get_case(ServiceException, purged.id)
+    assert (old.customer.contact.name, old.customer.contact.phone) == (ERASED, None)
+    assert len(cases.history(ServiceException, purged.id)) == 1
+    assert cases.get_case(ServiceException, back.id).customer.contact.name == "Wang Fang"
+    assert unseal(keys, "C-1", before_key_ids) is None
+    named, _, body = seal(keys, "C-1", ["y"]).partition(".")
+    changed = base64.b64encode(bytes([base64.b64decode(body)[0] ^ 1]) + base64.b64decode(body)[1:])
+    with pytest.raises(ValueError, match="does not open"):  # damage, not erasure
+        unseal(keys, "C-1", f"{named}.{changed.decode()}")
