@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -42,6 +43,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _routes_resolved_once_per_session() -> Iterator[None]:
+    """FastAPI resolves an included router's routes (each one's dependencies, request
+    and response models) lazily, once per app, at the router's first request. A
+    server makes one app; this suite makes one per test, and resolving the same
+    routes again was a third of the API tests' time. Here a route resolved for one
+    app serves every later app: each is made by `create_app`, which includes the
+    same routers the same way (and no test overrides dependencies, which is what
+    would differ between apps). Server processes the tests start are unaffected."""
+    from fastapi.routing import _EffectiveRouteContext
+
+    resolve = _EffectiveRouteContext.from_api_route.__func__  # type: ignore[attr-defined]
+    resolved: dict[tuple[int, str], Any] = {}
+
+    def once(cls: type, *, original_route: Any, include_context: Any) -> Any:
+        key = (id(original_route), include_context.prefix)
+        if key not in resolved:
+            resolved[key] = resolve(cls, original_route=original_route,
+                                    include_context=include_context)
+        return resolved[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_EffectiveRouteContext, "from_api_route", classmethod(once))
+        yield
 
 
 @pytest.fixture(autouse=True)
