@@ -1,7 +1,11 @@
 """Escalation-timeliness compliance (SLA-4): for a period, per level and department,
 the share of report-up, plan and resolution obligations met on time, with every
 breach and its evidence. An obligation met on a backdated claim (EX-REC-2) counts
-apart, as "met on claim, recorded late", with both instants: never as on time."""
+apart, as "met on claim, recorded late", with both instants: never as on time.
+
+The view counts the obligations (one row per level, department, rule and state) and
+returns as rows only the breached and recorded-late ones, the evidence: a report
+costs what it reports, not every obligation of the period (B7)."""
 
 from __future__ import annotations
 
@@ -83,17 +87,35 @@ def event_id(case_id: UUID, version: int | None) -> str | None:
 
 
 STATES = {"met": 0, "breached": 1, "pending": 2, "met_recorded_late": 3}
+EVIDENCE_STATES = ("breached", "met_recorded_late")
+"""The states whose obligations the report lists one by one."""
 
 
-def escalation_compliance(rows: Iterable[ObligationFacts]
+@dataclass(frozen=True)
+class StateCount:
+    """How many obligations of a level, department and rule are in a state."""
+
+    level: str | None
+    department: str
+    rule: str
+    state: str
+    count: int
+
+
+def escalation_compliance(counts: Iterable[StateCount], evidence: Iterable[ObligationFacts]
                           ) -> tuple[list[Tally], list[Breach], list[RecordedLate]]:
-    counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    """Tallies from the counts; breaches and recorded-late obligations from the
+    evidence rows (those in EVIDENCE_STATES)."""
+    slots: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for c in counts:
+        if c.rule in ESCALATION_RULES and c.state != "void":
+            slots[(c.level or "unknown", c.department, c.rule)][STATES.get(c.state, 2)] += \
+                c.count
     breaches, recorded_late = [], []
-    for row in rows:
-        if row.rule not in ESCALATION_RULES or row.state == "void":
+    for row in evidence:
+        if row.rule not in ESCALATION_RULES:
             continue
         level = row.level or "unknown"
-        counts[(level, row.department, row.rule)][STATES.get(row.state, 2)] += 1
         if row.state == "breached":
             breaches.append(Breach(
                 case_id=row.case_id, key=row.key, rule=row.rule, level=level,
@@ -109,6 +131,6 @@ def escalation_compliance(rows: Iterable[ObligationFacts]
                 met_by_event=event_id(row.case_id, row.met_by_version),
                 responsible=row.responsible))
     tallies = [Tally(level, department, rule, *slot)
-               for (level, department, rule), slot in sorted(counts.items())]
+               for (level, department, rule), slot in sorted(slots.items())]
     return (tallies, sorted(breaches, key=lambda b: (b.due_at, str(b.case_id), b.key)),
             sorted(recorded_late, key=lambda r: (r.due_at, str(r.case_id), r.key)))

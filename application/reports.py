@@ -78,6 +78,19 @@ def weekly(facts: Iterable[Facts], department: str | None = None) -> list[Depart
 
 
 @dataclass(frozen=True)
+class MonthCounts:
+    """A month's exceptions as the reporting view counts them (RPT-1, B7): the
+    report costs what it shows, not one row per exception."""
+
+    by_category_level: list[tuple[str, str, int]]
+    """(category, level, exceptions); "" for a missing value."""
+    by_step: list[tuple[str, int, int, int]]
+    """(service step or "", exceptions, sum of satisfaction scores, scores given)."""
+    major_cases: list[str]
+    """In the order they were discovered."""
+
+
+@dataclass(frozen=True)
 class Month:
     major_cases: list[str]
     by_category_level: dict[str, dict[str, int]]
@@ -86,26 +99,19 @@ class Month:
     """(service step, exceptions, mean satisfaction): most exceptions, then least satisfied."""
 
 
-def monthly(facts: Iterable[Facts], top: int = 3) -> Month:
-    rows = list(facts)
-    table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for f in rows:
-        table[f.category or ""][f.level or ""] += 1
-    steps: dict[str, list[Facts]] = defaultdict(list)
-    for f in rows:
-        steps[f.service_step or ""].append(f)
-
-    def satisfaction(fs: list[Facts]) -> Fraction | None:
-        scores = [f.satisfaction for f in fs if f.satisfaction is not None]
-        return Fraction(sum(scores), len(scores)) if scores else None
-
-    weak = sorted(((s, len(fs), satisfaction(fs)) for s, fs in steps.items()),
+def monthly(counts: MonthCounts, top: int = 3) -> Month:
+    table: dict[str, dict[str, int]] = defaultdict(dict)
+    per_category: Counter[str] = Counter()
+    for category, level, n in counts.by_category_level:
+        table[category][level] = n
+        per_category[category] += n
+    weak = sorted(((step, n, Fraction(total, scored) if scored else None)
+                   for step, n, total, scored in counts.by_step),
                   key=lambda t: (-t[1], t[2] if t[2] is not None else 6, t[0]))
-    frequent = Counter(f.category or "" for f in rows).most_common()
     return Month(
-        major_cases=[str(f.case_id) for f in rows if f.level == "major"],
+        major_cases=counts.major_cases,
         by_category_level={c: dict(sorted(levels.items())) for c, levels in sorted(table.items())},
-        frequent_problems=sorted(frequent, key=lambda t: (-t[1], t[0]))[:top],
+        frequent_problems=sorted(per_category.items(), key=lambda t: (-t[1], t[0]))[:top],
         weak_steps=weak[:top])
 
 
@@ -155,8 +161,8 @@ def weekly_items(facts: Iterable[Facts], department: str | None = None) -> list[
              "cases": w.cases} for w in weekly(facts, department)]
 
 
-def monthly_items(facts: Iterable[Facts]) -> dict[str, object]:
-    result = monthly(facts)
+def monthly_items(counts: MonthCounts) -> dict[str, object]:
+    result = monthly(counts)
     return {"major_cases": result.major_cases, "by_category_level": result.by_category_level,
             "frequent_problems": [{"category": c, "exceptions": n}
                                   for c, n in result.frequent_problems],
@@ -167,6 +173,8 @@ def monthly_items(facts: Iterable[Facts]) -> dict[str, object]:
 class FactsSource(Protocol):
     def select(self, case_type: str, opened_from: datetime | None = None,
                opened_to: datetime | None = None) -> list[Facts]: ...
+
+    def month_counts(self, opened_from: datetime, opened_to: datetime) -> MonthCounts: ...
 
 
 class RunStore(Protocol):
@@ -189,14 +197,15 @@ def produce_due_reports(now: datetime, zone: tzinfo, facts: FactsSource,
     month_end = date(today.year, today.month, 1)
     month_start = date(month_end.year - (month_end.month == 1),
                        12 if month_end.month == 1 else month_end.month - 1, 1)
-    builders: dict[str, Callable[[list[Facts]], object]] = {
-        "weekly": weekly_items, "monthly": monthly_items}
+    builders: dict[str, Callable[[datetime, datetime], object]] = {
+        "weekly": lambda begin, end: weekly_items(facts.select("exception", begin, end)),
+        "monthly": lambda begin, end: monthly_items(facts.month_counts(begin, end))}
     due = [("weekly", f"{year}-W{week:02d}", local(week_start),
             local(week_start + timedelta(days=7))),
            ("monthly", f"{month_start:%Y-%m}", local(month_start), local(month_end))]
     produced = []
     for kind, period, begin, end in due:
-        items = builders[kind](facts.select("exception", begin, end))
+        items = builders[kind](begin, end)
         payload = json.dumps({"period_from": begin.isoformat(), "period_to": end.isoformat(),
                               "items": items},
                              ensure_ascii=False)

@@ -17,7 +17,7 @@ the breach).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -28,6 +28,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
+from application.compliance import StateCount
 from domain.cases import Case
 from domain.obligations import Obligation
 from projections.runtime import CaseProjection, Folded
@@ -108,6 +109,7 @@ class ObligationQuery:
     level: str | None = None
     department: str | None = None
     rules: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
     after: tuple[datetime, UUID, str] | None = None
     """Keyset position: (due_at, case_id, key) of the last row seen."""
 
@@ -127,9 +129,10 @@ class ObligationsView(SqlView):
         if query.subject is not None:
             where.append("case_id = {p}")
             params.append(self._uuid(query.subject))
-        if query.rules:
-            where.append(f"rule IN ({', '.join(['{p}'] * len(query.rules))})")
-            params += list(query.rules)
+        for column, values in (("rule", query.rules), ("state", query.states)):
+            if values:
+                where.append(f"{column} IN ({', '.join(['{p}'] * len(values))})")
+                params += list(values)
         self._in_scope(where, params)  # SEC-AUTH-2
         if query.due_from is not None:
             where.append("due_at >= {p}")
@@ -162,11 +165,29 @@ class ObligationsView(SqlView):
                           [self._params(row) for _, rows in replaced for row in rows])
             self._insert_tracking(c, tracking)  # type: ignore[attr-defined]
 
-    def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
+    def _select_sql(self, query: ObligationQuery, limit: int | None
+                    ) -> tuple[str, list[Any]]:
         where, params = self._where(query)
-        rows = self._fetch(f"SELECT * FROM {self.table} WHERE {where} "
-                           "ORDER BY due_at, case_id, key LIMIT {p}", [*params, limit])
-        return [self._row(row) for row in rows]
+        if limit is not None:
+            return (f"SELECT * FROM {self.table} WHERE {where} "
+                    "ORDER BY due_at, case_id, key LIMIT {p}", [*params, limit])
+        return f"SELECT * FROM {self.table} WHERE {where} ORDER BY due_at, case_id, key", params
+
+    def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
+        return [self._row(row) for row in self._fetch(*self._select_sql(query, limit))]
+
+    def compliance(self, query: ObligationQuery, evidence: tuple[str, ...]
+                   ) -> tuple[list[StateCount], list[ObligationRow]]:
+        """Obligations per level, department, rule and state, counted by the database
+        over the (rule, due_at, level, department, state) index, and every obligation
+        in an `evidence` state as a row: both from one snapshot (SLA-4, B7)."""
+        where, params = self._where(query)
+        counted, listed = self._fetch_together([
+            (f"SELECT level, department, rule, state, count(*) AS n FROM {self.table} "
+             f"WHERE {where} GROUP BY level, department, rule, state", params),
+            self._select_sql(replace(query, states=evidence), None)])
+        return ([StateCount(r["level"], r["department"], r["rule"], r["state"], int(r["n"]))
+                 for r in counted], [self._row(row) for row in listed])
 
     def cases_due_for_breach(self, now: datetime, limit: int) -> list[UUID]:
         """Cases owing a breach to the record. Indexed on `sweep_breach_at`, so the

@@ -25,7 +25,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier
 
 from application.app import CaseApplication
-from application.reports import Facts
+from application.reports import Facts, MonthCounts
 from domain.cases import Case
 from domain.corrective_actions import ActionStatus, CorrectiveAction
 from domain.obligations import ObligationState
@@ -117,6 +117,29 @@ class ReportsView(SqlView):
         rows = self._fetch(f"SELECT * FROM {self.table} WHERE {' AND '.join(where)} "
                            "ORDER BY opened_at, case_id", params)
         return [self._facts(r) for r in rows]
+
+    def month_counts(self, opened_from: datetime, opened_to: datetime) -> MonthCounts:
+        """RPT-1's monthly figures counted by the database over the (case_type,
+        opened_at) index, all from one snapshot: the month's exceptions by category
+        and level, and by service step with their satisfaction, and the major ones."""
+        where, params = ["case_type = 'exception'", "opened_at >= {p}", "opened_at < {p}"], \
+            [self._instant(opened_from), self._instant(opened_to)]
+        self._in_scope(where, params)  # SEC-AUTH-2
+        month = " AND ".join(where)
+        by_category_level, by_step, major = self._fetch_together([
+            (f"SELECT coalesce(category, '') AS category, coalesce(level, '') AS level, "
+             f"count(*) AS n FROM {self.table} WHERE {month} GROUP BY 1, 2", params),
+            (f"SELECT coalesce(service_step, '') AS step, count(*) AS n, "
+             "coalesce(sum(satisfaction), 0) AS total, count(satisfaction) AS scored "
+             f"FROM {self.table} WHERE {month} GROUP BY 1", params),
+            (f"SELECT case_id FROM {self.table} WHERE {month} AND level = 'major' "
+             "ORDER BY opened_at, case_id", params)])
+        return MonthCounts(
+            by_category_level=[(r["category"], r["level"], int(r["n"]))
+                               for r in by_category_level],
+            by_step=[(r["step"], int(r["n"]), int(r["total"]), int(r["scored"]))
+                     for r in by_step],
+            major_cases=[str(UUID(str(r["case_id"]))) for r in major])
 
     def _facts(self, row: Any) -> Facts:
         values = {name: row[name] for name in COLUMNS}

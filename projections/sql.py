@@ -4,7 +4,7 @@ and how each backend stores instants and ids and runs a transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from functools import cached_property
 from operator import attrgetter
@@ -55,6 +55,10 @@ class SqlView:
             yield cursor
 
     def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
+        return self._fetch_together([(sql, params)])[0]
+
+    def _fetch_together(self, queries: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
+        """Each query's rows, all read from one snapshot of the database."""
         raise NotImplementedError
 
     @property
@@ -122,10 +126,13 @@ class SQLiteSql(SqlView):
                 if name in self.instants and v is not None else v
                 for name, v in zip(self.columns, super()._params(row), strict=True)]
 
-    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
-        with self.datastore.transaction(commit=False) as c:
-            c.execute(self._sql(sql), params)
-            return list(c.fetchall())
+    def _fetch_together(self, queries: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
+        results = []
+        with self.datastore.transaction(commit=False) as c:  # one read transaction
+            for sql, params in queries:
+                c.execute(self._sql(sql), params)
+                results.append(list(c.fetchall()))
+        return results
 
 
 class PostgresSql(SqlView):
@@ -141,10 +148,17 @@ class PostgresSql(SqlView):
             for row in rows:
                 copy.write_row(row)
 
-    def _fetch(self, sql: str, params: list[Any]) -> list[Any]:
+    def _fetch_together(self, queries: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
+        results = []
         with self.datastore.get_connection() as conn, conn.cursor() as c:
-            c.execute(self._sql(sql), params)
-            return list(c.fetchall())
+            together = conn.transaction() if len(queries) > 1 else nullcontext()
+            with together:
+                if len(queries) > 1:
+                    c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                for sql, params in queries:
+                    c.execute(self._sql(sql), params)
+                    results.append(list(c.fetchall()))
+        return results
 
 
 def for_backend(cases: Any, sqlite_view: type[T], postgres_view: type[T]) -> T:

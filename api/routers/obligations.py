@@ -16,7 +16,12 @@ from api.deps import CurrentActor, require
 from api.models.common import Instant, UtcDatetime
 from api.problems import ApiProblem, FieldError, Problem
 from api.routing import Router
-from application.compliance import ESCALATION_RULES, escalation_compliance, event_id
+from application.compliance import (
+    ESCALATION_RULES,
+    EVIDENCE_STATES,
+    escalation_compliance,
+    event_id,
+)
 from domain.actors import Role
 from domain.obligations import ObligationState
 from projections.obligations import ObligationQuery, ObligationRow, ObligationsView
@@ -25,7 +30,6 @@ router = Router(tags=["obligations"], responses={
     s: {"model": Problem, "content": {"application/problem+json": {}}} for s in (401, 403, 422)})
 COMPLIANCE_READERS = frozenset({Role.AUDITOR, Role.MANAGEMENT, Role.PRINCIPAL,
                                 Role.GROUP_LEADER, Role.CS_HEAD, Role.DEPARTMENT_HEAD})
-MAX_COMPLIANCE_ROWS = 200_000
 
 
 class ObligationItem(BaseModel):
@@ -176,10 +180,10 @@ def escalation_compliance_report(
         detail = "'to' must be after 'from'"
         raise ApiProblem(422, "validation", "Invalid request", detail,
                          errors=[FieldError(field="query.to", message=detail)])
-    rows = _view(request).select(ObligationQuery(
-        rules=ESCALATION_RULES, due_from=period_from, due_before=period_to, level=level,
-        department=department), MAX_COMPLIANCE_ROWS)
-    tallies, breaches, recorded_late = escalation_compliance(rows)
+    query = ObligationQuery(rules=ESCALATION_RULES, due_from=period_from,
+                            due_before=period_to, level=level, department=department)
+    tallies, breaches, recorded_late = escalation_compliance(
+        *_view(request).compliance(query, EVIDENCE_STATES))
     return ComplianceReport(
         period_from=period_from, period_to=period_to, rules=list(ESCALATION_RULES),
         tallies=[TallyView(level=t.level, department=t.department, rule=t.rule,

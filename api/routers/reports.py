@@ -78,8 +78,8 @@ def weekly_report(cases: Any, view: Any, week: str, department: str | None = Non
 
 def monthly_report(cases: Any, view: Any, month: str, where: str = "query") -> ReportPage:
     begin, end = _month(cases, month, where)
-    facts = view.select("exception", begin, end)
-    result = monthly(facts)
+    counts = view.month_counts(begin, end)
+    result = monthly(counts)
     categories = list(result.by_category_level)
     chart = bar_chart(f"Exceptions by category and level, {month}", {
         level: [result.by_category_level[c].get(level, 0) for c in categories]
@@ -89,7 +89,7 @@ def monthly_report(cases: Any, view: Any, month: str, where: str = "query") -> R
     return ReportPage(
         title=f"客户服务异常月报 Monthly exceptions {month}", slug=f"monthly-exceptions-{month}",
         period_from=begin, period_to=end, note=DISCOVERED,
-        payload=_payload(begin, end, monthly_items(facts)), rows=rows, charts=[chart],
+        payload=_payload(begin, end, monthly_items(counts)), rows=rows, charts=[chart],
         columns=[Column("category", "类别 category"),
                  *(Column(level, f"{name} {level}", "count") for level, name in (
                      ("general", "一般"), ("major", "重大"), ("critical", "特大")))])
@@ -316,7 +316,7 @@ def file_monthly(body: MonthlyFilingIn, request: Request, cases: CasesApp,
     """EX-SIGN-1: cs_head submits the monthly summary of major exceptions to the
     handling group (002 art. 10) once the month is over."""
     begin, end = _month(cases, body.month, "body")
-    items = monthly_items(request.app.state.reports.select("exception", begin, end))
+    items = monthly_items(request.app.state.reports.month_counts(begin, end))
     return _file(cases, actor, correlation_id, SummaryKind.MONTHLY, body.month,
                  None, begin, end, items, body.reason)
 

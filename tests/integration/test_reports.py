@@ -143,7 +143,7 @@ def test_rpt_1_an_exception_counts_in_the_week_it_was_discovered(
 
 @pytest.mark.rule("RPT-1")
 def test_rpt_1_the_monthly_summary_frequent_problems_and_weak_steps(month: Month) -> None:
-    result = monthly(month.view.select("exception", NOV, DEC))
+    result = monthly(month.view.month_counts(NOV, DEC))
     assert result.major_cases == [month.ids["d"], month.ids["e"]]
     assert result.by_category_level == {"after_sales": {"general": 3},
                                         "delivery": {"general": 1, "major": 1},
