@@ -457,14 +457,13 @@ def replay(case_id: str,
 def export_case(case_id: str) -> None:
     """Write a case file for an auditor (AUD-4) as JSON on stdout."""
     from api.routers.audit import export
-    from api.routers.exceptions import closing_markdown
     from domain.cases import Case
 
     cid = _case_id(case_id)
     settings, cases = _open_cases()
     case = cases.get_case(Case, cid)
     result = export(_checkpoints(settings, cases), cases, type(case), case.id,
-                    reveal_contact=False, render=closing_markdown)
+                    reveal_contact=False)
     sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     cases.close()
 

@@ -120,6 +120,18 @@ customers_saved: ContextVar[Mapping[UUID, str]] = ContextVar(
 """While cases are saved: the customer of each, whose key seals its personal data."""
 
 
+@dataclass(frozen=True)
+class StoredHistory:
+    """A case's history as stored, from one read: the case (loaded just before), the
+    records with their links, every version the chain holds, and the events decoded
+    from the records, which may reach beyond the case's version."""
+
+    case: Case
+    records: list[StoredRecord]
+    chain: list[int]
+    events: list[Any]
+
+
 class SnapshotUnreadable(Exception):
     """A snapshot sealed under a destroyed customer key: the case replays from its
     events instead, whose figures are stored in the clear."""
@@ -311,14 +323,25 @@ class CaseApplication(Application[UUID]):
             return list(stored)  # ... and decoded here
 
     def history(self, case_type: type[Case], case_id: UUID) -> Sequence[DomainEventProtocol[UUID]]:
-        self.get_case(case_type, case_id)
+        return self.stored_history(case_type, case_id).events
+
+    def stored_history(self, case_type: type[Case], case_id: UUID) -> StoredHistory:
+        """The case (CaseNotFound outside the caller's scope), then its stored records
+        and chain read once, and its events decoded from those same records: what an
+        auditor reads, verifies and exports comes from one read (AUD-1, AUD-4)."""
+        case = self.get_case(case_type, case_id)
+        records, chain = self.stored_records(case_id)
         try:
-            return self.events_of(case_id)
+            with self.keys_as_now():
+                events = [self.mapper.to_domain_event(StoredEvent(
+                    originator_id=case_id, originator_version=r.version, topic=r.topic,
+                    state=r.state)) for r in records]
         except PersistenceError:
             raise
         except UNREADABLE as e:  # an event that no longer decodes (AUD-3)
             raise HistoryDamaged(f"an event of case {case_id} does not decode "
                                  f"({type(e).__name__}); its verify call names it") from e
+        return StoredHistory(case, records, chain, events)
 
     def case_after(self, case_type: type[C], result: CommandResult) -> C:
         """The case as the command left it: the saved object, or read back at the

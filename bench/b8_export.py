@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 from api.cli import _checkpoints
 from api.routers.audit import export
-from api.routers.exceptions import closing_markdown
 from application.export_check import check_export
 from bench.common import best_of, build_application, long_case, postgres_settings
 from domain.service_exceptions.model import ServiceException
@@ -33,7 +32,7 @@ def main() -> None:
 
         def export_and_verify() -> None:
             exported = export(checkpoints, cases, ServiceException, case.id,
-                              reveal_contact=False, render=closing_markdown)
+                              reveal_contact=False)
             problems = check_export(json.loads(exported.model_dump_json()))
             assert not problems, problems
 

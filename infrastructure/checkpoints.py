@@ -255,12 +255,14 @@ class Checkpoints:
         """AUD-3/AUD-5 for one case: its chain, against the newest checkpoint's head;
         a damaged newest checkpoint is reported too. CaseNotFound when neither the
         store nor the checkpoint knows the case."""
-        return self.verify_stored(case_id, *cases.stored_records(case_id))
+        latest = self.latest()
+        return self.verify_stored(case_id, *cases.stored_records(case_id), latest)
 
     def verify_stored(self, case_id: UUID, records: Sequence[StoredRecord],
-                      chain: Sequence[int]) -> Verification:
-        """`verify_case` on a case's stored events and chain versions, already read."""
-        latest = self.latest()
+                      chain: Sequence[int], latest: Checkpoint | Damage | None) -> Verification:
+        """`verify_case` on a case's stored events and chain versions, read *after*
+        `latest` (the newest checkpoint): a checkpoint signed after the records were
+        read may hold a head they do not reach yet, damage that is not there."""
         checkpoint = latest if isinstance(latest, Checkpoint) else None
         seq = checkpoint.seq if checkpoint else None
         head = checkpoint.head(case_id) if checkpoint else None

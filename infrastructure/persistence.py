@@ -910,7 +910,10 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
 
     def case_records(self, case_id: UUID) -> tuple[list[StoredRecord], list[int]]:
         events = Identifier(self.datastore.schema, self.events_table_name).as_string()
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
+            # One snapshot: a save committed between the two reads would show as a
+            # chain link without its event, damage that is not there.
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             c.execute(f"SELECT e.notification_id AS seq, e.originator_version AS version, "
                       f"e.topic, e.state, ch.hash, ch.prev_hash FROM {events} e "
                       f"LEFT JOIN {self.chain_table} ch ON ch.case_id = e.originator_id "

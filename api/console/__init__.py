@@ -27,7 +27,7 @@ from api.models.common import jsonable
 from api.problems import ApiProblem
 from api.rendering import csv_response, render
 from api.routers import reports
-from api.routers.audit import EXPORTERS, export, history
+from api.routers.audit import EXPORTERS, entries, export
 from application.access import current_scope
 from application.app import CaseApplication
 from application.case_index import SearchFilters
@@ -229,7 +229,8 @@ def case_page(request: Request, case_id: UUID, session: Signed, as_of: str = "",
         backdating_reason=entry.backdating_reason, mark=MARKED.get(entry.type, ""),
         actor=f"{entry.actor.user} ({', '.join(entry.actor.roles)})",
         after=instant is not None and entry.recorded_at > instant)
-        for entry, _, _ in history(cases, case_type, case_id, reveal_contact=False)]
+        for entry in entries(cases.stored_history(case_type, case_id), case_type,
+                             reveal_contact=False)]
     obligations = [] if state is None else [
         (o, o.state_at(at)) for o in cases.obligations(state, at)]
     verification = (request.app.state.checkpoints.verify_case(cases, case_id)
@@ -254,17 +255,9 @@ def case_export(request: Request, case_id: UUID, session: Signed) -> Response:
     cases = _cases(request)
     case_type = type(cases.get_case(Case, case_id))
     exported = export(request.app.state.checkpoints, cases, case_type, case_id,
-                      reveal_contact=False, render=_document_of(case_type))
+                      reveal_contact=False)
     return JSONResponse(exported.model_dump(mode="json"), headers={
         "Content-Disposition": f'attachment; filename="case-{case_id}.json"'})
-
-
-def _document_of(case_type: type[Case]) -> Any:
-    """The closing document an export carries, as the API's export has it."""
-    from api.routers.exceptions import closing_markdown
-    from api.routers.surveys import survey_markdown
-
-    return {ServiceException: closing_markdown, SurveyCampaign: survey_markdown}.get(case_type)
 
 
 # --- reports (managers) ---------------------------------------------------------------

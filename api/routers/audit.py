@@ -5,6 +5,7 @@ checkpoint, and the export of the whole case file."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from api.deps import CasesApp, CurrentActor, require
 from api.models.common import ActorView, History, HistoryEntry, Instant, UtcDatetime, jsonable
 from api.problems import ApiProblem
 from api.routing import Router
-from application.app import CaseApplication
+from application.app import CaseApplication, StoredHistory
 from application.audit import Checkpoint, Verification
 from domain.actors import Actor, Role
 from domain.cases import Case
@@ -25,6 +26,8 @@ from projections.audit import AuditQuery
 
 EXPORTERS = frozenset({Role.AUDITOR, Role.DEPARTMENT_HEAD, Role.CS_HEAD, Role.GROUP_LEADER,
                        Role.PRINCIPAL, Role.MANAGEMENT})
+Render = Callable[[CaseApplication, Any, bool, list[Any]], str]
+"""A closing document: (cases, the case, reveal contacts, its events) -> Markdown."""
 _SKIP = {"originator_id", "originator_version", "timestamp", "meta", "originator_topic"}
 
 
@@ -78,36 +81,25 @@ class Export(BaseModel):
     key_fingerprint: str
 
 
-def history(cases: CaseApplication, case_type: type[Case], case_id: UUID,
-            reveal_contact: bool) -> list[tuple[HistoryEntry, str, bytes]]:
-    events = cases.history(case_type, case_id)
-    records = {r.version: r for r in cases.stored_records(case_id)[0]}
-    entries = []
-    for event in events:
-        meta = event.meta  # type: ignore[attr-defined]
-        stored = records.get(event.originator_version)
+def entries(history: StoredHistory, case_type: type[Case],
+            reveal_contact: bool) -> list[HistoryEntry]:
+    """Each stored event as an auditor reads it: position, link and decoded data."""
+    result = []
+    for event, stored in zip(history.events, history.records, strict=True):
+        meta = event.meta
         data = {k: v for k, v in vars(event).items() if k not in _SKIP}
-        entries.append((HistoryEntry(
-            seq=stored.seq if stored else 0, version=event.originator_version,
-            type=type(event).__name__, recorded_at=event.timestamp,  # type: ignore[attr-defined]
-            occurred_at=case_type.occurred_at(event), actor=ActorView.of(meta.actor),
-            correlation_id=meta.correlation_id, command=meta.command,
-            data=jsonable(data, reveal_contact=reveal_contact),
-            hash=stored.hash if stored else None,
-            prev_hash=stored.prev_hash if stored else None,
-            backdated=list(meta.backdated), backdating_reason=meta.backdating_reason),
-            stored.topic if stored else "", stored.state if stored else b""))
-    return entries
-
-
-def verification(checkpoints: Checkpoints, cases: CaseApplication,
-                 case_id: UUID) -> VerifyResult:
-    return VerifyResult.of(checkpoints.verify_case(cases, case_id))
+        result.append(HistoryEntry(
+            seq=stored.seq, version=stored.version, type=type(event).__name__,
+            recorded_at=event.timestamp, occurred_at=case_type.occurred_at(event),
+            actor=ActorView.of(meta.actor), correlation_id=meta.correlation_id,
+            command=meta.command, data=jsonable(data, reveal_contact=reveal_contact),
+            hash=stored.hash, prev_hash=stored.prev_hash, backdated=list(meta.backdated),
+            backdating_reason=meta.backdating_reason))
+    return result
 
 
 def add_audit_routes(router: APIRouter, case_type: type[Case],
-                     contact_viewers: frozenset[Role],
-                     render: Any = None) -> None:
+                     contact_viewers: frozenset[Role]) -> None:
     def reveal(actor: Actor) -> bool:
         return actor.has_any(*contact_viewers)
 
@@ -116,8 +108,8 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
     def case_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> History:
         """Every event of the case, oldest first, straight from the store, with its
         position in the log and its link in the case's hash chain (AUD-1, AUD-3)."""
-        return History(case_id=case_id, items=[
-            entry for entry, _, _ in history(cases, case_type, case_id, reveal(actor))])
+        return History(case_id=case_id, items=entries(
+            cases.stored_history(case_type, case_id), case_type, reveal(actor)))
 
     @router.get("/{case_id}/verify", response_model=VerifyResult,
                 name=f"{case_type.case_type}_verify")
@@ -125,13 +117,14 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
                     actor: CurrentActor) -> VerifyResult:
         """Recompute the hash chain; compare its head with the latest signed checkpoint
         (AUD-3, AUD-5). Damage is a result (`ok: false`), never an error."""
+        checkpoints = request.app.state.checkpoints
+        latest = checkpoints.latest()
         records, chain = cases.stored_records(case_id)
         if records and f":{case_type.__qualname__}." not in records[0].topic:
             raise CaseNotFound(f"no {case_type.case_type} {case_id}")
         if records:
             cases.ensure_visible(case_type, case_id)
-        return VerifyResult.of(request.app.state.checkpoints.verify_stored(
-            case_id, records, chain))
+        return VerifyResult.of(checkpoints.verify_stored(case_id, records, chain, latest))
 
     @router.get("/{case_id}/export", response_model=Export, name=f"{case_type.case_type}_export",
                 dependencies=[Depends(require(EXPORTERS))])
@@ -139,30 +132,43 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
                     actor: CurrentActor) -> Export:
         """The case file for an auditor to keep and verify offline (AUD-4): events
         with their stored bytes and links, documents, and the signed checkpoint."""
-        return export(request.app.state.checkpoints, cases, case_type, case_id, reveal(actor),
-                      render)
+        return export(request.app.state.checkpoints, cases, case_type, case_id, reveal(actor))
 
 
 def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Case],
-           case_id: UUID, reveal_contact: bool, render: Any) -> Export:
-    entries = history(cases, case_type, case_id, reveal_contact)
-    latest = checkpoints.latest()
-    if not isinstance(latest, Checkpoint):
-        latest = None
+           case_id: UUID, reveal_contact: bool) -> Export:
+    """The case file from one read of the case's records: its events decoded once
+    serve the entries and the closing document, its records the verification."""
+    latest = checkpoints.latest()  # before the records (see verify_stored)
+    history = cases.stored_history(case_type, case_id)
     documents = {}
-    if render is not None:
-        documents["closing.md"] = render(cases, cases.get_case(case_type, case_id),
-                                         reveal_contact)
+    if (render := closing_document(case_type)) is not None:
+        documents["closing.md"] = render(cases, history.case, reveal_contact, [
+            e for e in history.events if e.originator_version <= history.case.version])
     return Export(
         case_id=case_id, case_type=case_type.case_type, exported_at=cases.clock.now(),
-        events=[ExportedEvent(entry=entry, topic=topic,
-                              state=base64.b64encode(state).decode())
-                for entry, topic, state in entries],
-        documents=documents, verification=verification(checkpoints, cases, case_id),
+        events=[ExportedEvent(entry=entry, topic=stored.topic,
+                              state=base64.b64encode(stored.state).decode())
+                for entry, stored in zip(entries(history, case_type, reveal_contact),
+                                         history.records, strict=True)],
+        documents=documents, verification=VerifyResult.of(checkpoints.verify_stored(
+            case_id, history.records, history.chain, latest)),
         checkpoint={"seq": latest.seq, "payload": latest.payload,
-                    "signature": latest.signature} if latest else None,
+                    "signature": latest.signature} if isinstance(latest, Checkpoint) else None,
         public_key=checkpoints.signer.public_bytes.hex(),
         key_fingerprint=checkpoints.signer.fingerprint)
+
+
+def closing_document(case_type: type[Case]) -> Render | None:
+    """How a case file's closing document is written, for the case types that have one."""
+    from api.routers.exceptions import closing_markdown
+    from api.routers.surveys import survey_markdown
+    from domain.service_exceptions.model import ServiceException
+    from domain.surveys.campaign import SurveyCampaign
+
+    renders: dict[type[Case], Render] = {ServiceException: closing_markdown,
+                                         SurveyCampaign: survey_markdown}
+    return renders.get(case_type)
 
 
 audit_router = Router(tags=["audit"])

@@ -286,13 +286,16 @@ for _command in COMMANDS:
     ROUTES.add(_command)
 
 
-def closing_markdown(cases: CaseApplication, case: ServiceException, reveal: bool) -> str:
-    reports = ServiceException.reports_in(cases.events_of(case.id, lte=case.version))
+def closing_markdown(cases: CaseApplication, case: ServiceException, reveal: bool,
+                     events: list[Any] | None = None) -> str:
+    """The closing document; `events` are the case's (read here when not given)."""
+    reports = ServiceException.reports_in(
+        events if events is not None else cases.events_of(case.id, lte=case.version))
     return render_markdown(case, reports, cases.obligations(case), now=cases.clock.now(),
                            zone=cases.calendar.zone, reveal_contact=reveal)
 
 
-add_audit_routes(router, ServiceException, CONTACT_VIEWERS, closing_markdown)
+add_audit_routes(router, ServiceException, CONTACT_VIEWERS)
 
 
 @router.post("/{case_id}/plans/{number}/approval", response_model=m.ExceptionView,

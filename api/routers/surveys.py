@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Query, Request, Response
@@ -220,11 +220,12 @@ ROUTES = CommandRoutes(router, SurveyCampaign, m.SurveyView, _view)  # type: ign
 for _command in COMMANDS:
     ROUTES.add(_command)
 
-def survey_markdown(cases: CaseApplication, campaign: SurveyCampaign, reveal: bool) -> str:
+def survey_markdown(cases: CaseApplication, campaign: SurveyCampaign, reveal: bool,
+                    events: list[Any] | None = None) -> str:
     return render_survey_report(campaign, cases.calendar.zone)
 
 
-add_audit_routes(router, SurveyCampaign, frozenset(), survey_markdown)
+add_audit_routes(router, SurveyCampaign, frozenset())
 
 
 @router.get("/{case_id}/document", response_class=Response, responses={

@@ -399,8 +399,8 @@ def test_aud_5_an_export_checked_offline_against_a_kept_witness(
     kept = list(read_witness(witness_file))
 
     def exported() -> dict:
-        return json.loads(export(checkpoints, cases, ServiceException, case_id, False,
-                                 None).model_dump_json())
+        return json.loads(export(checkpoints, cases, ServiceException, case_id,
+                                 False).model_dump_json())
 
     assert check_export(exported(), witness=kept) == []
     store.rewrite(case_id, 2)
