@@ -142,9 +142,15 @@ class History(BaseModel):
     items: list[HistoryEntry]
 
 
+_AS_THEY_ARE = frozenset({str, int, float, bool})
+"""JSON values already: most of an event's data, so they are answered first."""
+
+
 def jsonable(value: Any, *, reveal_contact: bool) -> Any:
     """Event data as JSON values; customer contacts redacted unless the reader may
     see them (SEC-PII)."""
+    if value is None or type(value) in _AS_THEY_ARE:
+        return value
     if isinstance(value, Contact) and not reveal_contact:
         return REDACTED
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
