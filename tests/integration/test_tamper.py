@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -205,6 +206,61 @@ def test_aud_3_links_of_cases_interleaved_in_one_write_verify(cases: CaseApplica
     cases.events.put([a[0], b[0], a[1], b[1]])
     for case_id in (first.id, second.id):
         assert (cases.verify_case(case_id).ok, cases.verify_case(case_id).events) == (True, 2)
+
+
+@pytest.fixture
+def other(store_settings: Settings, cases: CaseApplication) -> Iterator[CaseApplication]:
+    """Another process on the same store."""
+    from infrastructure.bootstrap import build_application
+    from infrastructure.clock import FrozenClock
+
+    app = build_application(store_settings, FrozenClock(cases.clock.now()))
+    yield app
+    app.close()
+
+
+@pytest.mark.rule("AUD-3")
+def test_aud_3_a_case_verified_while_another_process_writes_it_shows_no_damage(
+        cases: CaseApplication, checkpoints: Checkpoints, other: CaseApplication) -> None:
+    """A case's events and their chain are read from one snapshot: a save that
+    commits between the two reads is not a chain link without its event."""
+    case_id = five_events(cases)
+    done = threading.Event()
+
+    def write() -> None:
+        while not done.is_set():
+            more(other, case_id, Role.DEPARTMENT_HEAD)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        verdicts = [verdict(cases, checkpoints, case_id) for _ in range(150)]
+    finally:
+        done.set()
+        thread.join()
+    assert [v.reason for v in verdicts if not v.ok] == []
+    assert verdicts[-1].events > 5
+
+
+@pytest.mark.rule("AUD-5")
+def test_aud_5_a_checkpoint_signed_after_the_case_was_read_is_not_damage(
+        cases: CaseApplication, checkpoints: Checkpoints, other: CaseApplication,
+        store_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The newest checkpoint is read before the case's events: one signed just after
+    them, over a version they do not reach, is not compared with them."""
+    case_id = five_events(cases)
+    sign(cases, checkpoints)
+    read = cases.stored_records
+
+    def then_another_process_writes_and_signs(case: UUID) -> Any:
+        records = read(case)
+        more(other, case_id, Role.DEPARTMENT_HEAD)
+        assert sign(other, Checkpoints(other.recorder, load_signer(store_settings))) == 2
+        return records
+
+    monkeypatch.setattr(cases, "stored_records", then_another_process_writes_and_signs)
+    result = verdict(cases, checkpoints, case_id)
+    assert (result.ok, result.events, result.checkpoint) == (True, 5, 1), result.reason
 
 
 def _flip(store: Store, case_id: UUID) -> None:
