@@ -909,20 +909,21 @@ class PostgresCaseRecorder(CustomerKeys, IndexQueries, PostgresApplicationRecord
         return _record_from_row(row) if row else None
 
     def case_records(self, case_id: UUID) -> tuple[list[StoredRecord], list[int]]:
+        """One statement, so one snapshot and one round trip: a save committed between
+        two reads would show as a chain link without its event, damage that is not
+        there. The full join also yields the links whose event is gone."""
         events = Identifier(self.datastore.schema, self.events_table_name).as_string()
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as c:
-            # One snapshot: a save committed between the two reads would show as a
-            # chain link without its event, damage that is not there.
-            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        with self.datastore.get_connection() as conn, conn.cursor() as c:
             c.execute(f"SELECT e.notification_id AS seq, e.originator_version AS version, "
-                      f"e.topic, e.state, ch.hash, ch.prev_hash FROM {events} e "
-                      f"LEFT JOIN {self.chain_table} ch ON ch.case_id = e.originator_id "
-                      "AND ch.version = e.originator_version WHERE e.originator_id = %s "
-                      "ORDER BY e.originator_version", (case_id,))
-            records = _records(c.fetchall())
-            c.execute(f"SELECT version FROM {self.chain_table} WHERE case_id = %s "
-                      "ORDER BY version", (case_id,))
-            return records, [r["version"] for r in c.fetchall()]
+                      f"e.topic, e.state, ch.hash, ch.prev_hash, ch.version AS chain_version "
+                      f"FROM (SELECT * FROM {events} WHERE originator_id = %s) e "
+                      f"FULL JOIN (SELECT * FROM {self.chain_table} WHERE case_id = %s) ch "
+                      "ON ch.version = e.originator_version "
+                      "ORDER BY coalesce(e.originator_version, ch.version)",
+                      (case_id, case_id))
+            rows = c.fetchall()
+        return (_records(r for r in rows if r["version"] is not None),
+                [r["chain_version"] for r in rows if r["chain_version"] is not None])
 
     def all_case_records(self) -> Iterator[CaseRecords]:
         """Every case's records and chain versions, a case at a time, in case order:
