@@ -17,18 +17,15 @@ rounds. Not casetrail as it runs: copies of its save function under other names.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from statistics import mean
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from application.audit import link_body
+from bench.b1_write_path import save_function_alone
 from bench.common import (
     PG_URL,
     calls_per_second,
@@ -67,23 +64,6 @@ def connection() -> Iterator[Any]:
         yield conn
 
 
-def save_call(conn: Any, schema: str, name: str) -> Callable[[float], float]:
-    statement = f'SELECT * FROM "{schema}".{name}(' + ", ".join(["%s"] * 13) + ")"
-    versions = {uuid.uuid4(): 0 for _ in range(200)}
-    turns = itertools.cycle(list(versions))
-
-    def command(client: int, n: int) -> None:
-        case_id = next(turns)
-        versions[case_id] += 1
-        version = versions[case_id]
-        conn.execute(statement, [
-            [case_id], [version], [TOPIC], [BODY], [case_id], [version], [datetime.now(UTC)],
-            [link_body(case_id, version, TOPIC, BODY)], [True], Jsonb([]), Jsonb([]), None,
-            "5s"]).fetchall()
-
-    return lambda seconds: calls_per_second(1, seconds, command)
-
-
 def statement_call(conn: Any, sql: str) -> Callable[[float], float]:
     def command(client: int, n: int) -> None:
         conn.execute(sql, (uuid.uuid4(), 1, TOPIC, BODY))
@@ -98,11 +78,11 @@ def main() -> None:
         events = f'"{schema}"."casetrail_events"'
         measures: dict[str, Callable[[float], float]] = {
             "baseline": stack.enter_context(raw_inserts(settings))}
-        for name, sql in variants(schema).items():
-            conn = stack.enter_context(connection())
-            conn.execute(sql.replace(f".{SAVE_FUNCTION}(", f".{SAVE_FUNCTION}_{name}(", 1))
-            measures[name] = save_call(conn, schema, f"{SAVE_FUNCTION}_{name}")
         conn = stack.enter_context(connection())
+        for name, sql in variants(schema).items():
+            conn.execute(sql.replace(f".{SAVE_FUNCTION}(", f".{SAVE_FUNCTION}_{name}(", 1))
+            measures[name] = stack.enter_context(
+                save_function_alone(settings, f"{SAVE_FUNCTION}_{name}"))
         measures["unnest_arrays"] = statement_call(conn, (
             f"INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(ARRAY[%s]::uuid[], ARRAY[%s]::bigint[], ARRAY[%s]::text[], "

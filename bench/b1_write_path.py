@@ -133,14 +133,16 @@ def naive_commands(settings: Settings) -> Iterator[Callable[[float], float]]:
 
 
 @contextlib.contextmanager
-def save_function_alone(settings: Settings) -> Iterator[Callable[[float], float]]:
+def save_function_alone(settings: Settings, function: str = SAVE_FUNCTION
+                        ) -> Iterator[Callable[[float], float]]:
     """The floor of a command on a remembered case: the save function called once by
     plain psycopg with its arguments ready (an event of a stored event's size, its
     link body, no index row), so no Python but the call; the function does the
-    lock, the insert, the chain link and NOTIFY as for a command."""
+    lock, the insert, the chain link and NOTIFY as for a command. `function`: a
+    copy of it under another name (bench.b1_save_parts)."""
     topic = "domain.service_exceptions.model:ServiceException.ReportedUp"
     body = os.urandom(1500)
-    statement = (f'SELECT * FROM "{settings.postgres_schema}".{SAVE_FUNCTION}('
+    statement = (f'SELECT * FROM "{settings.postgres_schema}".{function}('
                  + ", ".join(["%s"] * 13) + ")")
     versions = {uuid.uuid4(): 0 for _ in range(HITS)}
     turns = itertools.cycle(list(versions))

@@ -168,10 +168,8 @@ class ObligationsView(SqlView):
     def _select_sql(self, query: ObligationQuery, limit: int | None
                     ) -> tuple[str, list[Any]]:
         where, params = self._where(query)
-        if limit is not None:
-            return (f"SELECT * FROM {self.table} WHERE {where} "
-                    "ORDER BY due_at, case_id, key LIMIT {p}", [*params, limit])
-        return f"SELECT * FROM {self.table} WHERE {where} ORDER BY due_at, case_id, key", params
+        sql = f"SELECT * FROM {self.table} WHERE {where} ORDER BY due_at, case_id, key"
+        return (sql, params) if limit is None else (sql + " LIMIT {p}", [*params, limit])
 
     def select(self, query: ObligationQuery, limit: int) -> list[ObligationRow]:
         return [self._row(row) for row in self._fetch(*self._select_sql(query, limit))]
@@ -179,8 +177,8 @@ class ObligationsView(SqlView):
     def compliance(self, query: ObligationQuery, evidence: tuple[str, ...]
                    ) -> tuple[list[StateCount], list[ObligationRow]]:
         """Obligations per level, department, rule and state, counted by the database
-        over the (rule, due_at, level, department, state) index, and every obligation
-        in an `evidence` state as a row: both from one snapshot (SLA-4, B7)."""
+        over the (rule, due_at) index, and every obligation in an `evidence` state as
+        a row: both from one snapshot (SLA-4, B7)."""
         where, params = self._where(query)
         counted, listed = self._fetch_together([
             (f"SELECT level, department, rule, state, count(*) AS n FROM {self.table} "

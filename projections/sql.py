@@ -150,14 +150,14 @@ class PostgresSql(SqlView):
 
     def _fetch_together(self, queries: Sequence[tuple[str, list[Any]]]) -> list[list[Any]]:
         results = []
-        with self.datastore.get_connection() as conn, conn.cursor() as c:
-            together = conn.transaction() if len(queries) > 1 else nullcontext()
-            with together:
-                if len(queries) > 1:
-                    c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                for sql, params in queries:
-                    c.execute(self._sql(sql), params)
-                    results.append(list(c.fetchall()))
+        snapshot = len(queries) > 1  # one statement is a snapshot of its own
+        with self.datastore.get_connection() as conn, conn.cursor() as c, \
+                conn.transaction() if snapshot else nullcontext():
+            if snapshot:
+                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for sql, params in queries:
+                c.execute(self._sql(sql), params)
+                results.append(list(c.fetchall()))
         return results
 
 
