@@ -224,11 +224,11 @@ def case_page(request: Request, case_id: UUID, session: Signed, as_of: str = "",
             state, error = None, f"the case did not exist yet at {instant:%Y-%m-%d %H:%M %z}"
     at = instant or cases.clock.now()
     rows = [TimelineRow(
-        version=entry.version, type=entry.type, recorded_at=entry.recorded_at,
-        occurred_at=entry.occurred_at, backdated=entry.backdated,
-        backdating_reason=entry.backdating_reason, mark=MARKED.get(entry.type, ""),
-        actor=f"{entry.actor.user} ({', '.join(entry.actor.roles)})",
-        after=instant is not None and entry.recorded_at > instant)
+        version=entry["version"], type=entry["type"], recorded_at=entry["recorded_at"],
+        occurred_at=entry["occurred_at"], backdated=entry["backdated"],
+        backdating_reason=entry["backdating_reason"], mark=MARKED.get(entry["type"], ""),
+        actor=f"{entry['actor']['user']} ({', '.join(entry['actor']['roles'])})",
+        after=instant is not None and entry["recorded_at"] > instant)
         for entry in entries(cases.stored_history(case_type, case_id), case_type,
                              reveal_contact=False)]
     obligations = [] if state is None else [

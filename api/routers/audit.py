@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from api.deps import CasesApp, CurrentActor, require
-from api.models.common import ActorView, History, HistoryEntry, Instant, UtcDatetime, jsonable
+from api.models.common import History, HistoryEntry, Instant, UtcDatetime, jsonable
 from api.problems import ApiProblem
 from api.routing import Router
 from application.app import CaseApplication, StoredHistory
@@ -82,21 +82,22 @@ class Export(BaseModel):
 
 
 def entries(history: StoredHistory, case_type: type[Case],
-            reveal_contact: bool) -> list[HistoryEntry]:
-    """Each stored event as an auditor reads it: position, link and decoded data.
-    Built from the store's own values, of the fields' types: constructed without
-    validation (`model_construct`; a 10,000-event history saves ~0.2 s)."""
+            reveal_contact: bool) -> list[dict[str, Any]]:
+    """Each stored event as an auditor reads it (a `HistoryEntry`): position, link
+    and decoded data. Plain values, for pydantic to validate all at once (a
+    10,000-event history: one pass in pydantic's core, not 10,000 Python ones)."""
     result = []
     for event, stored in zip(history.events, history.records, strict=True):
         meta = event.meta
         data = {k: v for k, v in vars(event).items() if k not in _SKIP}
-        result.append(HistoryEntry.model_construct(
-            seq=stored.seq, version=stored.version, type=type(event).__name__,
-            recorded_at=event.timestamp, occurred_at=case_type.occurred_at(event),
-            actor=ActorView.of(meta.actor), correlation_id=meta.correlation_id,
-            command=meta.command, data=jsonable(data, reveal_contact=reveal_contact),
-            hash=stored.hash, prev_hash=stored.prev_hash, backdated=list(meta.backdated),
-            backdating_reason=meta.backdating_reason))
+        result.append({
+            "seq": stored.seq, "version": stored.version, "type": type(event).__name__,
+            "recorded_at": event.timestamp, "occurred_at": case_type.occurred_at(event),
+            "actor": {"user": meta.actor.user, "roles": [r.value for r in meta.actor.roles]},
+            "correlation_id": meta.correlation_id, "command": meta.command,
+            "data": jsonable(data, reveal_contact=reveal_contact), "hash": stored.hash,
+            "prev_hash": stored.prev_hash, "backdated": list(meta.backdated),
+            "backdating_reason": meta.backdating_reason})
     return result
 
 
@@ -107,11 +108,11 @@ def add_audit_routes(router: APIRouter, case_type: type[Case],
 
     @router.get("/{case_id}/history", response_model=History,
                 name=f"{case_type.case_type}_history")
-    def case_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> History:
+    def case_history(case_id: UUID, cases: CasesApp, actor: CurrentActor) -> dict[str, Any]:
         """Every event of the case, oldest first, straight from the store, with its
         position in the log and its link in the case's hash chain (AUD-1, AUD-3)."""
-        return History(case_id=case_id, items=entries(
-            cases.stored_history(case_type, case_id), case_type, reveal(actor)))
+        return {"case_id": case_id, "items": entries(
+            cases.stored_history(case_type, case_id), case_type, reveal(actor))}
 
     @router.get("/{case_id}/verify", response_model=VerifyResult,
                 name=f"{case_type.case_type}_verify")
@@ -147,10 +148,10 @@ def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Cas
     if (render := closing_document(case_type)) is not None:
         documents["closing.md"] = render(cases, history.case, reveal_contact, [
             e for e in history.events if e.originator_version <= history.case.version])
-    return Export(
+    return Export.model_validate(dict(
         case_id=case_id, case_type=case_type.case_type, exported_at=cases.clock.now(),
-        events=[ExportedEvent.model_construct(entry=entry, topic=stored.topic,
-                                              state=base64.b64encode(stored.state).decode())
+        events=[{"entry": entry, "topic": stored.topic,
+                 "state": base64.b64encode(stored.state).decode()}
                 for entry, stored in zip(entries(history, case_type, reveal_contact),
                                          history.records, strict=True)],
         documents=documents, verification=VerifyResult.of(checkpoints.verify_stored(
@@ -158,7 +159,7 @@ def export(checkpoints: Checkpoints, cases: CaseApplication, case_type: type[Cas
         checkpoint={"seq": latest.seq, "payload": latest.payload,
                     "signature": latest.signature} if isinstance(latest, Checkpoint) else None,
         public_key=checkpoints.signer.public_bytes.hex(),
-        key_fingerprint=checkpoints.signer.fingerprint)
+        key_fingerprint=checkpoints.signer.fingerprint))
 
 
 def closing_document(case_type: type[Case]) -> Render | None:
