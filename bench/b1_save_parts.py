@@ -7,6 +7,8 @@ rounds. Not casetrail as it runs: copies of its save function under other names.
   case-index and hold upserts with nothing to upsert, the event, the chain link).
 - `no_chain`, `no_upserts`: without the chain link, without the two upserts.
 - `events_only`: the same 14-parameter PL/pgSQL call inserting the event alone.
+- `one_event_save`: the one-event save function (a command's save) doing what
+  `full` does, the event and its link as plain values.
 - `unnest_arrays`: the event inserted from four one-element arrays, no function.
 - `one_event_sql_function`: a SQL function taking one event as four scalars.
 - `plain_insert`: the event's row by a plain INSERT.
@@ -83,6 +85,7 @@ def main() -> None:
             conn.execute(sql.replace(f".{SAVE_FUNCTION}(", f".{SAVE_FUNCTION}_{name}(", 1))
             measures[name] = stack.enter_context(
                 save_function_alone(settings, f"{SAVE_FUNCTION}_{name}"))
+        measures["one_event_save"] = stack.enter_context(save_function_alone(settings))
         measures["unnest_arrays"] = statement_call(conn, (
             f"INSERT INTO {events} (originator_id, originator_version, topic, state) "
             "SELECT * FROM unnest(ARRAY[%s]::uuid[], ARRAY[%s]::bigint[], ARRAY[%s]::text[], "

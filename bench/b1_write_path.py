@@ -49,7 +49,13 @@ from bench.common import (
 from domain.actors import Role
 from domain.service_exceptions.model import ServiceException
 from infrastructure.clock import SystemClock
-from infrastructure.persistence import SAVE_FUNCTION, persistence_env, save_function
+from infrastructure.persistence import (
+    SAVE_FUNCTION,
+    SAVE_ONE_FUNCTION,
+    persistence_env,
+    save_function,
+    save_one_function,
+)
 from infrastructure.settings import Settings
 from infrastructure.transcodings import register_all
 from tests.factories import LATE, ctx, record, report_up
@@ -72,9 +78,8 @@ def commands(settings: Settings, clients: int, count: int = CASES,
     if unlocked:
         unlocked_save(settings)
         statements = cases.recorder.save_statements  # type: ignore[attr-defined]
-        for n, sql in statements.items():
-            statements[n] = (sql.replace(f"{SAVE_FUNCTION}(", f"{SAVE_FUNCTION}_unlocked(")
-                             + f" AS {SAVE_FUNCTION}")  # the column the recorder reads
+        for key, sql in statements.items():
+            statements[key] = sql.replace("(%s", "_unlocked(%s", 1)
     ids = short_cases(cases, count)
     turns = itertools.count()
 
@@ -93,12 +98,13 @@ def unlocked_save(settings: Settings) -> None:
     it a view could skip an event committed late with an earlier id: not a design
     casetrail could ship as it is, but the measure of what the lock costs."""
     events = f'"{settings.postgres_schema}"."casetrail_events"'
-    sql = save_function(settings.postgres_schema, events=events, channel="casetrail_events")
     lock = f"LOCK TABLE {events} IN EXCLUSIVE MODE;"
-    assert lock in sql
-    sql = sql.replace(lock, "").replace(f".{SAVE_FUNCTION}(", f".{SAVE_FUNCTION}_unlocked(", 1)
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(sql)
+        for function, name in (save_function, SAVE_FUNCTION), (save_one_function,
+                                                                SAVE_ONE_FUNCTION):
+            sql = function(settings.postgres_schema, events=events, channel="casetrail_events")
+            assert lock in sql
+            conn.execute(sql.replace(lock, "").replace(f".{name}(", f".{name}_unlocked(", 1))
 
 
 class NaiveApplication(Application[Any]):
@@ -133,17 +139,19 @@ def naive_commands(settings: Settings) -> Iterator[Callable[[float], float]]:
 
 
 @contextlib.contextmanager
-def save_function_alone(settings: Settings, function: str = SAVE_FUNCTION
+def save_function_alone(settings: Settings, function: str = SAVE_ONE_FUNCTION
                         ) -> Iterator[Callable[[float], float]]:
-    """The floor of a command on a remembered case: the save function called once by
+    """The floor of a command on a remembered case: a save function called once by
     plain psycopg with its arguments ready (an event of a stored event's size, its
     link body, no index row), so no Python but the call; the function does the
-    lock, the insert, the chain link and NOTIFY as for a command. `function`: a
-    copy of it under another name (bench.b1_save_parts)."""
+    lock, the insert, the chain link and NOTIFY as for a command. `function`: the
+    one-event save function (a command's), or the save function taking arrays, or a
+    copy of either under another name (bench.b1_save_parts)."""
     topic = "domain.service_exceptions.model:ServiceException.ReportedUp"
     body = os.urandom(1500)
+    one = function.startswith(SAVE_ONE_FUNCTION)
     statement = (f'SELECT * FROM "{settings.postgres_schema}".{function}('
-                 + ", ".join(["%s"] * 13) + ")")
+                 + ", ".join(["%s"] * (10 if one else 13)) + ")")
     versions = {uuid.uuid4(): 0 for _ in range(HITS)}
     turns = itertools.cycle(list(versions))
     with psycopg.connect(PG_URL, autocommit=True) as conn:
@@ -152,10 +160,11 @@ def save_function_alone(settings: Settings, function: str = SAVE_FUNCTION
             case_id = next(turns)
             versions[case_id] += 1
             version = versions[case_id]
-            conn.execute(statement, [
-                [case_id], [version], [topic], [body], [case_id], [version],
-                [datetime.now(UTC)], [link_body(case_id, version, topic, body)],
-                [True], Jsonb([]), Jsonb([]), None, "5s"]).fetchall()
+            at, link = datetime.now(UTC), link_body(case_id, version, topic, body)
+            event = ([case_id, version, topic, body, at, link] if one else
+                     [[case_id], [version], [topic], [body], [case_id], [version], [at],
+                      [link], [True]])
+            conn.execute(statement, [*event, Jsonb([]), Jsonb([]), None, "5s"]).fetchall()
 
         yield lambda seconds: calls_per_second(1, seconds, command)
 

@@ -17,6 +17,7 @@ import pytest
 
 from application.app import CaseApplication
 from application.case_index import SearchFilters
+from domain.actors import Role
 from infrastructure.bootstrap import build_application, create_tables_from_code, init_schema
 from infrastructure.clock import FrozenClock
 from infrastructure.migrations import VERSION_TABLE, current, head, upgrade
@@ -24,7 +25,7 @@ from infrastructure.settings import Settings
 from projections.obligations import ObligationsProjection, construct_view
 from projections.reports import ReportsProjection, construct_reports_view
 from projections.runtime import ViewRunner
-from tests.factories import ctx, record
+from tests.factories import ctx, record, report_up
 from tests.reliability.processes import CASETRAIL, env_for
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -120,7 +121,8 @@ def test_an_0_1_0_database_upgrades_with_its_data_intact(
     cases = build_application(store_settings, clock)
     case = record(ctx(entered, backdating_reason="from the paper log"),
                   discovered_at=datetime(2026, 11, 13, 17, 0, tzinfo=CST))
-    cases.save_case(case)
+    report_up(case, ctx(entered), Role.DEPARTMENT_HEAD)
+    cases.save_case(case)  # two events: 0.1.0 had only the save function taking arrays
     ViewRunner(cases, ObligationsProjection(cases, construct_view(cases))).catch_up()
     reports = construct_reports_view(cases)
     ViewRunner(cases, ReportsProjection(cases, reports)).catch_up()

@@ -231,21 +231,27 @@ def test_db_init_creates_the_schema_it_is_told_to_use(store_settings: Settings,
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("store_settings", ["postgres"], indirect=True)
+@pytest.mark.parametrize("function", ["casetrail_save", "casetrail_save_one"])
 def test_a_postgres_store_without_its_save_function_is_not_ready(
-        store_settings: Settings, clock: FrozenClock) -> None:
-    """A damaged schema: readiness names the missing save function, a save is refused
-    (503 in the API) and nothing is written."""
+        store_settings: Settings, clock: FrozenClock, function: str) -> None:
+    """A damaged schema: readiness names the missing save function, a save that needs
+    it is refused (503 in the API) and nothing is written. One event is saved by
+    casetrail_save_one, several by casetrail_save."""
     init_schema(store_settings)
     cases = build_application(store_settings, clock)
     try:
         opened = open_case(cases)
         with psycopg.connect(store_settings.database_url.get_secret_value(),  # type: ignore[union-attr]
                              autocommit=True) as conn:
-            conn.execute(f'DROP FUNCTION "{store_settings.postgres_schema}".casetrail_save')
-        with pytest.raises(ProgrammingError, match="casetrail_save"):
+            conn.execute(f'DROP FUNCTION "{store_settings.postgres_schema}".{function}')
+        with pytest.raises(ProgrammingError, match=rf"\.{function}\("):
             cases.is_ready()
+        case = cases.get_case(ServiceException, opened.case_id)
+        report_up(case, ctx(clock.now()), Role.DEPARTMENT_HEAD)
+        if function == "casetrail_save":
+            report_up(case, ctx(clock.now()), Role.CS_HEAD)
         with pytest.raises(ProgrammingError):
-            report(cases, opened.case_id, Role.CS_HEAD)
+            cases.save_case(case)
         assert cases.get_case(ServiceException, opened.case_id).version == 1
     finally:
         cases.close()
