@@ -23,6 +23,7 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
     LRUCache,
+    ProcessingEvent,
     Repository,
 )
 from eventsourcing.domain import DomainEventProtocol, EventSourcingError
@@ -248,6 +249,23 @@ class CaseApplication(Application[UUID]):
         self._mapper = mapper
         self.recent = RecentCases(case_cache_size)
         super().__init__(env=env)
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """A case saved at a snapshot version is snapshotted as it is in memory: its
+        state is what its events replay to. The library would read it back first (a
+        round trip and a replay of up to `snapshot_interval` events in the command).
+        A save of several events that passes the interval is left to the library."""
+        for event in processing_event.events:
+            case = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(case))  # type: ignore[arg-type]
+            if case is None or interval is None or event.originator_version % interval:
+                continue
+            if case.version != event.originator_version:
+                self.take_snapshot(event.originator_id, event.originator_version)
+            elif self.snapshots is not None:
+                taking = getattr(type(case), "Snapshot", self.snapshot_class)
+                if taking is not None:
+                    self.snapshots.put([taking.take(case)])
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # Only what the composition root passes: the process environment must not

@@ -84,6 +84,44 @@ def test_aud_2_as_of_between_two_events_is_the_earlier_version_with_snapshots(
         cases.close()
 
 
+def test_aud_2_a_snapshot_taken_as_a_case_is_saved_holds_what_its_events_replay_to(
+        store_settings: Settings) -> None:
+    """Snapshots are taken from the case in memory when its save ends at a snapshot
+    version, and read back from the store when a save of several events passes one:
+    either way a snapshot's whole state, private attributes too, is the replay's."""
+    settings = store_settings.model_copy(update={"snapshot_interval": 2})
+    init_schema(settings)
+    clock = FrozenClock(T0)
+    cases = build_application(settings, clock)
+    try:
+        case = record(ctx(clock.now()), level=Level.CRITICAL)
+        cases.save_case(case)
+        for i in range(4):  # one event a save: versions 2..5
+            clock.advance(timedelta(minutes=10))
+            role = (Role.GROUP_LEADER, Role.PRINCIPAL)[i % 2]
+            cases.execute(ServiceException, case.id,
+                          lambda c, r=role: report_up(c, ctx(clock.now()), r))
+        case = cases.get_case(ServiceException, case.id)
+        for role in Role.GROUP_LEADER, Role.PRINCIPAL, Role.GROUP_LEADER:  # 6..8 in one save
+            clock.advance(timedelta(minutes=10))
+            report_up(case, ctx(clock.now()), role)
+        cases.save_case(case)
+        assert cases.snapshots is not None
+        taken = list(cases.snapshots.get(case.id))
+        assert [s.originator_version for s in taken] == [2, 4, 6, 8]
+        for snapshot in taken:
+            restored = snapshot.mutate(None)  # type: ignore[attr-defined]
+            again = replayed(cases, case.id, snapshot.originator_version)
+            assert whole_state(restored) == whole_state(again), snapshot.originator_version
+    finally:
+        cases.close()
+
+
+def whole_state(case: ServiceException) -> Any:
+    return jsonable({k: v for k, v in vars(case).items() if k != "_pending_events"},
+                    reveal_contact=True)
+
+
 def _step(name: str, case: ServiceException, at: Any, cases: CaseApplication) -> None:
     actions = {
         "report": lambda: report_up(case, ctx(at), *sorted(case.required_recipients,
