@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -28,8 +28,7 @@ class CommandContext:
     at: datetime
     correlation_id: str
     backdating_reason: str | None = None
-    backdating_tolerance: timedelta = field(
-        default_factory=lambda: ExceptionPolicy().backdating_tolerance)
+    backdating_tolerance: timedelta = ExceptionPolicy.backdating_tolerance  # the default
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "at", utc(self.at, "at"))
