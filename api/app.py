@@ -126,8 +126,11 @@ def from_environment() -> FastAPI:
     """One of `casetrail serve --workers N`'s server processes: settings from the
     environment, no embedded workers (the supervising process runs those)."""
     from api.observability import configure_logging
+    from infrastructure.heap import settle
     from infrastructure.settings import load_settings
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    settle(settings.gc_threshold)
+    return app

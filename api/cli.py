@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from domain.actors import Role
+from infrastructure.heap import settle
 from infrastructure.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ def serve(
     if workers == 1:
         app = create_app(settings, workers=settings.serve_runs_workers)
         _require_ready(app.state.cases)
+        settle(settings.gc_threshold)
         uvicorn.run(app, **where)
         return
     if settings.store == "sqlite":
@@ -174,6 +176,7 @@ def _open_cases() -> tuple[Settings, CaseApplication]:
     settings = _settings()
     cases = build_application(settings)
     _require_ready(cases)
+    settle(settings.gc_threshold)
     return settings, cases
 
 
@@ -483,6 +486,7 @@ def verify_export(
     from application.export_check import check_export
 
     kept = _witness(witness) if witness else None
+    settle(Settings.model_fields["gc_threshold"].default)  # offline: needs no configuration
     try:
         exported = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:

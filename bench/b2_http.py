@@ -40,6 +40,7 @@ from bench.common import (
 )
 from domain.actors import Role
 from infrastructure.clock import SystemClock
+from infrastructure.heap import settle
 from infrastructure.settings import Settings
 from infrastructure.tokens import TokenService
 from tests.factories import report_body
@@ -65,6 +66,7 @@ def serve(settings: Settings) -> None:
     def constant() -> dict[str, bool]:
         return {"ok": True}
 
+    settle(settings.gc_threshold)  # as `casetrail serve` runs
     uvicorn.run(app, host="127.0.0.1", port=PORT, log_level="warning", access_log=False)
 
 

@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     case_cache_size: int = Field(
         default=1000, ge=0, description="cases each process remembers as its commands left "
         "them, so a command on one is one round trip (the save); 0 turns it off")
+    gc_threshold: int = Field(
+        default=50_000, ge=700, description="allocations between collections of the "
+        "garbage collector's youngest generation (Python's default 700); see "
+        "docs/OPERATIONS.md")
     view_batch_size: int = Field(
         default=500, ge=1, description="events a view applies per transaction when catching up")
     checkpoint_interval: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
