@@ -4,6 +4,8 @@ command sequences: every prefix replays to what it was, and the chain verifies."
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -56,13 +58,23 @@ def replayed(cases: CaseApplication, case_id: Any, version: int) -> ServiceExcep
     return case
 
 
-def test_aud_2_as_of_between_two_events_is_the_earlier_version_with_snapshots(
-        store_settings: Settings) -> None:
-    settings = store_settings.model_copy(update={"snapshot_interval": 3})
+@contextlib.contextmanager
+def snapshotting(store_settings: Settings, interval: int
+                 ) -> Iterator[tuple[CaseApplication, FrozenClock]]:
+    """An application snapshotting every `interval` events, on a fresh schema."""
+    settings = store_settings.model_copy(update={"snapshot_interval": interval})
     init_schema(settings)
     clock = FrozenClock(T0)
     cases = build_application(settings, clock)
     try:
+        yield cases, clock
+    finally:
+        cases.close()
+
+
+def test_aud_2_as_of_between_two_events_is_the_earlier_version_with_snapshots(
+        store_settings: Settings) -> None:
+    with snapshotting(store_settings, 3) as (cases, clock):
         case = record(ctx(clock.now()), level=Level.CRITICAL)
         cases.save_case(case)
         instants = [clock.now()]
@@ -80,8 +92,6 @@ def test_aud_2_as_of_between_two_events_is_the_earlier_version_with_snapshots(
             assert state(cases.get_case_as_of(ServiceException, case.id, instant)) == expected
             between = instant + timedelta(minutes=5)
             assert state(cases.get_case_as_of(ServiceException, case.id, between)) == expected
-    finally:
-        cases.close()
 
 
 def test_aud_2_a_snapshot_taken_as_a_case_is_saved_holds_what_its_events_replay_to(
@@ -89,11 +99,7 @@ def test_aud_2_a_snapshot_taken_as_a_case_is_saved_holds_what_its_events_replay_
     """Snapshots are taken from the case in memory when its save ends at a snapshot
     version, and read back from the store when a save of several events passes one:
     either way a snapshot's whole state, private attributes too, is the replay's."""
-    settings = store_settings.model_copy(update={"snapshot_interval": 2})
-    init_schema(settings)
-    clock = FrozenClock(T0)
-    cases = build_application(settings, clock)
-    try:
+    with snapshotting(store_settings, 2) as (cases, clock):
         case = record(ctx(clock.now()), level=Level.CRITICAL)
         cases.save_case(case)
         for i in range(4):  # one event a save: versions 2..5
@@ -113,8 +119,6 @@ def test_aud_2_a_snapshot_taken_as_a_case_is_saved_holds_what_its_events_replay_
             restored = snapshot.mutate(None)  # type: ignore[attr-defined]
             again = replayed(cases, case.id, snapshot.originator_version)
             assert whole_state(restored) == whole_state(again), snapshot.originator_version
-    finally:
-        cases.close()
 
 
 def whole_state(case: ServiceException) -> Any:
