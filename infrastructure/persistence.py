@@ -309,7 +309,7 @@ def save_function(schema: str, *, events: str, channel: str) -> str:
 def save_one_function(schema: str, *, events: str, channel: str) -> str:
     """The save function for the commonest save, one event: the same steps in the
     same order, the event and its link as plain values. Arrays cost the call more
-    than the writes (B1: 0.48 of a raw INSERT's rate against 0.75 for this shape,
+    than the writes (bench/b1_save_parts.py: 0.44 of a raw INSERT's rate against 0.65,
     measured side by side)."""
     q = Identifier(schema).as_string()
     chain = f"{q}.{CHAIN_TABLE}"
