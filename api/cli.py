@@ -445,7 +445,7 @@ def replay(case_id: str,
     instant = _instant(as_of, "--as-of") if as_of else None
     _, cases = _open_cases()
     case = cases.get_case_as_of(Case, cid, instant) if instant else cases.get_case(Case, cid)
-    events = [e for e in cases.history(Case, cid) if e.originator_version <= case.version]
+    events = cases.events_of(cid, lte=case.version)
     state = {k: v for k, v in vars(case).items() if not k.startswith("_")}
     sys.stdout.write(json.dumps({
         "case_id": case_id, "version": case.version,
